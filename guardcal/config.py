@@ -83,9 +83,7 @@ class PromptConfig:
     """The guard prompt: taxonomy, verbalizer words and how a label word is scored."""
 
     taxonomy: str = "beavertails"
-    verbalizer: dict[str, str] = field(
-        default_factory=lambda: {"safe": "safe", "unsafe": "unsafe"}
-    )
+    verbalizer: dict[str, str] = field(default_factory=lambda: {"safe": "safe", "unsafe": "unsafe"})
     label_score: str = "first_token"
     max_response_words: int | None = None
 
@@ -129,8 +127,10 @@ class Config:
         for m in self.models:
             if m.name == name:
                 return m
-        raise KeyError(f"no model named {name!r} in config {self.source_file}; "
-                       f"known: {[m.name for m in self.models]}")
+        raise KeyError(
+            f"no model named {name!r} in config {self.source_file}; "
+            f"known: {[m.name for m in self.models]}"
+        )
 
     @property
     def run_dir(self) -> Path:
@@ -141,7 +141,7 @@ class Config:
 def resolve_path(path: str, base: Path | None) -> Path:
     """A config's data path: `package:` is inside guardcal, a relative path is beside the config."""
     if path.startswith(PACKAGE_PREFIX):
-        return PACKAGE_DIR / path[len(PACKAGE_PREFIX):]
+        return PACKAGE_DIR / path[len(PACKAGE_PREFIX) :]
     p = Path(path).expanduser()
     if not p.is_absolute() and base is not None:
         p = base / p
@@ -208,7 +208,10 @@ def _value(tp: Any, value: Any, key: str, path: Path) -> Any:
             return tuple(_value(args[0], v, f"{key}[{i}]", path) for i, v in enumerate(value))
         if len(value) != len(args):
             raise ConfigError(f"{path}: key '{key}' must have {len(args)} items, got {value!r}")
-        return tuple(_value(a, v, f"{key}[{i}]", path) for i, (a, v) in enumerate(zip(args, value, strict=True)))
+        return tuple(
+            _value(a, v, f"{key}[{i}]", path)
+            for i, (a, v) in enumerate(zip(args, value, strict=True))
+        )
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: key '{key}' must be a mapping, got {value!r}")
@@ -224,6 +227,7 @@ def _value(tp: Any, value: Any, key: str, path: Path) -> Any:
 
 def _check(cfg: Config, path: Path) -> None:
     """Cross-field checks that types alone cannot express."""
+
     def bad(key: str, msg: str) -> None:
         raise ConfigError(f"{path}: key '{key}' {msg}")
 
