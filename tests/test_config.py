@@ -1,0 +1,90 @@
+"""Config loading: the shipped configs validate, and every bad key is named."""
+
+import re
+
+import pytest
+
+from guardcal.config import CONFIG_DIR, ConfigError, load_config, resolve_path
+
+
+def write(tmp_path, text):
+    path = tmp_path / "cfg.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+MINIMAL = """
+name: mine
+dataset:
+  validation: val.jsonl
+  test: {path: test.jsonl}
+models:
+  - {name: g, model: some/guard}
+"""
+
+
+def test_shipped_configs_load():
+    demo = load_config()
+    assert demo.name == "demo" and len(demo.models) == 2
+    assert demo.dataset.validation.fraction == 0.3
+    study = load_config(CONFIG_DIR / "beavertails.yaml")
+    assert study.dataset.validation.hf == "PKU-Alignment/BeaverTails"
+    assert study.dataset.validation.split == "330k_train"
+    assert study.dataset.validation.fraction == 0.1 and study.dataset.validation.seed == 42
+    assert [m.model for m in study.models] == [
+        "meta-llama/Llama-Guard-3-8B",
+        "saiteki-kai/QA-Llama-Guard-3-8B",
+    ]
+
+
+def test_minimal_config_gets_the_study_defaults(tmp_path):
+    cfg = load_config(write(tmp_path, MINIMAL))
+    assert cfg.dataset.validation.path == "val.jsonl"
+    assert cfg.calibration.ece_bins == 15 and cfg.calibration.plot_bins == 10
+    assert cfg.calibration.temperature_grid == (0.1, 20.0, 0.1)
+    assert cfg.calibration.gamma_grid == (-10.0, 10.0, 0.1)
+    assert cfg.content_free == (" ",)
+    assert cfg.prompt.verbalizer == {"safe": "safe", "unsafe": "unsafe"}
+    assert cfg.models[0].trust_remote_code is False
+    assert resolve_path("val.jsonl", tmp_path) == tmp_path / "val.jsonl"
+    assert resolve_path("package:data/demo/train.jsonl", None).name == "train.jsonl"
+
+
+@pytest.mark.parametrize(
+    "edit,key",
+    [
+        (lambda t: t.replace("name: mine", "nmae: mine"), "nmae"),
+        (lambda t: t.replace("  test: {path: test.jsonl}\n", ""), "dataset.test"),
+        (
+            lambda t: t.replace("{path: test.jsonl}", "{path: t.jsonl, fracton: 0.5}"),
+            "dataset.test.fracton",
+        ),
+        (
+            lambda t: t.replace("{path: test.jsonl}", "{path: t.jsonl, fraction: 1.5}"),
+            "dataset.test.fraction",
+        ),
+        (lambda t: t.replace("{path: test.jsonl}", "{hf: x/y}"), "dataset.test.split"),
+        (lambda t: t.replace("model: some/guard", "model: 3"), "models[0].model"),
+        (
+            lambda t: t.replace("model: some/guard}", "model: a, format: alpaca}"),
+            "models[0].format",
+        ),
+        (lambda t: t + "prompt: {taxonomy: nope}\n", "prompt.taxonomy"),
+        (lambda t: t + "calibration: {ece_bins: 0}\n", "calibration.ece_bins"),
+        (lambda t: t + "calibration: {gamma_grid: [1, 2]}\n", "calibration.gamma_grid"),
+        (lambda t: t + "dataset2: 1\n", "dataset2"),
+        (lambda t: t.replace("models:\n  - {name: g, model: some/guard}", "models: []"), "models"),
+    ],
+)
+def test_errors_name_the_bad_key(tmp_path, edit, key):
+    with pytest.raises(ConfigError, match=re.escape(f"'{key}'")):
+        load_config(write(tmp_path, edit(MINIMAL)))
+
+
+def test_unreadable_configs_name_the_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match=r"cfg\.yaml: not valid YAML"):
+        load_config(write(tmp_path, "name: [unclosed"))
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(write(tmp_path, "- a\n- b\n"))
