@@ -1,0 +1,146 @@
+"""The run's tables: their columns, byte-stable atomic CSV/LaTeX writing, and display versions."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pandas.io.formats.style import Styler
+
+METHODS = ("uncalibrated", "cc", "bc", "ts")
+METHOD_LABELS = {"uncalibrated": "Uncalibrated", "cc": "+CC", "bc": "+BC", "ts": "+TS"}
+METRICS = ("ece", "mce", "nll", "brier", "f1", "precision", "recall", "accuracy", "auprc", "ap")
+METRICS_COLUMNS = ("model", "method", *METRICS)
+TUNING_METRICS = ("nll", "ece", "mce", "accuracy", "precision", "recall", "f1", "auprc")
+TUNING_COLUMNS = ("model", "method", "parameter", "value", *TUNING_METRICS)
+METRIC_LABELS = {
+    "ece": "ECE",
+    "mce": "MCE",
+    "nll": "NLL",
+    "brier": "Brier",
+    "f1": "F1",
+    "precision": "Precision",
+    "recall": "Recall",
+    "accuracy": "Accuracy",
+    "auprc": "AUPRC",
+    "ap": "AP",
+}
+FINAL_METRICS = ("ece", "mce", "nll", "f1", "precision", "recall", "accuracy", "auprc")
+LOWER_IS_BETTER = frozenset({"ece", "mce", "nll", "brier"})
+FLOAT_FORMAT = "%.6f"
+DISPLAY_DIGITS = 4
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write `text` to `path` through a temporary file and a rename, so no half file is left."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> Path:
+    """Atomic CSV with fixed float formatting: the same frame always gives the same bytes."""
+    return write_text(path, df.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n"))
+
+
+def write_parquet(df: pd.DataFrame, path: Path) -> Path:
+    """Atomic parquet (full float precision) for frames that are read back, not looked at."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        df.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def check_columns(df: pd.DataFrame, columns: Sequence[str], what: str) -> pd.DataFrame:
+    """`df` with exactly `columns` in that order; raise naming `what` when one is missing."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{what}: missing columns {missing} (have {list(df.columns)})")
+    return df.loc[:, list(columns)]
+
+
+def final_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The study's final table: one block per model, its row then +CC, +BC, +TS."""
+    metrics = check_columns(metrics, METRICS_COLUMNS, "metrics table")
+    rows = []
+    for model, block in metrics.groupby("model", sort=False):
+        block = block.set_index("method")
+        for method in METHODS:
+            label = model if method == "uncalibrated" else METHOD_LABELS[method]
+            rows.append(
+                {"Model": label, **{METRIC_LABELS[m]: block.at[method, m] for m in FINAL_METRICS}}
+            )
+    return pd.DataFrame(rows)
+
+
+def best_temperature_table(tuning: pd.DataFrame) -> pd.DataFrame:
+    """Best temperature per model with its validation NLL, ECE and MCE (the TS tuning table)."""
+    ts = tuning[tuning["method"] == "ts"]
+    return pd.DataFrame(
+        {
+            "Model": ts["model"],
+            "Best T": ts["value"],
+            "NLL": ts["nll"],
+            "ECE": ts["ece"],
+            "MCE": ts["mce"],
+        }
+    ).reset_index(drop=True)
+
+
+def best_gamma_table(tuning: pd.DataFrame) -> pd.DataFrame:
+    """Best γ per model with its validation metrics (the BC tuning table)."""
+    bc = tuning[tuning["method"] == "bc"]
+    cols = ("nll", "ece", "mce", "accuracy", "precision", "recall", "f1", "auprc")
+    out = pd.DataFrame({"Model": bc["model"], "Best γ": bc["value"]})
+    for c in cols:
+        out[METRIC_LABELS[c]] = bc[c]
+    return out.reset_index(drop=True)
+
+
+def _final_styler(metrics: pd.DataFrame, escape: str | None = None) -> Styler:
+    """The final table styled: fixed precision, each model's best value per column in bold."""
+    table = final_table(metrics)
+    blocks = np.arange(len(table)) // len(METHODS)
+    styler = table.style.hide(axis="index").format(precision=DISPLAY_DIGITS, escape=escape)
+    for col in table.columns[1:]:
+        values = table[col].astype(float).round(DISPLAY_DIGITS)
+        lower = col.lower() in LOWER_IS_BETTER
+        best = values.groupby(blocks).transform("min" if lower else "max")
+        bold = np.where(values == best, "font-weight: bold", "")
+        styler = styler.apply(lambda _, b=bold: b, subset=[col])
+    return styler
+
+
+def final_table_html(metrics: pd.DataFrame) -> str:
+    """The final table as HTML for the report."""
+    return _final_styler(metrics).set_uuid("final").to_html()
+
+
+def final_table_latex(metrics: pd.DataFrame) -> str:
+    """The final table as a booktabs LaTeX tabular (best values in bold)."""
+    return _final_styler(metrics, escape="latex").to_latex(
+        hrules=True, convert_css=True, column_format="l" + "r" * len(FINAL_METRICS)
+    )
+
+
+def table_html(table: pd.DataFrame) -> str:
+    """A small results table as HTML for the report, numbers at the display precision."""
+    return table.style.hide(axis="index").format(precision=DISPLAY_DIGITS).set_uuid("t").to_html()
