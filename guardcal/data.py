@@ -1,0 +1,375 @@
+"""Input records: load BeaverTails-schema (or mapped) data, validate every row, normalise it.
+
+Every problem in the input is a `DataError` naming the file, the row (the 1-based line of a
+.jsonl file, the 1-based data row of a .csv/.parquet file or hub split) and the field, raised
+before any model is loaded. The normalised frame has the columns `id` (str), `prompt` (str),
+`response` (str, or None for prompt classification), `label` (int, 1 = unsafe, 0 = safe; -1 for
+content-free inputs) and `categories` (list of the flagged BeaverTails category keys).
+
+Column rules: a file may only hold the five columns named by the config's `columns` mapping
+(BeaverTails by default: `id, prompt, response, is_safe, category`); any other column is an error,
+since it almost always means a mapping mistake. `prompt` and the label are required in every row;
+`response`, `category` and `id` are optional columns (a missing or blank response means prompt
+classification; without an `id` column the ids are `<file stem>-<line or row>` for files and
+`<hub split>-<index>` for hub datasets, whose rows are named by their 0-based `dataset[index]`).
+In a .csv file the default boolean label is written True/False/true/false/1/0, and `category` is
+a JSON object.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import astuple
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from guardcal.config import Columns, Config, LabelValues, Source, resolve_path
+
+# The 14 BeaverTails harm-category keys, in the dataset's order.
+CATEGORY_KEYS = (
+    "animal_abuse",
+    "child_abuse",
+    "controversial_topics,politics",
+    "discrimination,stereotype,injustice",
+    "drug_abuse,weapons,banned_substance",
+    "financial_crime,property_crime,theft",
+    "hate_speech,offensive_language",
+    "misinformation_regarding_ethics,laws_and_safety",
+    "non_violent_unethical_behavior",
+    "privacy_violation",
+    "self_harm",
+    "sexually_explicit,adult_content",
+    "terrorism,organized_crime",
+    "violence,aiding_and_abetting,incitement",
+)
+EXTENSIONS = (".jsonl", ".csv", ".parquet")
+SPLITS = ("validation", "test", "content_free")
+COLUMNS = ("id", "prompt", "response", "label", "categories")
+BEAVERTAILS_COLUMNS = Columns()
+BOOLEAN_LABELS = LabelValues()
+CSV_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+
+
+class DataError(ValueError):
+    """Bad input data; the message names the file, the row and the field."""
+
+
+def _fail(source: str, where: str, field: str | None, message: str) -> DataError:
+    """A DataError whose message reads `<file>: <line/row n>, field '<f>': <message>`."""
+    return DataError(f"{source}: {where}{f', field {field!r}' if field else ''}: {message}")
+
+
+def _is_blank(value: Any) -> bool:
+    """True for a missing cell: None, or a string of whitespace only."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, or a DataError saying why it cannot be read."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: cannot read: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: cannot read: it is a directory, not a data file") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def _decode(data: bytes, source: str) -> str:
+    """UTF-8 text (a leading BOM is dropped); a bad byte is reported with its line number."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise _fail(source, f"line {line}", None, f"not UTF-8 text ({exc.reason})") from None
+
+
+def _read_jsonl(path: Path, source: str) -> list[tuple[int, dict]]:
+    """(line number, object) for every non-blank line; a malformed line is named. Lines end at
+    newlines only: splitlines() would also cut at U+2028, which JSON strings may hold unescaped."""
+    text = _decode(_read_bytes(path), source)
+    records = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise _fail(
+                source, f"line {number}", None, f"malformed JSON: {exc.msg} (column {exc.colno})"
+            ) from None
+        if not isinstance(obj, dict):
+            raise _fail(
+                source, f"line {number}", None, f"expected a JSON object, got {type(obj).__name__}"
+            )
+        records.append((number, obj))
+    return records
+
+
+def _read_csv(path: Path, source: str) -> list[tuple[int, dict]]:
+    """(data row number, row) with every cell as text (an empty cell is None); a row whose field
+    count differs from the header's is an error (pandas would silently shift its columns)."""
+    reader = csv.reader(io.StringIO(_decode(_read_bytes(path), source), newline=""), strict=True)
+    records = []
+    try:
+        header = next(reader, [])
+        for name in header:
+            if header.count(name) > 1:
+                raise _fail(source, "line 1 (header)", name, "column appears twice")
+        for cells in reader:
+            if not cells:
+                continue
+            number = len(records) + 1
+            if len(cells) != len(header):
+                raise _fail(
+                    source,
+                    f"row {number} (line {reader.line_num})",
+                    None,
+                    f"expected {len(header)} fields like the header, got {len(cells)}",
+                )
+            records.append((number, {k: v or None for k, v in zip(header, cells, strict=True)}))
+    except csv.Error as exc:
+        raise _fail(source, f"line {reader.line_num}", None, f"malformed CSV: {exc}") from None
+    return records
+
+
+def _read_parquet(path: Path, source: str) -> list[tuple[int, dict]]:
+    """(data row number, row) from a parquet file, with plain Python values."""
+    _read_bytes(path)  # the same clear error as the other formats for a missing/unreadable file
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{source}: not a readable parquet file: {exc}") from None
+    return list(enumerate(table.to_pylist(), start=1))
+
+
+def _label(value: Any, label_values: LabelValues, from_text: bool) -> int | None:
+    """1 (unsafe) or 0 (safe) for a raw label value, None when it is not a mapped value."""
+    for wanted, out in ((label_values.unsafe, 1), (label_values.safe, 0)):
+        for v in wanted:
+            if from_text:
+                hit = (
+                    CSV_BOOLEANS.get(value.strip().lower()) is v
+                    if isinstance(v, bool)
+                    else value.strip() == str(v)
+                )
+            else:
+                hit = isinstance(value, bool) == isinstance(v, bool) and value == v
+            if hit:
+                return out
+    return None
+
+
+def _categories(value: Any, from_text: bool, fail: Callable[[str], DataError]) -> list[str]:
+    """The flagged keys of a `category` dict (a JSON object in CSV), in BeaverTails order."""
+    if value is None:
+        return []
+    if from_text:
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise fail(f"not a JSON object of category flags: {exc.msg}") from None
+    if not isinstance(value, dict):
+        raise fail(f"must be a mapping of category -> bool, got {type(value).__name__}")
+    for key, flag in value.items():
+        if key not in CATEGORY_KEYS:
+            raise fail(f"unknown category {key!r} (known: {list(CATEGORY_KEYS)})")
+        if flag is not None and not isinstance(flag, bool):
+            raise fail(f"category {key!r} must be true or false, got {flag!r}")
+    return [key for key in CATEGORY_KEYS if value.get(key)]
+
+
+def _normalise(
+    records: list[tuple[int, dict]],
+    source: str,
+    unit: str,
+    columns: Columns,
+    label_values: LabelValues,
+    id_prefix: str,
+    from_text: bool = False,
+) -> pd.DataFrame:
+    """Validate every (row number, record) and build the normalised frame."""
+    if not records:
+        raise DataError(f"{source}: empty file: no records")
+    allowed = set(astuple(columns))
+    has_id = any(columns.id in r for _, r in records)
+    ids, prompts, responses, labels, categories = [], [], [], [], []
+    first_row: dict[str, int] = {}
+    for number, record in records:
+        where = f"{unit} {number}"
+        unknown = sorted(set(record) - allowed)
+        if unknown:
+            raise _fail(
+                source,
+                where,
+                unknown[0],
+                f"unknown column (allowed: {sorted(allowed)}; map other names under "
+                "dataset.columns in the config)",
+            )
+        prompt = record.get(columns.prompt)
+        if _is_blank(prompt):
+            raise _fail(source, where, columns.prompt, "missing or empty prompt")
+        if not isinstance(prompt, str):
+            raise _fail(source, where, columns.prompt, f"must be text, got {prompt!r}")
+        response = record.get(columns.response)
+        if not isinstance(response, str | None):
+            raise _fail(source, where, columns.response, f"must be text, got {response!r}")
+        raw_label = record.get(columns.label)
+        if raw_label is None:
+            raise _fail(source, where, columns.label, "missing label")
+        label = _label(raw_label, label_values, from_text)
+        if label is None:
+            expected = (
+                "a boolean (true/false)"
+                if label_values == BOOLEAN_LABELS
+                else f"one of safe {list(label_values.safe)} / unsafe {list(label_values.unsafe)}"
+            )
+            raise _fail(source, where, columns.label, f"label {raw_label!r} is not {expected}")
+        if has_id:
+            rid = record.get(columns.id)
+            if _is_blank(rid) or not isinstance(rid, str | int) or isinstance(rid, bool):
+                raise _fail(source, where, columns.id, f"missing or invalid id {rid!r}")
+            rid = str(rid)
+            if rid in first_row:
+                raise _fail(
+                    source,
+                    where,
+                    columns.id,
+                    f"duplicate id {rid!r} (also at {unit} {first_row[rid]})",
+                )
+            first_row[rid] = number
+        else:
+            rid = f"{id_prefix}-{number}"
+
+        ids.append(rid)
+        prompts.append(prompt)
+        responses.append(None if _is_blank(response) else response)
+        labels.append(label)
+        bad_category = partial(_fail, source, where, columns.category)
+        categories.append(_categories(record.get(columns.category), from_text, bad_category))
+    return _frame(ids, prompts, responses, labels, categories)
+
+
+def _frame(
+    ids: list[str],
+    prompts: list[str],
+    responses: list[str | None],
+    labels: list[int],
+    categories: list[list[str]],
+) -> pd.DataFrame:
+    """The normalised frame, with object text columns so a missing response stays None."""
+    return pd.DataFrame(
+        {
+            "id": pd.Series(ids, dtype=object),
+            "prompt": pd.Series(prompts, dtype=object),
+            "response": pd.Series(responses, dtype=object),
+            "label": pd.Series(labels, dtype="int64"),
+            "categories": pd.Series(categories, dtype=object),
+        },
+        columns=list(COLUMNS),
+    )
+
+
+def load_records(
+    path: str | Path,
+    columns: Columns = BEAVERTAILS_COLUMNS,
+    label_values: LabelValues = BOOLEAN_LABELS,
+) -> pd.DataFrame:
+    """Read and validate a local .jsonl/.csv/.parquet file into the normalised frame."""
+    path = Path(path)
+    source = str(path)
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        records = _read_jsonl(path, source)
+        return _normalise(records, source, "line", columns, label_values, path.stem)
+    if suffix == ".csv":
+        records = _read_csv(path, source)
+        return _normalise(records, source, "row", columns, label_values, path.stem, True)
+    if suffix == ".parquet":
+        records = _read_parquet(path, source)
+        return _normalise(records, source, "row", columns, label_values, path.stem)
+    raise DataError(f"{source}: unsupported file type {suffix!r} (supported: {list(EXTENSIONS)})")
+
+
+def _load_hub(src: Source, columns: Columns, label_values: LabelValues) -> pd.DataFrame:
+    """Load a hub dataset split through `datasets` and validate it like a file; rows are named
+    by their 0-based index (`dataset[index]`), and so are the ids when there is no id column."""
+    import datasets  # slow to import; only hub sources need it
+
+    dataset = datasets.load_dataset(src.hf, split=src.split, revision=src.revision)
+    records = list(enumerate(dataset.to_list()))  # plain Python values, a missing cell is None
+    source = f"{src.hf} (split {src.split})"
+    return _normalise(records, source, "index", columns, label_values, str(src.split))
+
+
+def split_fraction(
+    df: pd.DataFrame, fraction: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A seeded sample of round(fraction·N) rows without replacement, and the rest; both keep
+    the original row order (the fine-tuned guard is fitted on the rest of the demo train split)."""
+    order = np.random.default_rng(seed).permutation(len(df))
+    chosen = np.zeros(len(df), dtype=bool)
+    chosen[order[: round(fraction * len(df))]] = True
+    return df[chosen].reset_index(drop=True), df[~chosen].reset_index(drop=True)
+
+
+def content_free_frame(texts: Iterable[str]) -> pd.DataFrame:
+    """Content-free inputs for contextual calibration: prompt = response = text, label -1."""
+    texts = list(texts)
+    return _frame(
+        [f"content_free-{i}" for i in range(len(texts))],
+        texts,
+        list(texts),
+        [-1] * len(texts),
+        [[] for _ in texts],
+    )
+
+
+def load_split(cfg: Config, split: str) -> pd.DataFrame:
+    """The normalised frame of one split of a run: its source, seeded fraction and row limit."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+    if split == "content_free":
+        return content_free_frame(cfg.content_free)
+    src: Source = getattr(cfg.dataset, split)
+    columns, label_values = cfg.dataset.columns, cfg.dataset.label_values
+    if src.path is not None:
+        path = resolve_path(src.path, Path(cfg.source_file).parent if cfg.source_file else None)
+        frame = load_records(path, columns, label_values)
+        source = str(path)
+    else:
+        frame = _load_hub(src, columns, label_values)
+        source = f"{src.hf} (split {src.split})"
+    if src.fraction is not None:
+        frame = split_fraction(frame, src.fraction, src.seed)[0]
+        if frame.empty:
+            raise DataError(f"{source}: fraction {src.fraction} of the rows selects no rows")
+    if cfg.dataset.limit is not None:
+        frame = frame.head(cfg.dataset.limit).reset_index(drop=True)
+    return frame
+
+
+def dataset_fingerprint(df: pd.DataFrame) -> str:
+    """sha256 over (id, prompt, response, label) of every row in order: a platform-stable key."""
+    digest = hashlib.sha256()
+    rows = zip(
+        df["id"].tolist(),
+        df["prompt"].tolist(),
+        df["response"].tolist(),
+        df["label"].astype("int64").tolist(),
+        strict=True,
+    )
+    for row in rows:
+        digest.update(json.dumps(list(row), ensure_ascii=False).encode("utf-8") + b"\n")
+    return digest.hexdigest()
