@@ -34,24 +34,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from guardcal.config import Columns, Config, LabelValues, Source, resolve_path
+from guardcal.prompts import BEAVERTAILS_CATEGORIES
 
-# The 14 BeaverTails harm-category keys, in the dataset's order.
-CATEGORY_KEYS = (
-    "animal_abuse",
-    "child_abuse",
-    "controversial_topics,politics",
-    "discrimination,stereotype,injustice",
-    "drug_abuse,weapons,banned_substance",
-    "financial_crime,property_crime,theft",
-    "hate_speech,offensive_language",
-    "misinformation_regarding_ethics,laws_and_safety",
-    "non_violent_unethical_behavior",
-    "privacy_violation",
-    "self_harm",
-    "sexually_explicit,adult_content",
-    "terrorism,organized_crime",
-    "violence,aiding_and_abetting,incitement",
-)
 EXTENSIONS = (".jsonl", ".csv", ".parquet")
 SPLITS = ("validation", "test", "content_free")
 COLUMNS = ("id", "prompt", "response", "label", "categories")
@@ -183,11 +167,11 @@ def _categories(value: Any, from_text: bool, fail: Callable[[str], DataError]) -
     if not isinstance(value, dict):
         raise fail(f"must be a mapping of category -> bool, got {type(value).__name__}")
     for key, flag in value.items():
-        if key not in CATEGORY_KEYS:
-            raise fail(f"unknown category {key!r} (known: {list(CATEGORY_KEYS)})")
+        if key not in BEAVERTAILS_CATEGORIES:
+            raise fail(f"unknown category {key!r} (known: {list(BEAVERTAILS_CATEGORIES)})")
         if flag is not None and not isinstance(flag, bool):
             raise fail(f"category {key!r} must be true or false, got {flag!r}")
-    return [key for key in CATEGORY_KEYS if value.get(key)]
+    return [key for key in BEAVERTAILS_CATEGORIES if value.get(key)]
 
 
 def _normalise(

@@ -14,18 +14,18 @@ import pytest
 
 from guardcal.config import Columns, LabelValues, load_config
 from guardcal.data import (
-    CATEGORY_KEYS,
     DataError,
     dataset_fingerprint,
     load_records,
     load_split,
     split_fraction,
 )
+from guardcal.prompts import BEAVERTAILS_CATEGORIES
 
 
 def flags(*on: str) -> dict[str, bool]:
     """A full BeaverTails `category` dict with the given keys flagged."""
-    return {key: key in on for key in CATEGORY_KEYS}
+    return {key: key in on for key in BEAVERTAILS_CATEGORIES}
 
 
 THEFT = "financial_crime,property_crime,theft"
