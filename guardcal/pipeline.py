@@ -1,0 +1,257 @@
+"""The study from the scores files: fit the calibrators, evaluate every method, write the tables."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from guardcal import data, store
+from guardcal.calibration import (
+    BatchCalibration,
+    ContextualCalibration,
+    TemperatureScaling,
+    check_logits,
+    proba_unsafe,
+)
+from guardcal.config import Config, load_config
+from guardcal.metrics import evaluate
+from guardcal.prompts import BEAVERTAILS_CATEGORIES
+from guardcal.tables import (
+    METHODS,
+    METRICS_COLUMNS,
+    TUNING_COLUMNS,
+    TUNING_METRICS,
+    check_columns,
+    final_table_latex,
+    write_csv,
+    write_parquet,
+    write_text,
+)
+
+EVALUATED_SPLITS = ("validation", "test")
+SIZES_COLUMNS = ("split", "examples", "safe", "unsafe", "with_response")
+CATEGORY_COLUMNS = ("split", "category", "count")
+PREDICTION_COLUMNS = ("model", "method", "id", "label", "proba_unsafe")
+
+
+def run_config(
+    config_path: str | Path | None = None,
+    *,
+    run_name: str | None = None,
+    limit: int | None = None,
+    reports_dir: str | Path | None = None,
+) -> Config:
+    """The run's config (the demo when no path) with the notebooks' optional overrides applied."""
+    cfg = load_config(config_path)
+    if run_name:
+        cfg = dataclasses.replace(cfg, name=run_name)
+    if limit:
+        cfg = dataclasses.replace(cfg, dataset=dataclasses.replace(cfg.dataset, limit=int(limit)))
+    if reports_dir:
+        cfg = dataclasses.replace(cfg, reports_dir=str(reports_dir))
+    return cfg
+
+
+def tables_dir(cfg: Config) -> Path:
+    """`reports/<run>/tables/`: every CSV and LaTeX table of the run."""
+    return cfg.run_dir / "tables"
+
+
+def figures_dir(cfg: Config) -> Path:
+    """`reports/<run>/figures/`: every figure of the run, PNG and PDF."""
+    return cfg.run_dir / "figures"
+
+
+def read_table(cfg: Config, name: str) -> pd.DataFrame:
+    """A table the pipeline wrote, by name (`metrics`, `tuning`, `tuning_temperature`, …)."""
+    path = tables_dir(cfg) / f"{name}.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: not written yet; run the notebook that makes it first")
+    return pd.read_csv(path)
+
+
+def read_predictions(cfg: Config) -> pd.DataFrame:
+    """Test-split p_unsafe of every model and method, as written by `evaluate_run`."""
+    return pd.read_parquet(tables_dir(cfg) / "predictions.parquet")
+
+
+def logits_of(scores: pd.DataFrame) -> np.ndarray:
+    """The (N, 2) [safe, unsafe] logits of a scores frame."""
+    return check_logits(scores[["logit_safe", "logit_unsafe"]].to_numpy(dtype=np.float64))
+
+
+@dataclass(frozen=True)
+class FittedModel:
+    """One guard's calibrators: TS and BC fitted on validation, CC from its content-free scores."""
+
+    model: str
+    temperature: TemperatureScaling
+    contextual: ContextualCalibration
+    batch: BatchCalibration
+
+    def proba_unsafe(self, logits: np.ndarray) -> dict[str, np.ndarray]:
+        """p_unsafe under every method; BC's prior p(y|C) is estimated on these very logits."""
+        return {
+            "uncalibrated": proba_unsafe(logits),
+            "cc": self.contextual.predict_proba(logits)[:, 1],
+            "bc": self.batch.predict_proba(logits)[:, 1],
+            "ts": self.temperature.predict_proba(logits)[:, 1],
+        }
+
+
+def fit_model(
+    model: str, validation: pd.DataFrame, content_free: pd.DataFrame, n_bins: int
+) -> FittedModel:
+    """Fit one guard's calibrators from its validation and content-free scores frames."""
+    z, y = logits_of(validation), validation["label"].to_numpy()
+    return FittedModel(
+        model=model,
+        temperature=TemperatureScaling(n_bins=n_bins).fit(z, y),
+        contextual=ContextualCalibration(logits_of(content_free)),
+        batch=BatchCalibration(n_bins=n_bins).fit(z, y),
+    )
+
+
+def fit_run(cfg: Config) -> dict[str, FittedModel]:
+    """Every configured guard's calibrators, fitted from the run's scores files."""
+    return {
+        m.name: fit_model(
+            m.name,
+            store.read_scores(cfg, m.name, "validation"),
+            store.read_scores(cfg, m.name, "content_free"),
+            cfg.calibration.ece_bins,
+        )
+        for m in cfg.models
+    }
+
+
+def predictions(fitted: FittedModel, scores: pd.DataFrame) -> pd.DataFrame:
+    """Long frame `model, method, id, label, proba_unsafe` of one split under every method."""
+    probas = fitted.proba_unsafe(logits_of(scores))
+    return pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "model": fitted.model,
+                    "method": method,
+                    "id": scores["id"].astype(str).to_numpy(),
+                    "label": scores["label"].to_numpy(dtype=np.int64),
+                    "proba_unsafe": probas[method],
+                }
+            )
+            for method in METHODS
+        ],
+        ignore_index=True,
+    )
+
+
+def metrics_table(preds: pd.DataFrame, n_bins: int) -> pd.DataFrame:
+    """`metrics.csv`: every metric of every (model, method), models in order, methods as METHODS."""
+    preds = check_columns(preds, PREDICTION_COLUMNS, "predictions")
+    rows = []
+    for model in preds["model"].unique():
+        for method in METHODS:
+            p = preds[(preds["model"] == model) & (preds["method"] == method)]
+            scores = evaluate(p["label"].to_numpy(), p["proba_unsafe"].to_numpy(), n_bins=n_bins)
+            rows.append({"model": model, "method": method, **scores})
+    return check_columns(pd.DataFrame(rows), METRICS_COLUMNS, "metrics table")
+
+
+def tuning_rows(fitted: FittedModel, validation: pd.DataFrame, n_bins: int) -> pd.DataFrame:
+    """One guard's rows of `tuning.csv`: T and γ with the validation metrics at each."""
+    z, y = logits_of(validation), validation["label"].to_numpy()
+    probas = fitted.proba_unsafe(z)
+    rows = []
+    for method, parameter, value in (
+        ("ts", "temperature", fitted.temperature.temperature_),
+        ("bc", "gamma", fitted.batch.gamma_),
+    ):
+        scores = evaluate(y, probas[method], n_bins=n_bins)
+        rows.append(
+            {
+                "model": fitted.model,
+                "method": method,
+                "parameter": parameter,
+                "value": value,
+                **{k: scores[k] for k in TUNING_METRICS},
+            }
+        )
+    return check_columns(pd.DataFrame(rows), TUNING_COLUMNS, "tuning table")
+
+
+def tuning_history(fitted: Mapping[str, FittedModel], method: str) -> pd.DataFrame:
+    """The grid search of `ts` (per T) or `bc` (per γ) of every guard, with a `model` column."""
+    frames = []
+    for name, f in fitted.items():
+        history = (f.temperature if method == "ts" else f.batch).history_
+        frames.append(history.assign(model=name)[["model", *history.columns]])
+    return pd.concat(frames, ignore_index=True)
+
+
+def dataset_summary(frames: Mapping[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per split: sizes and label counts, and how many examples carry each harm-category flag."""
+    sizes, categories = [], []
+    for split, df in frames.items():
+        unsafe = int((df["label"] == 1).sum())
+        sizes.append(
+            {
+                "split": split,
+                "examples": len(df),
+                "safe": len(df) - unsafe,
+                "unsafe": unsafe,
+                "with_response": int(df["response"].notna().sum()),
+            }
+        )
+        counts = df["categories"].explode().dropna().value_counts()
+        known = [c for c in BEAVERTAILS_CATEGORIES if c in counts.index]
+        for category in known + sorted(set(counts.index) - set(known)):
+            categories.append(
+                {"split": split, "category": category, "count": int(counts[category])}
+            )
+    return (
+        pd.DataFrame(sizes, columns=list(SIZES_COLUMNS)),
+        pd.DataFrame(categories, columns=list(CATEGORY_COLUMNS)),
+    )
+
+
+def summarise_data(cfg: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write `dataset.csv` and `categories.csv` for the evaluated splits (the setup section)."""
+    sizes, categories = dataset_summary({s: data.load_split(cfg, s) for s in EVALUATED_SPLITS})
+    write_csv(sizes, tables_dir(cfg) / "dataset.csv")
+    write_csv(categories, tables_dir(cfg) / "categories.csv")
+    return sizes, categories
+
+
+def tune(cfg: Config) -> pd.DataFrame:
+    """Fit every guard's calibrators; write `tuning.csv` and the T and γ grid histories."""
+    fitted = fit_run(cfg)
+    tuning = pd.concat(
+        [
+            tuning_rows(f, store.read_scores(cfg, name, "validation"), cfg.calibration.ece_bins)
+            for name, f in fitted.items()
+        ],
+        ignore_index=True,
+    )
+    write_csv(tuning, tables_dir(cfg) / "tuning.csv")
+    write_csv(tuning_history(fitted, "ts"), tables_dir(cfg) / "tuning_temperature.csv")
+    write_csv(tuning_history(fitted, "bc"), tables_dir(cfg) / "tuning_gamma.csv")
+    return tuning
+
+
+def evaluate_run(cfg: Config) -> pd.DataFrame:
+    """Evaluate every method on test; write `metrics.csv`, `metrics.tex` and the predictions."""
+    fitted = fit_run(cfg)
+    preds = pd.concat(
+        [predictions(f, store.read_scores(cfg, name, "test")) for name, f in fitted.items()],
+        ignore_index=True,
+    )
+    metrics = metrics_table(preds, cfg.calibration.ece_bins)
+    write_csv(metrics, tables_dir(cfg) / "metrics.csv")
+    write_text(tables_dir(cfg) / "metrics.tex", final_table_latex(metrics))
+    write_parquet(preds, tables_dir(cfg) / "predictions.parquet")
+    return metrics

@@ -1,0 +1,372 @@
+"""The study's figures, each a function returning a matplotlib Figure (saved as PNG and PDF)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import ParamSpec
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FormatStrFormatter, PercentFormatter
+
+from guardcal.metrics import evaluate, reliability_bins
+from guardcal.prompts import BEAVERTAILS_CATEGORIES, BEAVERTAILS_NAMES
+from guardcal.tables import METHOD_LABELS, METHODS, METRIC_LABELS
+
+# Okabe–Ito colours: distinguishable with colour-blindness, one fixed colour per method everywhere.
+METHOD_COLORS = {"uncalibrated": "#6E6E6E", "cc": "#E69F00", "bc": "#009E73", "ts": "#0072B2"}
+LABEL_COLORS = {"safe": "#56B4E9", "unsafe": "#D55E00"}
+METRIC_COLORS = {
+    "nll": "#000000",
+    "ece": "#0072B2",
+    "mce": "#D55E00",
+    "accuracy": "#000000",
+    "f1": "#009E73",
+    "precision": "#E69F00",
+    "recall": "#CC79A7",
+}
+GAP_STYLE = {"facecolor": (0.84, 0.37, 0.0, 0.12), "edgecolor": "#D55E00", "hatch": "///", "lw": 1}
+BEST_STYLE = {"ls": "--", "color": "#333333", "lw": 1.2}
+DIAGONAL_STYLE = {"ls": "--", "color": "#333333", "lw": 1}
+CATEGORY_NAMES = dict(zip(BEAVERTAILS_CATEGORIES, BEAVERTAILS_NAMES, strict=True))
+STYLE = {
+    "font.size": 11,
+    "axes.titlesize": 12,
+    "axes.labelsize": 11,
+    "legend.fontsize": 9,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
+    "figure.dpi": 100,
+}
+
+P = ParamSpec("P")
+
+
+def _styled(fn: Callable[P, Figure]) -> Callable[P, Figure]:
+    """Draw in the package's style (seaborn whitegrid, readable fonts), leaving global rc alone."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Figure:
+        with mpl.rc_context(STYLE), sns.axes_style("whitegrid"):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _subplots(*args: object, **kwargs: object) -> tuple[Figure, np.ndarray]:
+    """A new Figure (not registered with pyplot's global state) and its axes as an array."""
+    kwargs.setdefault("squeeze", False)
+    fig = Figure(layout=None)
+    axes = fig.subplots(*args, **{k: v for k, v in kwargs.items() if k != "figsize"})
+    if "figsize" in kwargs:
+        fig.set_size_inches(kwargs["figsize"])
+    return fig, axes
+
+
+def save_figure(fig: Figure, directory: Path, name: str) -> list[Path]:
+    """Write `name.png` (for the report) and `name.pdf` (for papers) under `directory`."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = [directory / f"{name}.png", directory / f"{name}.pdf"]
+    fig.savefig(paths[0], dpi=150, bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight", metadata={"CreationDate": None})
+    return paths
+
+
+def category_name(key: str) -> str:
+    """A harm category's display name (BeaverTails' short name where it is one of the 14)."""
+    if key in CATEGORY_NAMES:
+        return f"S{BEAVERTAILS_CATEGORIES.index(key) + 1} {CATEGORY_NAMES[key]}"
+    return key.replace("_", " ")
+
+
+def _donut(
+    ax: Axes,
+    values: list[int],
+    colors: list,
+    title: str,
+    unit: str,
+    min_pct: float,
+    text_color: str,
+) -> None:
+    """One ring with percentages on the wedges big enough to hold them and the total inside."""
+    ax.pie(
+        values,
+        colors=colors,
+        startangle=90,
+        counterclock=False,
+        wedgeprops={"width": 0.42, "edgecolor": "white", "linewidth": 1.5},
+        autopct=lambda pct: f"{pct:.0f}%" if pct >= min_pct else "",
+        pctdistance=0.79,
+        textprops={"fontsize": 10, "color": text_color, "fontweight": "bold"},
+    )
+    ax.text(0, 0.08, f"{sum(values):,}", ha="center", va="center", fontsize=16, fontweight="bold")
+    ax.text(0, -0.16, unit, ha="center", va="center", fontsize=10, color="#555555")
+    ax.set_title(title)
+    ax.set_aspect("equal")
+
+
+@_styled
+def label_donuts(sizes: pd.DataFrame) -> Figure:
+    """Safe/unsafe share of each evaluated split (one donut per row of `dataset.csv`)."""
+    fig, axes = _subplots(1, len(sizes), figsize=(4.2 * len(sizes), 4.4))
+    for ax, row in zip(axes.flat, sizes.itertuples(index=False), strict=True):
+        _donut(
+            ax,
+            [row.safe, row.unsafe],
+            [LABEL_COLORS["safe"], LABEL_COLORS["unsafe"]],
+            row.split.capitalize(),
+            "pairs",
+            min_pct=3,
+            text_color="white",
+        )
+    handles = [Patch(color=c, label=k) for k, c in LABEL_COLORS.items()]
+    fig.legend(handles=handles, loc="lower center", ncol=2, frameon=False, fontsize=11)
+    fig.subplots_adjust(bottom=0.1)
+    return fig
+
+
+def category_colors(keys: list[str]) -> dict[str, tuple[float, float, float]]:
+    """A fixed colour per harm category: BeaverTails' 14 keep theirs in every run and split."""
+    ordered = list(BEAVERTAILS_CATEGORIES) + sorted(set(keys) - set(BEAVERTAILS_CATEGORIES))
+    return dict(zip(ordered, sns.color_palette("husl", len(ordered)), strict=True))
+
+
+@_styled
+def category_donuts(categories: pd.DataFrame) -> Figure:
+    """Harm-category flags of each split (multi-label: a pair can count in several wedges)."""
+    splits = list(dict.fromkeys(categories["split"]))
+    if not splits:
+        fig, axes = _subplots(1, 1, figsize=(6, 1.5))
+        axes[0, 0].axis("off")
+        axes[0, 0].text(0.5, 0.5, "No harm-category flags in this data.", ha="center", va="center")
+        return fig
+    keys = list(dict.fromkeys(categories["category"]))
+    palette = category_colors(keys)
+    n = len(splits)
+    fig, axes = _subplots(1, n, figsize=(4.2 * n + 4.6, 4.6))
+    fig.subplots_adjust(left=0.01, right=4.2 * n / (4.2 * n + 4.6), wspace=0.1)
+    for ax, split in zip(axes.flat, splits, strict=True):
+        rows = categories[categories["split"] == split]
+        _donut(
+            ax,
+            rows["count"].tolist(),
+            [palette[k] for k in rows["category"]],
+            split.capitalize(),
+            "category flags",
+            min_pct=5,
+            text_color="#222222",
+        )
+    handles = [
+        Patch(color=palette[k], label=category_name(k))
+        for k in sorted(keys, key=list(palette).index)
+    ]
+    fig.legend(
+        handles=handles,
+        loc="center left",
+        bbox_to_anchor=(4.2 * n / (4.2 * n + 4.6) + 0.01, 0.5),
+        frameon=False,
+    )
+    return fig
+
+
+def _reliability(
+    ax_hist: Axes,
+    ax_rel: Axes,
+    labels: np.ndarray,
+    proba: np.ndarray,
+    n_bins: int,
+    ece_bins: int,
+    color: str,
+) -> None:
+    """Confidence histogram over a reliability diagram with gap bars and an ECE/MCE box."""
+    bins = reliability_bins(labels, proba, n_bins=n_bins)
+    centers = (bins["lower"] + bins["upper"]) / 2
+    width = 1 / n_bins
+    ax_hist.bar(centers, bins["count"] / len(proba), width=width, color=color, edgecolor="white")
+    ax_hist.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax_hist.set_xlim(0, 1)
+    ax_hist.set_ylim(0, 1)
+    ax_hist.tick_params(labelbottom=False)
+
+    filled = bins["count"] > 0
+    ax_rel.bar(
+        centers[filled],
+        bins["positive_rate"][filled],
+        width=width,
+        color=color,
+        edgecolor="white",
+    )
+    ax_rel.bar(
+        centers[filled],
+        bins["confidence"][filled] - bins["positive_rate"][filled],
+        bottom=bins["positive_rate"][filled],
+        width=width,
+        **GAP_STYLE,
+    )
+    ax_rel.plot([0, 1], [0, 1], **DIAGONAL_STYLE)
+    ax_rel.set_xlim(0, 1)
+    ax_rel.set_ylim(0, 1)
+    ax_rel.set_aspect("equal")
+    ax_rel.set_xlabel("p(unsafe)")
+    scores = evaluate(labels, proba, n_bins=ece_bins)
+    ax_rel.text(
+        0.96,
+        0.04,
+        f"ECE = {scores['ece']:.3f}\nMCE = {scores['mce']:.3f}\n({ece_bins} bins)",
+        transform=ax_rel.transAxes,
+        ha="right",
+        va="bottom",
+        fontsize=10,
+        bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "#999999", "alpha": 0.9},
+    )
+
+
+def _model_method(preds: pd.DataFrame, model: str, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and p_unsafe of one (model, method) from the long predictions frame."""
+    rows = preds[(preds["model"] == model) & (preds["method"] == method)]
+    return rows["label"].to_numpy(), rows["proba_unsafe"].to_numpy()
+
+
+def _reliability_grid(n_cols: int) -> tuple[Figure, np.ndarray]:
+    """A figure of `n_cols` histogram-over-reliability columns (histogram row 1/3 as tall)."""
+    fig, axes = _subplots(
+        2,
+        n_cols,
+        figsize=(3.7 * n_cols, 5.6),
+        gridspec_kw={"height_ratios": [1, 3], "hspace": 0.08, "wspace": 0.25},
+        sharex="col",
+    )
+    axes[0, 0].set_ylabel("% of samples")
+    axes[1, 0].set_ylabel("Fraction unsafe")
+    handles = [
+        Patch(color="#999999", label="Fraction unsafe in bin (bar colour: method)"),
+        Patch(**GAP_STYLE, label="Gap to the bin's mean p(unsafe)"),
+        Line2D([], [], **DIAGONAL_STYLE, label="Perfect calibration"),
+    ]
+    fig.legend(
+        handles=handles, loc="lower center", ncol=3, frameon=False, bbox_to_anchor=(0.5, -0.04)
+    )
+    return fig, axes
+
+
+@_styled
+def uncalibrated_comparison(preds: pd.DataFrame, n_bins: int, ece_bins: int) -> Figure:
+    """Each guard uncalibrated, side by side: confidence histogram over reliability diagram."""
+    models = list(dict.fromkeys(preds["model"]))
+    fig, axes = _reliability_grid(len(models))
+    for col, model in enumerate(models):
+        y, p = _model_method(preds, model, "uncalibrated")
+        _reliability(
+            axes[0, col], axes[1, col], y, p, n_bins, ece_bins, METHOD_COLORS["uncalibrated"]
+        )
+        axes[0, col].set_title(model)
+    return fig
+
+
+@_styled
+def reliability_diagrams(preds: pd.DataFrame, model: str, n_bins: int, ece_bins: int) -> Figure:
+    """One guard under every method: a histogram-over-reliability column per method."""
+    fig, axes = _reliability_grid(len(METHODS))
+    for col, method in enumerate(METHODS):
+        y, p = _model_method(preds, model, method)
+        _reliability(axes[0, col], axes[1, col], y, p, n_bins, ece_bins, METHOD_COLORS[method])
+        axes[0, col].set_title(METHOD_LABELS[method])
+    fig.suptitle(model, fontsize=13, y=0.98)
+    return fig
+
+
+@_styled
+def calibration_curves(preds: pd.DataFrame, n_bins: int, ece_bins: int) -> Figure:
+    """Per guard, every method's reliability curve over the diagonal of perfect calibration."""
+    models = list(dict.fromkeys(preds["model"]))
+    fig, axes = _subplots(1, len(models), figsize=(4.6 * len(models), 4.8))
+    for ax, model in zip(axes.flat, models, strict=True):
+        ax.plot([0, 1], [0, 1], **DIAGONAL_STYLE, label="Perfect calibration")
+        for method in METHODS:
+            y, p = _model_method(preds, model, method)
+            bins = reliability_bins(y, p, n_bins=n_bins).dropna(subset=["confidence"])
+            ece = evaluate(y, p, n_bins=ece_bins)["ece"]
+            ax.plot(
+                bins["confidence"],
+                bins["positive_rate"],
+                marker="o",
+                ms=5,
+                lw=1.8,
+                color=METHOD_COLORS[method],
+                label=f"{METHOD_LABELS[method]} (ECE {ece:.3f})",
+            )
+        ax.set_xlim(-0.02, 1.02)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_aspect("equal")
+        ax.set_title(model)
+        ax.set_xlabel("Mean p(unsafe) in bin")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+    axes.flat[0].set_ylabel("Fraction unsafe in bin")
+    return fig
+
+
+def _tuning_figure(
+    history: pd.DataFrame,
+    tuning: pd.DataFrame,
+    method: str,
+    x: str,
+    symbol: str,
+    panels: list[tuple[str, list[str]]],
+    log_x: bool = False,
+) -> Figure:
+    """A row per guard, a panel per metric group, curves against the grid, best value marked."""
+    models = list(dict.fromkeys(history["model"]))
+    best = tuning[tuning["method"] == method].set_index("model")["value"]
+    fig = Figure(figsize=(4.4 * len(panels), 3.3 * len(models)), layout="constrained")
+    rows = np.atleast_1d(fig.subfigures(len(models), 1))
+    for sub, model in zip(rows, models, strict=True):
+        value = float(best[model])
+        sub.suptitle(f"{model}: best {symbol} = {value:.3g}", fontsize=12, fontweight="bold")
+        h = history[history["model"] == model]
+        for ax, (title, metrics) in zip(sub.subplots(1, len(panels)), panels, strict=True):
+            for metric in metrics:
+                ax.plot(h[x], h[metric], color=METRIC_COLORS[metric], lw=1.8)
+            ax.axvline(value, **BEST_STYLE)
+            if log_x:
+                ax.set_xscale("log")
+                ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+            ax.set_xlabel(symbol)
+            ax.set_title(title, fontsize=11)
+    used = [m for _, metrics in panels for m in metrics]
+    handles = [Line2D([], [], color=METRIC_COLORS[m], lw=1.8, label=METRIC_LABELS[m]) for m in used]
+    handles.append(Line2D([], [], **BEST_STYLE, label=f"best {symbol}"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False)
+    return fig
+
+
+@_styled
+def temperature_tuning(history: pd.DataFrame, tuning: pd.DataFrame) -> Figure:
+    """Validation NLL and ECE/MCE against the temperature T per guard, best T marked."""
+    panels = [("NLL", ["nll"]), ("ECE / MCE", ["ece", "mce"])]
+    return _tuning_figure(history, tuning, "ts", "temperature", "T", panels, log_x=True)
+
+
+@_styled
+def gamma_tuning(history: pd.DataFrame, tuning: pd.DataFrame) -> Figure:
+    """Validation NLL, ECE/MCE and Acc/F1/Precision/Recall against γ per guard, best γ marked."""
+    return _tuning_figure(
+        history,
+        tuning,
+        "bc",
+        "gamma",
+        "γ",
+        [
+            ("NLL", ["nll"]),
+            ("ECE / MCE", ["ece", "mce"]),
+            ("Accuracy / F1 / Precision / Recall", ["accuracy", "f1", "precision", "recall"]),
+        ],
+    )
