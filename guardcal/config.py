@@ -241,6 +241,11 @@ def _check(cfg: Config, path: Path) -> None:
             bad(f"dataset.{split}.split", "is required with 'hf' (e.g. 330k_train)")
         if src.fraction is not None and not 0 < src.fraction <= 1:
             bad(f"dataset.{split}.fraction", f"must be in (0, 1], got {src.fraction}")
+    both = set(map(repr, cfg.dataset.label_values.safe)) & set(
+        map(repr, cfg.dataset.label_values.unsafe)
+    )
+    if both:
+        bad("dataset.label_values", f"lists {sorted(both)} as both safe and unsafe")
     if cfg.dataset.limit is not None and cfg.dataset.limit < 1:
         bad("dataset.limit", f"must be a positive integer, got {cfg.dataset.limit}")
     if not cfg.models:

@@ -73,6 +73,12 @@ def test_minimal_config_gets_the_study_defaults(tmp_path):
         (lambda t: t + "calibration: {ece_bins: 0}\n", "calibration.ece_bins"),
         (lambda t: t + "calibration: {gamma_grid: [1, 2]}\n", "calibration.gamma_grid"),
         (lambda t: t + "dataset2: 1\n", "dataset2"),
+        (
+            lambda t: t.replace(
+                "dataset:\n", "dataset:\n  label_values: {safe: [0, 1], unsafe: [1]}\n"
+            ),
+            "dataset.label_values",
+        ),
         (lambda t: t.replace("models:\n  - {name: g, model: some/guard}", "models: []"), "models"),
     ],
 )
