@@ -29,6 +29,9 @@ $(STAMP): pyproject.toml
 test: setup
 	$(BIN)/python -m pytest
 
+bench: setup
+	$(BIN)/python benchmarks/bench_tuning.py
+
 lint: setup
 	$(BIN)/ruff check guardcal tests benchmarks notebooks
 
