@@ -19,6 +19,26 @@ TEMPERATURE_GRID = np.arange(1, 201) / 10
 GAMMA_GRID = np.arange(-100, 101) / 10
 """γ ∈ {−10.0, −9.9, …, 10.0}: 201 values, 0.0 included exactly."""
 
+
+def grid_values(start: float, stop: float, step: float) -> np.ndarray:
+    """[start, stop] by `step` (a config's grid); for step = 1/n each value is the double nearest
+    k/n, so (0.1, 20, 0.1) gives TEMPERATURE_GRID and (−10, 10, 0.1) GAMMA_GRID exactly."""
+    per_unit = round(1 / step)
+    if per_unit > 0 and abs(per_unit * step - 1) < 1e-9:
+        return np.arange(round(start * per_unit), round(stop * per_unit) + 1) / per_unit
+    return np.arange(round(start / step), round(stop / step) + 1) * step
+
+
+def _check_grid(grid: ArrayLike | None, default: np.ndarray, name: str) -> np.ndarray:
+    """A 1-D, finite, increasing grid (the study's `default` when None)."""
+    if grid is None:
+        return default
+    g = np.asarray(grid, dtype=np.float64)
+    if g.ndim != 1 or g.shape[0] == 0 or not np.all(np.isfinite(g)) or np.any(np.diff(g) <= 0):
+        raise ValueError(f"{name} must be a non-empty, finite, increasing 1-D grid, got {grid!r}")
+    return g
+
+
 _BLOCK_ELEMENTS = 1 << 18
 """Grid values × examples per block: (2, G, N) arrays of 4 MiB stay in cache (fastest measured)."""
 
@@ -123,10 +143,13 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 
 class TemperatureScaling:
-    """p̂ = softmax(z / T), T by minimum validation NLL on [0.1, 20], then refined (Guo 2017)."""
+    """p̂ = softmax(z / T), T by min validation NLL on `grid` (default [0.1, 20]), refined (Guo)."""
 
-    def __init__(self, n_bins: int = 15) -> None:
+    def __init__(self, n_bins: int = 15, grid: ArrayLike | None = None) -> None:
         self.n_bins = n_bins
+        self.grid = _check_grid(grid, TEMPERATURE_GRID, "temperature grid")
+        if self.grid[0] <= 0:
+            raise ValueError(f"temperatures must be positive, got a grid from {self.grid[0]}")
 
     @staticmethod
     def _log_proba(logits: np.ndarray, temperature: np.ndarray | float) -> np.ndarray:
@@ -140,15 +163,13 @@ class TemperatureScaling:
         """Grid-search T by validation NLL (history_ kept for the tuning figure), then refine it."""
         z = check_logits(logits)
         y = check_labels(labels, n=z.shape[0])
-        scores = _grid_scores(lambda t: self._log_proba(z, t), TEMPERATURE_GRID, y, self.n_bins)
-        self.history_ = pd.DataFrame({"temperature": TEMPERATURE_GRID}).join(
-            scores[["nll", "ece", "mce"]]
-        )
+        scores = _grid_scores(lambda t: self._log_proba(z, t), self.grid, y, self.n_bins)
+        self.history_ = pd.DataFrame({"temperature": self.grid}).join(scores[["nll", "ece", "mce"]])
         best = int(np.argmin(self.history_["nll"].to_numpy()))
-        self.grid_temperature_ = float(TEMPERATURE_GRID[best])
+        self.grid_temperature_ = float(self.grid[best])
         # NLL is convex in 1/T, so the continuous minimum lies between the grid best's neighbours.
-        lo = float(TEMPERATURE_GRID[max(best - 1, 0)])
-        hi = float(TEMPERATURE_GRID[min(best + 1, TEMPERATURE_GRID.shape[0] - 1)])
+        lo = float(self.grid[max(best - 1, 0)])
+        hi = float(self.grid[min(best + 1, self.grid.shape[0] - 1)])
         refined = minimize_scalar(
             lambda t: float(_nll(self._log_proba(z, t), y)),
             bounds=(lo, hi),
@@ -195,13 +216,17 @@ class ContextualCalibration:
 class BatchCalibration:
     """log p̂ = log p − γ log p(y|C), p(y|C) the batch's mean probability, renormalised (Zhou 2024).
 
-    With `gamma=None`, `fit` picks γ ∈ [−10, 10] (step 0.1) by validation accuracy, ties to the
-    lower NLL, then the smaller |γ|, then the smaller γ; a given `gamma` is used as is.
+    With `gamma=None`, `fit` picks γ on `grid` (default [−10, 10], step 0.1) by validation
+    accuracy, ties to the lower NLL, then the smaller |γ|, then the smaller γ; a given `gamma` is
+    used as is.
     """
 
-    def __init__(self, gamma: float | None = None, n_bins: int = 15) -> None:
+    def __init__(
+        self, gamma: float | None = None, n_bins: int = 15, grid: ArrayLike | None = None
+    ) -> None:
         self.gamma = gamma
         self.n_bins = n_bins
+        self.grid = _check_grid(grid, GAMMA_GRID, "gamma grid")
         if gamma is not None:
             if not np.isfinite(gamma):
                 raise ValueError(f"gamma must be finite, got {gamma!r}")
@@ -228,12 +253,12 @@ class BatchCalibration:
         log_p = _class_first_log_proba(z)
         log_prior = _log_mean(log_p)[:, 0]
         scores = _grid_scores(
-            lambda g: self._log_proba(log_p, log_prior, g), GAMMA_GRID, y, self.n_bins
+            lambda g: self._log_proba(log_p, log_prior, g), self.grid, y, self.n_bins
         )
         tp, fp, fn = (scores[k].to_numpy() for k in ("tp", "fp", "fn"))
         self.history_ = pd.DataFrame(
             {
-                "gamma": GAMMA_GRID,
+                "gamma": self.grid,
                 "nll": scores["nll"],
                 "ece": scores["ece"],
                 "mce": scores["mce"],
@@ -244,8 +269,8 @@ class BatchCalibration:
             }
         )
         if self.gamma is None:
-            best = select_gamma(scores["correct"].to_numpy(), scores["nll"].to_numpy(), GAMMA_GRID)
-            self.gamma_ = float(GAMMA_GRID[best])
+            best = select_gamma(scores["correct"].to_numpy(), scores["nll"].to_numpy(), self.grid)
+            self.gamma_ = float(self.grid[best])
         return self
 
     def predict_proba(self, logits: ArrayLike) -> np.ndarray:
