@@ -1,0 +1,155 @@
+"""One forward pass per guard input: the shared policy prefix's key/values are computed once,
+and only the last position's final hidden state is kept (the verdict is read there)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
+
+from guardcal.prompts import GuardPrompt, judged_role
+
+log = logging.getLogger(__name__)
+
+
+def truncate_words(text: str, max_words: int | None) -> str:
+    """The first `max_words` whitespace-separated words of `text` (unchanged when shorter)."""
+    words = text.split()
+    if max_words is None or len(words) <= max_words:
+        return text
+    return " ".join(words[:max_words])
+
+
+def render_inputs(
+    prompt: GuardPrompt, frame: pd.DataFrame, max_response_words: int | None = None
+) -> list[str]:
+    """The guard input of every row: its prompt and (cut) response in the policy template."""
+    return [
+        prompt.render(p, None if r is None else truncate_words(r, max_response_words))
+        for p, r in zip(frame["prompt"].tolist(), frame["response"].tolist(), strict=True)
+    ]
+
+
+def prefix_ids(prompt: GuardPrompt, tokenizer: PreTrainedTokenizerBase, role: str) -> list[int]:
+    """The token ids shared by every input judging `role`: the prefix's ids minus its last
+    token, which a tokenizer may merge with the text after it."""
+    return tokenizer.encode(prompt.prefix(role), add_special_tokens=False)[:-1]
+
+
+class LastHidden:
+    """Final hidden states at the last position of each token sequence, for one causal LM.
+
+    Sequences that start with the given prefix reuse its key/values, computed once per prefix
+    and broadcast afresh to every batch (a batch's own keys are concatenated onto new tensors,
+    so examples never see each other); any other sequence gets a full pass. Batches hold
+    sequences of similar length, right-padded, with attention masks and explicit position ids.
+    """
+
+    def __init__(self, model: PreTrainedModel, batch_size: int = 1) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+        self.model = model
+        self.base = model.base_model
+        self.batch_size = batch_size
+        self.device = model.device
+        self._prefixes: dict[tuple[int, ...], list[tuple[torch.Tensor, torch.Tensor]]] = {}
+
+    @torch.inference_mode()
+    def __call__(
+        self,
+        sequences: Sequence[Sequence[int]],
+        prefix: Sequence[int] = (),
+        progress: tqdm | None = None,
+    ) -> torch.Tensor:
+        """(N, hidden) final hidden states at each sequence's last token, in input order."""
+        prefix = tuple(prefix)
+        n = len(prefix)
+        shared = [i for i, s in enumerate(sequences) if n and len(s) > n and tuple(s[:n]) == prefix]
+        alone = sorted(set(range(len(sequences))) - set(shared))
+        if n and alone:
+            log.info(
+                "%d of %d inputs do not start with the cached prefix: full passes",
+                len(alone),
+                len(sequences),
+            )
+        out = torch.empty(
+            len(sequences),
+            self.model.config.get_text_config().hidden_size,
+            dtype=self.model.dtype,
+            device=self.device,
+        )
+        for rows, skip in ((shared, n), (alone, 0)):
+            rows = sorted(rows, key=lambda i: len(sequences[i]))
+            for start in range(0, len(rows), self.batch_size):
+                batch = rows[start : start + self.batch_size]
+                out[batch] = self._forward([sequences[i][skip:] for i in batch], prefix[:skip])
+                if progress is not None:
+                    progress.update(len(batch))
+        return out
+
+    def _forward(self, suffixes: list[Sequence[int]], prefix: tuple[int, ...]) -> torch.Tensor:
+        """One batch: suffixes after a cached prefix (or whole sequences when it is empty)."""
+        size, start = len(suffixes), len(prefix)
+        lengths = torch.tensor([len(s) for s in suffixes], device=self.device)
+        width = int(lengths.max())
+        ids = torch.nn.utils.rnn.pad_sequence(
+            [torch.as_tensor(s, dtype=torch.long) for s in suffixes], batch_first=True
+        ).to(self.device)
+        positions = torch.arange(start, start + width, device=self.device).expand(size, width)
+        mask = None
+        if int(lengths.min()) < width:
+            mask = torch.ones(size, start + width, dtype=torch.long, device=self.device)
+            mask[:, start:] = positions - start < lengths[:, None]
+        cache = self._cache(prefix, size) if prefix else None
+        hidden = self.base(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            cache=cache,
+            use_cache=cache is not None,
+        ).last_hidden_state
+        return hidden[torch.arange(size, device=self.device), lengths - 1]
+
+    def _cache(self, prefix: tuple[int, ...], size: int) -> DynamicCache:
+        """A fresh cache holding the prefix's key/values for a batch of `size`."""
+        if prefix not in self._prefixes:
+            ids = torch.tensor([prefix], device=self.device)
+            cache = self.base(input_ids=ids, use_cache=True).cache
+            self._prefixes[prefix] = [(layer.keys, layer.values) for layer in cache.layers]
+        return DynamicCache(
+            [
+                (k.expand(size, -1, -1, -1), v.expand(size, -1, -1, -1))
+                for k, v in self._prefixes[prefix]
+            ],
+            config=self.model.config,
+        )
+
+
+def final_hidden(
+    encoder: LastHidden,
+    prompt: GuardPrompt,
+    tokenizer: PreTrainedTokenizerBase,
+    frame: pd.DataFrame,
+    max_response_words: int | None = None,
+    progress: tqdm | None = None,
+) -> torch.Tensor:
+    """(N, hidden) final hidden states at the verdict position of every row of `frame`."""
+    texts = render_inputs(prompt, frame, max_response_words)
+    sequences = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    roles = [judged_role(r) for r in frame["response"].tolist()]
+    out = None
+    for role in sorted(set(roles)):
+        rows = [i for i, r in enumerate(roles) if r == role]
+        hidden = encoder(
+            [sequences[i] for i in rows], prefix_ids(prompt, tokenizer, role), progress
+        )
+        if out is None:
+            out = hidden.new_empty(len(frame), hidden.shape[1])
+        out[rows] = hidden
+    if out is None:
+        raise ValueError("no inputs to score")
+    return out

@@ -1,0 +1,199 @@
+"""The scores files: one parquet per (model, split), written in resumable shards, each file
+carrying the fingerprint of what produced it; nothing half-written is ever left in place."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from guardcal.config import Config
+
+COLUMNS = ("id", "label", "logit_safe", "logit_unsafe", "label_mass")
+SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("label", pa.int64()),
+        ("logit_safe", pa.float64()),
+        ("logit_unsafe", pa.float64()),
+        ("label_mass", pa.float64()),
+    ]
+)
+META_KEY = b"guardcal"
+
+
+def model_slug(name: str) -> str:
+    """A folder name for a model's display name: lower case, runs of other characters → `-`."""
+    slug = re.sub(r"[^a-z0-9.]+", "-", name.lower()).strip("-.")
+    if not slug:
+        raise ValueError(f"model name {name!r} gives an empty folder name")
+    return slug
+
+
+def model_dir(cfg: Config, model_name: str) -> Path:
+    """`reports/<run>/scores/<model-slug>/`."""
+    return cfg.run_dir / "scores" / model_slug(model_name)
+
+
+def scores_path(cfg: Config, model_name: str, split: str) -> Path:
+    """`reports/<run>/scores/<model-slug>/<split>.parquet`: what the pipeline reads."""
+    return model_dir(cfg, model_name) / f"{split}.parquet"
+
+
+def shard_dir(cfg: Config, model_name: str, split: str) -> Path:
+    """Where a split's shards wait until all of them are there."""
+    return model_dir(cfg, model_name) / "shards" / split
+
+
+def shard_path(cfg: Config, model_name: str, split: str, index: int, count: int) -> Path:
+    """Shard `index` (0-based) of `count`."""
+    return shard_dir(cfg, model_name, split) / f"{index:05d}-of-{count:05d}.parquet"
+
+
+def atomic_write(path: Path, write: Any, suffix: str = "") -> None:
+    """Call `write(tmp_path)`, then rename the temporary file onto `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_table(frame: pd.DataFrame, path: Path, meta: dict[str, Any]) -> None:
+    """Write a scores frame with `meta` in the parquet schema metadata, atomically."""
+    table = pa.Table.from_pandas(frame[list(COLUMNS)], schema=SCHEMA, preserve_index=False)
+    table = table.replace_schema_metadata({META_KEY: json.dumps(meta, sort_keys=True)})
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+
+
+def read_meta(path: Path) -> dict[str, Any] | None:
+    """The fingerprint stored in a scores file, or None when it is missing or unreadable."""
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except (OSError, pa.ArrowException):
+        return None
+    raw = meta.get(META_KEY)
+    return json.loads(raw) if raw else None
+
+
+def is_current(path: Path, meta: dict[str, Any]) -> bool:
+    """Whether `path` exists and was produced by exactly `meta`."""
+    return read_meta(path) == meta
+
+
+def shard_meta(fingerprint: dict[str, Any], index: int, count: int, size: int) -> dict[str, Any]:
+    """A shard's metadata: the split's fingerprint plus where the shard sits."""
+    return {**fingerprint, "shard": {"index": index, "count": count, "size": size}}
+
+
+def finished_shards(
+    cfg: Config, model_name: str, split: str, fingerprint: dict[str, Any], count: int, size: int
+) -> set[int]:
+    """Indices of the shards already written for this fingerprint; stale shards and stray
+    temporary files are deleted."""
+    folder = shard_dir(cfg, model_name, split)
+    if not folder.is_dir():
+        return set()
+    done = set()
+    for path in folder.iterdir():
+        match = re.fullmatch(r"(\d{5})-of-(\d{5})\.parquet", path.name)
+        index = int(match.group(1)) if match else -1
+        if match and is_current(path, shard_meta(fingerprint, index, count, size)):
+            done.add(index)
+        elif not path.name.endswith(".tmp"):  # another process may be writing a .tmp now
+            path.unlink(missing_ok=True)
+    return done
+
+
+def write_shard(
+    cfg: Config,
+    model_name: str,
+    split: str,
+    frame: pd.DataFrame,
+    fingerprint: dict[str, Any],
+    index: int,
+    count: int,
+    size: int,
+) -> None:
+    """Write one finished shard."""
+    path = shard_path(cfg, model_name, split, index, count)
+    write_table(frame, path, shard_meta(fingerprint, index, count, size))
+
+
+def assemble(
+    cfg: Config, model_name: str, split: str, fingerprint: dict[str, Any], count: int, size: int
+) -> bool:
+    """Join the shards into the split's scores file once all are there (then drop them);
+    False while some are missing. Safe when several nodes race to do it."""
+    path = scores_path(cfg, model_name, split)
+    if is_current(path, fingerprint):
+        return True
+    if len(finished_shards(cfg, model_name, split, fingerprint, count, size)) < count:
+        return False
+    try:
+        parts = [
+            pd.read_parquet(shard_path(cfg, model_name, split, i, count)) for i in range(count)
+        ]
+    except FileNotFoundError:  # another node assembled and removed them meanwhile
+        return is_current(path, fingerprint)
+    write_table(pd.concat(parts, ignore_index=True), path, fingerprint)
+    shutil.rmtree(shard_dir(cfg, model_name, split), ignore_errors=True)
+    with contextlib.suppress(OSError):  # `shards/` goes once no split has any left
+        shard_dir(cfg, model_name, split).parent.rmdir()
+    return True
+
+
+def read_scores(cfg: Config, model_name: str, split: str) -> pd.DataFrame:
+    """A split's scores: `id, label, logit_safe, logit_unsafe, label_mass`, one row per example."""
+    path = scores_path(cfg, model_name, split)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: no scores yet for model {model_name!r}, split {split!r}; run "
+            f"`python -m guardcal score --config {cfg.source_file}` or "
+            "guardcal.scoring.run_extraction(cfg)"
+        )
+    return pd.read_parquet(path, columns=list(COLUMNS))
+
+
+def example_path(cfg: Config, model_name: str) -> Path:
+    """`reports/<run>/scores/<model-slug>/example.json`: one guard input and its answer."""
+    return model_dir(cfg, model_name) / "example.json"
+
+
+def write_example(cfg: Config, model_name: str, example: dict[str, Any]) -> None:
+    """Save the report's example (id, input, answer, and the fingerprint it came from)."""
+    text = json.dumps(example, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+    atomic_write(
+        example_path(cfg, model_name), lambda tmp: Path(tmp).write_text(text, encoding="utf-8")
+    )
+
+
+def read_example(cfg: Config, model_name: str) -> dict[str, Any]:
+    """The report's example for a model: {"id", "input", "answer"} (no model load needed)."""
+    path = example_path(cfg, model_name)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: no example yet for model {model_name!r}; score the test split"
+        )
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def example_is_current(cfg: Config, model_name: str, fingerprint: dict[str, Any]) -> bool:
+    """Whether the saved example came from the test split's current fingerprint."""
+    try:
+        return read_example(cfg, model_name).get("fingerprint") == fingerprint
+    except (FileNotFoundError, json.JSONDecodeError):
+        return False
