@@ -1,0 +1,168 @@
+"""Dataset statistics for a datasheet: label and category balance, lengths, cues and near-copies.
+
+`python -m guardcal.datasheet [PATH ...]` prints the tables for each file (the shipped demo
+splits by default) and for all of them together; the demo's DATASHEET.md quotes its output.
+Files load through `guardcal.data.load_records`, so any BeaverTails-schema file can be measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from guardcal.config import resolve_path
+from guardcal.data import DataError, load_records
+from guardcal.prompts import BEAVERTAILS_CATEGORIES
+
+DEMO_FILES = (
+    resolve_path("package:data/demo/train.jsonl", None),
+    resolve_path("package:data/demo/test.jsonl", None),
+)
+# The writers' placeholders for elided harmful detail: "[steps omitted]", "[slur omitted]", ...
+ELISION = re.compile(r"\[[^\[\]]*\bomitted\]", re.IGNORECASE)
+# The shared n-gram length whose spread the stats report (a looser bound than the test's 8).
+NGRAM = 5
+QUANTILES = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words with punctuation stripped (apostrophes join): the near-copy unit."""
+    return re.findall(r"[^\W_]+", text.lower().replace("'", "").replace("\u2019", ""))
+
+
+def shared_opening(texts: Sequence[str]) -> int:
+    """The most opening words that any two of the texts have in common."""
+    ordered = sorted(words(t) for t in texts)  # the longest common prefix is between neighbours
+    return max((_common_prefix(a, b) for a, b in itertools.pairwise(ordered)), default=0)
+
+
+def _common_prefix(a: list[str], b: list[str]) -> int:
+    """How many leading words two word lists share."""
+    return sum(
+        1 for _ in itertools.takewhile(lambda pair: pair[0] == pair[1], zip(a, b, strict=False))
+    )
+
+
+def shared_ngrams(texts: Sequence[str], n: int) -> dict[tuple[str, ...], set[int]]:
+    """Every run of n words found in two or more of the texts, with the indices of those texts."""
+    owners: dict[tuple[str, ...], set[int]] = defaultdict(set)
+    for index, text in enumerate(texts):
+        w = words(text)
+        for start in range(len(w) - n + 1):
+            owners[tuple(w[start : start + n])].add(index)
+    return {gram: holders for gram, holders in owners.items() if len(holders) > 1}
+
+
+def longest_shared_run(texts: Sequence[str]) -> int:
+    """The length of the longest run of consecutive words that two different texts share."""
+    n = 0
+    while shared_ngrams(texts, n + 1):  # a shared run of n + 1 words contains one of n words
+        n += 1
+    return n
+
+
+def texts_sharing_ngram(texts: Sequence[str], n: int) -> int:
+    """How many of the texts share at least one run of n words with another text."""
+    return len(set().union(*shared_ngrams(texts, n).values()))
+
+
+def _share(mask: pd.Series, within: pd.Series) -> str:
+    """`count (xx.x %)`: how many rows of `within` also satisfy `mask`, and their share."""
+    part, whole = int((mask & within).sum()), int(within.sum())
+    return f"{part} ({100 * part / whole:.1f} %)" if whole else str(part)
+
+
+def balance(frame: pd.DataFrame) -> pd.Series:
+    """Pairs, safe/unsafe counts, categories per unsafe pair, prompt-only rows and the elision
+    cue (share of responses holding a "[... omitted]" marker) among unsafe vs safe pairs."""
+    unsafe = frame["label"] == 1
+    every = pd.Series(True, index=frame.index)
+    n_cats = frame["categories"].map(len)
+    marked = frame["response"].map(lambda r: r is not None and bool(ELISION.search(r)))
+    return pd.Series(
+        {
+            "pairs": str(len(frame)),
+            "safe": _share(~unsafe, every),
+            "unsafe": _share(unsafe, every),
+            "unsafe with 1 category": _share(n_cats == 1, unsafe),
+            "unsafe with 2 categories": _share(n_cats == 2, unsafe),
+            "unsafe with 3+ categories": _share(n_cats >= 3, unsafe),
+            "prompt-only rows": str(int(frame["response"].isna().sum())),
+            "elision marker, unsafe": _share(marked, unsafe),
+            "elision marker, safe": _share(marked, ~unsafe),
+        }
+    )
+
+
+def category_counts(frame: pd.DataFrame) -> pd.Series:
+    """Unsafe pairs flagged with each BeaverTails category, in the dataset's category order."""
+    flagged = frame.loc[frame["label"] == 1, "categories"].explode().value_counts()
+    counts = flagged.reindex(list(BEAVERTAILS_CATEGORIES), fill_value=0).astype(int)
+    return counts.rename_axis(None)
+
+
+def lengths(frame: pd.DataFrame) -> pd.DataFrame:
+    """Quantiles of the prompt and response lengths in words."""
+    columns = {
+        field: frame[field].dropna().map(lambda t: len(words(t))).quantile(QUANTILES)
+        for field in ("prompt", "response")
+    }
+    table = pd.DataFrame(columns).round().astype(int)
+    table.index = ["min", "25 %", "median", "75 %", "max"]
+    return table
+
+
+def near_copies(frame: pd.DataFrame) -> pd.Series:
+    """The near-copy figures: shared opening words and shared word runs between responses
+    (and shared opening words between prompts)."""
+    responses = frame["response"].dropna().tolist()
+    prompts = frame["prompt"].tolist()
+    return pd.Series(
+        {
+            "max shared opening words, responses": shared_opening(responses),
+            "max shared opening words, prompts": shared_opening(prompts),
+            "longest shared word run, responses": longest_shared_run(responses),
+            f"responses sharing a {NGRAM}-word run": texts_sharing_ngram(responses, NGRAM),
+        }
+    )
+
+
+def report(frames: dict[str, pd.DataFrame]) -> str:
+    """The datasheet's tables for each named frame and, with several, for all of them together."""
+    if len(frames) > 1:
+        frames = {**frames, "total": pd.concat(frames.values(), ignore_index=True)}
+    blocks = [
+        ("Pairs and balance", pd.DataFrame({k: balance(f) for k, f in frames.items()})),
+        (
+            "Unsafe pairs per category",
+            pd.DataFrame({k: category_counts(f) for k, f in frames.items()}),
+        ),
+        ("Length in words", pd.concat({k: lengths(f) for k, f in frames.items()}, axis=1)),
+        ("Near-copies", pd.DataFrame({k: near_copies(f) for k, f in frames.items()})),
+    ]
+    return "\n\n".join(f"{title}\n{table.to_string()}" for title, table in blocks)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Print the datasheet statistics of the given files (the shipped demo splits by default)."""
+    parser = argparse.ArgumentParser(prog="python -m guardcal.datasheet", description=__doc__)
+    parser.add_argument("paths", nargs="*", type=Path, help="data files (default: the demo)")
+    args = parser.parse_args(argv)
+    paths = args.paths or list(DEMO_FILES)
+    stems = [path.stem for path in paths]
+    names = stems if len(set(stems)) == len(stems) else [str(path) for path in paths]
+    try:
+        frames = {name: load_records(path) for name, path in zip(names, paths, strict=True)}
+    except DataError as exc:
+        parser.exit(2, f"error: {exc}\n")
+    print(report(frames))
+
+
+if __name__ == "__main__":
+    main()
