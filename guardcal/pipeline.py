@@ -16,9 +16,10 @@ from guardcal.calibration import (
     ContextualCalibration,
     TemperatureScaling,
     check_logits,
+    grid_values,
     proba_unsafe,
 )
-from guardcal.config import Config, load_config
+from guardcal.config import CalibrationConfig, Config, load_config
 from guardcal.metrics import evaluate
 from guardcal.prompts import BEAVERTAILS_CATEGORIES
 from guardcal.tables import (
@@ -55,6 +56,28 @@ def run_config(
     if reports_dir:
         cfg = dataclasses.replace(cfg, reports_dir=str(reports_dir))
     return cfg
+
+
+def scores_summary(cfg: Config) -> pd.DataFrame:
+    """Per guard and split: rows, mean p_unsafe, unsafe share and mean label mass of the scores."""
+    rows = []
+    for m in cfg.models:
+        for split in ("validation", "test", "content_free"):
+            scores = store.read_scores(cfg, m.name, split)
+            labelled = scores[scores["label"] >= 0]
+            rows.append(
+                {
+                    "model": m.name,
+                    "split": split,
+                    "examples": len(scores),
+                    "unsafe_share": float((labelled["label"] == 1).mean())
+                    if len(labelled)
+                    else None,
+                    "mean_proba_unsafe": float(proba_unsafe(logits_of(scores)).mean()),
+                    "mean_label_mass": float(scores["label_mass"].mean()),
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def tables_dir(cfg: Config) -> Path:
@@ -105,15 +128,21 @@ class FittedModel:
 
 
 def fit_model(
-    model: str, validation: pd.DataFrame, content_free: pd.DataFrame, n_bins: int
+    model: str,
+    validation: pd.DataFrame,
+    content_free: pd.DataFrame,
+    calibration: CalibrationConfig,
 ) -> FittedModel:
     """Fit one guard's calibrators from its validation and content-free scores frames."""
     z, y = logits_of(validation), validation["label"].to_numpy()
+    n_bins = calibration.ece_bins
     return FittedModel(
         model=model,
-        temperature=TemperatureScaling(n_bins=n_bins).fit(z, y),
+        temperature=TemperatureScaling(n_bins, grid_values(*calibration.temperature_grid)).fit(
+            z, y
+        ),
         contextual=ContextualCalibration(logits_of(content_free)),
-        batch=BatchCalibration(n_bins=n_bins).fit(z, y),
+        batch=BatchCalibration(None, n_bins, grid_values(*calibration.gamma_grid)).fit(z, y),
     )
 
 
@@ -124,7 +153,7 @@ def fit_run(cfg: Config) -> dict[str, FittedModel]:
             m.name,
             store.read_scores(cfg, m.name, "validation"),
             store.read_scores(cfg, m.name, "content_free"),
-            cfg.calibration.ece_bins,
+            cfg.calibration,
         )
         for m in cfg.models
     }

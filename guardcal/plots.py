@@ -17,8 +17,11 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FormatStrFormatter, PercentFormatter
 
+from guardcal.config import Config
 from guardcal.metrics import evaluate, reliability_bins
+from guardcal.pipeline import figures_dir, read_predictions, read_table
 from guardcal.prompts import BEAVERTAILS_CATEGORIES, BEAVERTAILS_NAMES
+from guardcal.store import model_slug
 from guardcal.tables import METHOD_LABELS, METHODS, METRIC_LABELS
 
 # Okabe–Ito colours: distinguishable with colour-blindness, one fixed colour per method everywhere.
@@ -370,3 +373,31 @@ def gamma_tuning(history: pd.DataFrame, tuning: pd.DataFrame) -> Figure:
             ("Accuracy / F1 / Precision / Recall", ["accuracy", "f1", "precision", "recall"]),
         ],
     )
+
+
+def reliability_name(model: str) -> str:
+    """File name (no extension) of one guard's reliability-diagram figure."""
+    return f"reliability_{model_slug(model)}"
+
+
+def render_figures(cfg: Config) -> dict[str, Path]:
+    """Draw every figure of a run from its tables; save PNG + PDF; return the PNG paths by name."""
+    sizes, categories = read_table(cfg, "dataset"), read_table(cfg, "categories")
+    tuning = read_table(cfg, "tuning")
+    preds = read_predictions(cfg)
+    bins, ece_bins = cfg.calibration.plot_bins, cfg.calibration.ece_bins
+    draw: dict[str, Callable[[], Figure]] = {
+        "label_donuts": lambda: label_donuts(sizes),
+        "category_donuts": lambda: category_donuts(categories),
+        "uncalibrated": lambda: uncalibrated_comparison(preds, bins, ece_bins),
+        "tuning_temperature": lambda: temperature_tuning(
+            read_table(cfg, "tuning_temperature"), tuning
+        ),
+        "tuning_gamma": lambda: gamma_tuning(read_table(cfg, "tuning_gamma"), tuning),
+        "calibration_curves": lambda: calibration_curves(preds, bins, ece_bins),
+    }
+    for m in cfg.models:
+        draw[reliability_name(m.name)] = functools.partial(
+            reliability_diagrams, preds, m.name, bins, ece_bins
+        )
+    return {name: save_figure(fn(), figures_dir(cfg), name)[0] for name, fn in draw.items()}

@@ -33,6 +33,8 @@ FINAL_METRICS = ("ece", "mce", "nll", "f1", "precision", "recall", "accuracy", "
 LOWER_IS_BETTER = frozenset({"ece", "mce", "nll", "brier"})
 FLOAT_FORMAT = "%.6f"
 DISPLAY_DIGITS = 4
+FILE_MODE = 0o644
+"""Tables are for reading: mkstemp's private 0600 would hide them from other users."""
 
 
 def write_text(path: Path, text: str) -> Path:
@@ -43,6 +45,7 @@ def write_text(path: Path, text: str) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -129,9 +132,15 @@ def _final_styler(metrics: pd.DataFrame, escape: str | None = None) -> Styler:
     return styler
 
 
+def _html(styler: Styler, uuid: str) -> str:
+    """A styled table as HTML, the model column left-aligned."""
+    left = [{"selector": "th.col_heading.col0, td.col0", "props": "text-align: left;"}]
+    return styler.set_table_styles(left, overwrite=False).set_uuid(uuid).to_html()
+
+
 def final_table_html(metrics: pd.DataFrame) -> str:
     """The final table as HTML for the report."""
-    return _final_styler(metrics).set_uuid("final").to_html()
+    return _html(_final_styler(metrics), "final")
 
 
 def final_table_latex(metrics: pd.DataFrame) -> str:
@@ -143,4 +152,4 @@ def final_table_latex(metrics: pd.DataFrame) -> str:
 
 def table_html(table: pd.DataFrame) -> str:
     """A small results table as HTML for the report, numbers at the display precision."""
-    return table.style.hide(axis="index").format(precision=DISPLAY_DIGITS).set_uuid("t").to_html()
+    return _html(table.style.hide(axis="index").format(precision=DISPLAY_DIGITS), "table")

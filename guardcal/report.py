@@ -1,0 +1,355 @@
+"""`make report`: run the five notebooks (papermill), render report.html, slides.html, report.pdf.
+
+Both HTML files are self-contained and work offline: figures are embedded as base64, and MathJax
+and reveal.js are inlined from local copies installed once from the npm registry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import nbformat
+import papermill
+from jinja2 import DictLoader
+from nbconvert import HTMLExporter, SlidesExporter
+
+from guardcal.config import PACKAGE_DIR, Config
+from guardcal.pipeline import run_config
+from guardcal.tables import write_text
+
+NOTEBOOKS = ("01_extraction", "02_tuning", "03_evaluation", "04_figures", "05_report")
+NOTEBOOK_DIR = PACKAGE_DIR.parent / "notebooks"
+NPM_DIR = Path(".cache") / "npm"
+NPM_PACKAGES = ("mathjax@3.2.2", "reveal.js@5.2.1")
+ASSETS = {
+    "mathjax": "mathjax/es5/tex-svg-full.js",
+    "reveal_js": "reveal.js/dist/reveal.js",
+    "reveal_css": "reveal.js/dist/reveal.css",
+    "reveal_theme": "reveal.js/dist/theme/white.css",
+}
+SECTIONS = (
+    "Calibration of LLM-based guardrail models",
+    "The pipeline",
+    "Calibration",
+    "Calibration methods",
+    "Experimental setup",
+    "Uncalibrated models",
+    "Temperature scaling: tuning",
+    "Batch calibration: tuning",
+    "Calibration curves",
+    "Reliability diagrams",
+    "Results",
+    "References",
+)
+"""The report's twelve section headings in order (DESIGN §1); 05_report uses exactly these."""
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-pdf-header-footer",
+    "--run-all-compositor-stages-before-draw",
+    "--virtual-time-budget=30000",
+)
+
+MATHJAX_CONFIG = {
+    "tex": {
+        "inlineMath": [["$", "$"], ["\\(", "\\)"]],
+        "displayMath": [["$$", "$$"], ["\\[", "\\]"]],
+        "processEscapes": True,
+        "processEnvironments": True,
+    },
+    "svg": {"fontCache": "global"},
+    "options": {"enableMenu": False},
+}
+
+REPORT_CSS = """
+main { max-width: 1080px; margin: 0 auto; padding: 1.5em 2em 4em; }
+.jp-RenderedImage img { max-width: 100%; height: auto; }
+.jp-OutputArea-output table { margin: 0.6em 0 1.2em; }
+pre.guard-input { font-family: var(--jp-code-font-family); font-size: 12px; line-height: 1.35;
+  white-space: pre-wrap; background: #f6f6f6; border: 1px solid #ddd; border-radius: 4px;
+  padding: 0.8em 1em; max-height: 32em; overflow-y: auto; }
+@media print {
+  main { max-width: none; padding: 0; }
+  h1, h2 { break-after: avoid-page; }
+  .jp-OutputArea-output, pre.guard-input { break-inside: avoid; max-height: none; }
+}
+"""
+
+SLIDES_CSS = """
+:root { --jp-content-font-size1: 18px; --jp-ui-font-size1: 18px; --jp-code-font-size: 15px; }
+a.anchor-link { display: none; }
+.reveal h1, .reveal h2 { text-transform: none; }
+.reveal h1 { font-size: 1.6em; }
+.reveal h2 { font-size: 1.2em; }
+.reveal .slides section { text-align: left; }
+.reveal img { max-height: 640px; max-width: 100%; }
+.reveal pre.guard-input { font-size: 12px; line-height: 1.3; max-height: 470px; overflow-y: auto;
+  white-space: pre-wrap; box-shadow: none; background: #f6f6f6; padding: 0.6em 0.8em; }
+.reveal table { font-size: 15px; }
+"""
+
+_TEMPLATES = {
+    "guardcal_report.html.j2": """{%- extends 'index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block html_head_js_mathjax -%}
+<script>window.MathJax = {{ resources.guardcal.mathjax_config }};</script>
+<script>{{ resources.guardcal.mathjax }}</script>
+{%- endblock html_head_js_mathjax -%}
+{% block extra_css %}<style>{{ resources.guardcal.css }}</style>{% endblock extra_css %}
+""",
+    "guardcal_slides.html.j2": """{%- extends 'base.html.j2' -%}
+{%- block header -%}
+<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8" />
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<title>{{ resources.guardcal.title }}</title>
+<style>{{ resources.guardcal.reveal_css }}</style>
+{% for css in resources.inlining.css -%}<style>{{ css }}</style>{% endfor %}
+{{ resources.include_css("static/index.css") }}
+{{ resources.include_css("static/theme-light.css") }}
+{{ resources.include_css("static/custom_reveal.css") }}
+<style>{{ resources.guardcal.reveal_theme }}</style>
+<style>{{ resources.guardcal.css }}</style>
+<script>window.MathJax = {{ resources.guardcal.mathjax_config }};</script>
+<script>{{ resources.guardcal.mathjax }}</script>
+</head>
+{%- endblock header -%}
+{%- block body_header -%}
+<body class="jp-Notebook" data-jp-theme-light="true" data-jp-theme-name="JupyterLab Light">
+<main>
+<div class="reveal">
+<div class="slides">
+{%- endblock body_header -%}
+{%- block body_footer -%}
+</div>
+</div>
+</main>
+<script>{{ resources.guardcal.reveal_js }}</script>
+<script>
+Reveal.initialize({controls: true, progress: true, hash: true, slideNumber: "c/t",
+                   transition: "none", width: 1280, height: 800, margin: 0.04});
+Reveal.on("slidechanged", () => { if (window.MathJax && MathJax.typesetPromise) {
+  MathJax.typesetPromise([Reveal.getCurrentSlide()]); } });
+</script>
+</body>
+{%- endblock body_footer -%}
+{%- block footer -%}
+</html>
+{%- endblock footer -%}
+""",
+}
+
+
+def ensure_assets(npm_dir: Path = NPM_DIR) -> Path:
+    """The `node_modules` folder holding MathJax and reveal.js, installed from npm if missing."""
+    modules = Path(npm_dir) / "node_modules"
+    if all((modules / rel).is_file() for rel in ASSETS.values()):
+        return modules
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RuntimeError(
+            "npm not found: the report inlines MathJax and reveal.js from the npm registry; "
+            "install Node.js and npm (e.g. `apt-get install npm`) and run `make report` again"
+        )
+    Path(npm_dir).mkdir(parents=True, exist_ok=True)
+    cmd = [npm, "install", "--prefix", str(npm_dir), "--no-audit", "--no-fund", *NPM_PACKAGES]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    missing = [rel for rel in ASSETS.values() if not (modules / rel).is_file()]
+    if missing:
+        raise RuntimeError(f"npm install in {npm_dir} did not provide {missing}")
+    return modules
+
+
+def _inline_js(source: str) -> str:
+    """JavaScript safe to place inside a <script> element."""
+    return source.replace("</script", "<\\/script")
+
+
+def _assets(modules: Path) -> dict[str, str]:
+    """Asset texts keyed as in ASSETS: scripts escaped for inlining, CSS without @import."""
+    texts = {key: (modules / rel).read_text(encoding="utf-8") for key, rel in ASSETS.items()}
+    texts = {k: _inline_js(v) if k in ("mathjax", "reveal_js") else v for k, v in texts.items()}
+    # The theme imports its web font from a file beside it; offline we keep the fallback fonts.
+    texts["reveal_theme"] = re.sub(r"@import url\([^)]*\);", "", texts["reveal_theme"])
+    return texts
+
+
+def _exporter(cls: type[HTMLExporter], template: str, template_file: str) -> HTMLExporter:
+    """An nbconvert exporter with input hidden and our offline template."""
+    return cls(
+        template_name=template,
+        template_file=template_file,
+        extra_loaders=[DictLoader(_TEMPLATES)],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        embed_images=True,
+    )
+
+
+def render_html(notebook: Path, out: Path, modules: Path) -> Path:
+    """report.html: the executed report notebook, code hidden, everything inlined."""
+    assets = _assets(modules)
+    resources = {
+        "guardcal": {
+            "mathjax": assets["mathjax"],
+            "mathjax_config": json.dumps(MATHJAX_CONFIG),
+            "css": REPORT_CSS,
+        }
+    }
+    exporter = _exporter(HTMLExporter, "lab", "guardcal_report.html.j2")
+    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4), resources)
+    return write_text(out, body)
+
+
+def render_slides(notebook: Path, out: Path, modules: Path) -> Path:
+    """slides.html: the same notebook as a reveal.js deck, one slide per section."""
+    assets = _assets(modules)
+    resources = {
+        "guardcal": {
+            **assets,
+            "mathjax_config": json.dumps(MATHJAX_CONFIG),
+            "css": SLIDES_CSS,
+            "title": SECTIONS[0],
+        }
+    }
+    exporter = _exporter(SlidesExporter, "reveal", "guardcal_slides.html.j2")
+    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4), resources)
+    return write_text(out, body)
+
+
+def chromium() -> str | None:
+    """Path of a Chromium/Chrome binary on PATH, if any."""
+    return next((p for p in map(shutil.which, CHROMIUM_NAMES) if p), None)
+
+
+def print_pdf(html: Path, pdf: Path, browser: str) -> Path:
+    """report.pdf: report.html printed by headless Chromium once MathJax has typeset."""
+    html, pdf = Path(html).resolve(), Path(pdf).resolve()
+    tmp = pdf.with_name(f".{pdf.name}.tmp")
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run(
+            [
+                browser,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                f"--print-to-pdf={tmp}",
+                html.as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+    if not tmp.is_file() or tmp.stat().st_size == 0:
+        raise RuntimeError(f"{browser} printed no PDF for {html}")
+    tmp.replace(pdf)
+    return pdf
+
+
+def run_notebooks(
+    cfg: Config,
+    parameters: dict[str, object],
+    notebooks: Sequence[str] = NOTEBOOKS,
+    kernel: str = "python3",
+) -> list[Path]:
+    """Execute the notebooks in order with papermill into `reports/<run>/notebooks/`."""
+    out_dir = cfg.run_dir / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    done = []
+    for name in notebooks:
+        start = time.perf_counter()
+        out = out_dir / f"{name}.ipynb"
+        papermill.execute_notebook(
+            NOTEBOOK_DIR / f"{name}.ipynb",
+            out,
+            parameters=parameters,
+            kernel_name=kernel,
+            cwd=str(Path.cwd()),
+            progress_bar=False,
+        )
+        print(f"{name}: {time.perf_counter() - start:.1f} s", flush=True)
+        done.append(out)
+    return done
+
+
+def build_report(
+    config_path: str | Path | None = None,
+    *,
+    run_name: str | None = None,
+    limit: int | None = None,
+    reports_dir: str | Path | None = None,
+    pdf: bool = True,
+) -> dict[str, Path]:
+    """The whole report of one config: notebooks, report.html, slides.html and report.pdf."""
+    modules = ensure_assets()
+    cfg = run_config(config_path, run_name=run_name, limit=limit, reports_dir=reports_dir)
+    parameters = {
+        "config_path": str(Path(config_path).resolve()) if config_path else None,
+        "run_name": run_name,
+        "limit": limit,
+        "reports_dir": str(Path(reports_dir).resolve()) if reports_dir else None,
+    }
+    notebooks = run_notebooks(cfg, parameters)
+    outputs = {
+        "html": render_html(notebooks[-1], cfg.run_dir / "report.html", modules),
+        "slides": render_slides(notebooks[-1], cfg.run_dir / "slides.html", modules),
+    }
+    browser = chromium()
+    if pdf and browser:
+        outputs["pdf"] = print_pdf(outputs["html"], cfg.run_dir / "report.pdf", browser)
+    elif pdf:
+        print("report.pdf skipped: no chromium on PATH (e.g. `apt-get install chromium`)")
+    return outputs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m guardcal.report {run,assets}`: build a run's report, or fetch the web assets."""
+    parser = argparse.ArgumentParser(prog="python -m guardcal.report", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the notebooks and render reports/<run>/")
+    run.add_argument("--config", help="experiment YAML (default: the embedded demo)")
+    run.add_argument("--run-name", help="override the config's name (reports/<name>/)")
+    run.add_argument("--limit", type=int, help="score only the first N rows of each split")
+    run.add_argument("--reports-dir", help="where reports/<name>/ goes (default: ./reports)")
+    run.add_argument("--no-pdf", action="store_true", help="skip report.pdf")
+    sub.add_parser("assets", help=f"install {', '.join(NPM_PACKAGES)} into {NPM_DIR}")
+    args = parser.parse_args(argv)
+    if args.command == "assets":
+        print(ensure_assets())
+        return 0
+    start = time.perf_counter()
+    outputs = build_report(
+        args.config,
+        run_name=args.run_name,
+        limit=args.limit,
+        reports_dir=args.reports_dir,
+        pdf=not args.no_pdf,
+    )
+    for path in outputs.values():
+        print(path)
+    print(f"report: {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
