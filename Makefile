@@ -29,6 +29,15 @@ $(STAMP): pyproject.toml
 test: setup
 	$(BIN)/python -m pytest
 
+# The report (report helper's targets). `report-assets` installs MathJax and reveal.js from the npm
+# registry into .cache/npm once (idempotent); both are inlined into report.html and slides.html.
+.PHONY: report-assets
+report: setup report-assets
+	$(BIN)/python -m guardcal.report run $(if $(CONFIG),--config $(CONFIG))
+
+report-assets: setup
+	$(BIN)/python -m guardcal.report assets
+
 bench: setup
 	$(BIN)/python benchmarks/bench_tuning.py
 

@@ -39,6 +39,7 @@ METRIC_COLORS = {
 GAP_STYLE = {"facecolor": (0.84, 0.37, 0.0, 0.12), "edgecolor": "#D55E00", "hatch": "///", "lw": 1}
 BEST_STYLE = {"ls": "--", "color": "#333333", "lw": 1.2}
 DIAGONAL_STYLE = {"ls": "--", "color": "#333333", "lw": 1}
+BEAVERTAILS_PALETTE = sns.color_palette("husl", len(BEAVERTAILS_CATEGORIES))
 CATEGORY_NAMES = dict(zip(BEAVERTAILS_CATEGORIES, BEAVERTAILS_NAMES, strict=True))
 STYLE = {
     "font.size": 11,
@@ -139,8 +140,10 @@ def label_donuts(sizes: pd.DataFrame) -> Figure:
 
 def category_colors(keys: list[str]) -> dict[str, tuple[float, float, float]]:
     """A fixed colour per harm category: BeaverTails' 14 keep theirs in every run and split."""
-    ordered = list(BEAVERTAILS_CATEGORIES) + sorted(set(keys) - set(BEAVERTAILS_CATEGORIES))
-    return dict(zip(ordered, sns.color_palette("husl", len(ordered)), strict=True))
+    colors = dict(zip(BEAVERTAILS_CATEGORIES, BEAVERTAILS_PALETTE, strict=True))
+    extra = sorted(set(keys) - set(colors))
+    colors.update(zip(extra, sns.color_palette("Set2", len(extra)), strict=True))
+    return colors
 
 
 @_styled
