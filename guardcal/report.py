@@ -82,13 +82,13 @@ REPORT_CSS = """
 main { max-width: 1080px; margin: 0 auto; padding: 1.5em 2em 4em; }
 .jp-RenderedImage img { max-width: 100%; height: auto; }
 .jp-OutputArea-output table { margin: 0.6em 0 1.2em; }
-pre.guard-input { font-family: var(--jp-code-font-family); font-size: 12px; line-height: 1.35;
-  white-space: pre-wrap; background: #f6f6f6; border: 1px solid #ddd; border-radius: 4px;
-  padding: 0.8em 1em; max-height: 32em; overflow-y: auto; }
+.jp-RenderedHTMLCommon pre.guard-input { font-family: var(--jp-code-font-family); font-size: 12px;
+  line-height: 1.35; white-space: pre-wrap; background: #f6f6f6; border: 1px solid #ddd;
+  border-radius: 4px; padding: 0.8em 1em; }
 @media print {
   main { max-width: none; padding: 0; }
   h1, h2 { break-after: avoid-page; }
-  .jp-OutputArea-output, pre.guard-input { break-inside: avoid; max-height: none; }
+  .jp-OutputArea-output { break-inside: avoid; }
 }
 """
 
@@ -100,8 +100,9 @@ a.anchor-link { display: none; }
 .reveal h2 { font-size: 1.2em; }
 .reveal .slides section { text-align: left; }
 .reveal img { max-height: 640px; max-width: 100%; }
-.reveal pre.guard-input { font-size: 12px; line-height: 1.3; max-height: 470px; overflow-y: auto;
-  white-space: pre-wrap; box-shadow: none; background: #f6f6f6; padding: 0.6em 0.8em; }
+.reveal .jp-RenderedHTMLCommon pre.guard-input { font-size: 12px; line-height: 1.3;
+  max-height: 470px; overflow-y: auto; white-space: pre-wrap; box-shadow: none;
+  background: #f6f6f6; padding: 0.6em 0.8em; }
 .reveal table { font-size: 15px; }
 """
 
