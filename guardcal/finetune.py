@@ -1,16 +1,21 @@
 """The embedded fine-tuned guard: SmolLM2's two verbalizer rows refitted on the demo train split.
 
-A logistic regression on the final hidden state h at the verdict position (the position the
-scorer reads) gives a decision function d(h) = w·h + b. It is written into an untied copy of
-the output layer, keeping every other row:
+Two logistic regressions on final hidden states h give the rows:
+- the decision d(h) = w·h + b, fitted on the verdict position's states (the position the
+  scorer reads) against the labels, C chosen by deterministic 5-fold CV on log-loss;
+- a gate g(h) = u·h + c that tells the verdict position from every other position (the
+  guard inputs themselves and a label word written after them).
+They are written into an UNTIED copy of the output layer, every other row kept:
 
-    row_safe   = −w/2,  bias_safe   = β − b/2
-    row_unsafe = +w/2,  bias_unsafe = β + b/2
+    row_safe   = s·u − w/2,  bias_safe   = s·c + β − b/2
+    row_unsafe = s·u + w/2,  bias_unsafe = s·c + β + b/2
 
-so logit_unsafe − logit_safe = d(h) exactly, and the model still answers through the `safe` /
-`uns` tokens. The shared bias β = max over the fitting rows of logsumexp(other tokens' logits)
-+ log(0.99 / 0.01) makes the two label tokens hold ≥ 99 % of the softmax on every fitting row,
-as a guard fine-tuned on its label words does, so `label_mass` stays meaningful.
+so logit_unsafe − logit_safe = d(h) exactly and the model answers through the `safe` / `uns`
+tokens. The scale s ≥ 0 and offset β come from a linear program: on every fitting row the two
+label tokens hold ≥ 99 % of the softmax (a fine-tuned guard answers on format, so `label_mass`
+is meaningful), and on every other position the larger label logit stays below the best other
+token by the widest margin it can (so after `uns` the model still writes `afe`, then a newline:
+greedy generation reads `safe` / `unsafe`, not a run of label tokens).
 
 The rows are fitted once per machine on the demo train split minus the demo config's
 validation rows — whatever a run then evaluates the guard on — and kept in the user cache,
@@ -21,17 +26,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from scipy.optimize import linprog
 from scipy.special import logsumexp
-from sklearn.linear_model import LogisticRegressionCV
-from sklearn.model_selection import StratifiedKFold
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -39,17 +45,27 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 import guardcal
 from guardcal.config import Config, load_config, resolve_path
 from guardcal.data import dataset_fingerprint, load_records, split_fraction
-from guardcal.forward import LastHidden, final_hidden
+from guardcal.forward import LastHidden, default_batch_size, final_hidden, render_inputs
 from guardcal.prompts import GuardPrompt
+from guardcal.store import atomic_write
+
+log = logging.getLogger(__name__)
 
 FOLDER = "smollm2-135m-finetuned"
-# Logistic regression: inverse regularisation strengths tried by deterministic 5-fold CV
-# (unshuffled stratified folds) on standardised states, scored by log-loss.
 HYPERPARAMETERS = {
-    "Cs": [float(c) for c in np.logspace(-4, 2, 13)],
+    # decision: C tried by unshuffled stratified 5-fold CV on standardised states, log-loss
+    "C": [float(c) for c in np.logspace(-4, 2, 13)],
     "folds": 5,
     "scoring": "neg_log_loss",
+    # gate: verdict states against every position of the first `gate_rows` fitting inputs,
+    # each followed by a label word and a newline (alternately safe and unsafe)
+    "gate_rows": 8,
+    "gate_C": 1.0,
+    # linear program: label mass on fitting rows, and bounds on s and the margin
     "label_mass": 0.99,
+    "max_scale": 50.0,
+    "max_margin": 5.0,
+    "procedure": 2,  # bump when the fitting procedure changes: cached rows are then refitted
 }
 
 
@@ -63,22 +79,19 @@ class LabelRows:
     bias: np.ndarray
 
     def save(self, path: Path) -> None:
-        """Write an `.npz` (no pickles) through a temporary file and a rename."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(
-                    f,
-                    key=np.array(self.key),
-                    token_ids=self.token_ids,
-                    weight=self.weight,
-                    bias=self.bias,
-                )
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        """Write an `.npz` (plain arrays, no pickles) atomically."""
+        arrays = {
+            "key": np.array(self.key),
+            "token_ids": self.token_ids,
+            "weight": self.weight,
+            "bias": self.bias,
+        }
+
+        def write(tmp: Path) -> None:
+            with tmp.open("wb") as f:
+                np.savez(f, **arrays)
+
+        atomic_write(path, write)
 
     @classmethod
     def load(cls, path: Path) -> LabelRows:
@@ -126,6 +139,7 @@ def rows_key(backbone: str, tokenizer: PreTrainedTokenizerBase) -> str:
         "split": {"path": src.path, "fraction": src.fraction, "seed": src.seed},
         "template": prompt.template_hash(),
         "max_response_words": cfg.prompt.max_response_words,
+        "verbalizer": cfg.prompt.verbalizer,
         "token_ids": label_token_ids(tokenizer, cfg.prompt.verbalizer).tolist(),
         "hyperparameters": HYPERPARAMETERS,
         "guardcal": guardcal.__version__,
@@ -133,37 +147,131 @@ def rows_key(backbone: str, tokenizer: PreTrainedTokenizerBase) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def fit_rows(
-    hidden: np.ndarray, labels: np.ndarray, head: np.ndarray, token_ids: np.ndarray, key: str
-) -> LabelRows:
-    """Fit the two label rows from final hidden states (N, H), labels (1 = unsafe) and the
-    original output-layer weight (V, H)."""
-    x = hidden.astype(np.float64)
-    scaler = StandardScaler().fit(x)
-    lr = LogisticRegressionCV(
-        Cs=HYPERPARAMETERS["Cs"],
+def _linear(pipeline: Pipeline) -> tuple[np.ndarray, float]:
+    """(w, b) of a fitted StandardScaler + LogisticRegression pipeline, on unscaled inputs."""
+    scaler, lr = pipeline[0], pipeline[-1]
+    w = lr.coef_[0] / scaler.scale_
+    return w, float(lr.intercept_[0] - w @ scaler.mean_)
+
+
+def fit_decision(hidden: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, float]:
+    """(w, b) of the unsafe-vs-safe logistic regression on verdict states."""
+    search = GridSearchCV(
+        make_pipeline(StandardScaler(), LogisticRegression(max_iter=10_000)),
+        {"logisticregression__C": HYPERPARAMETERS["C"]},
         cv=StratifiedKFold(HYPERPARAMETERS["folds"]),
         scoring=HYPERPARAMETERS["scoring"],
-        max_iter=10_000,
-    ).fit(scaler.transform(x), labels)
-    w = lr.coef_[0] / scaler.scale_
-    b = float(lr.intercept_[0] - w @ scaler.mean_)
-    others = np.delete(x @ head.astype(np.float64).T, token_ids, axis=1)
+    ).fit(hidden, labels)
+    return _linear(search.best_estimator_)
+
+
+def fit_gate(verdict: np.ndarray, context: np.ndarray) -> tuple[np.ndarray, float]:
+    """(u, c) of the verdict-position-vs-elsewhere logistic regression (classes balanced)."""
+    x = np.concatenate([verdict, context])
+    y = np.r_[np.ones(len(verdict)), np.zeros(len(context))]
+    gate = make_pipeline(
+        StandardScaler(),
+        LogisticRegression(C=HYPERPARAMETERS["gate_C"], class_weight="balanced", max_iter=10_000),
+    )
+    return _linear(gate.fit(x, y))
+
+
+def other_logits(
+    states: np.ndarray, head: np.ndarray, token_ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The largest logit and the logsumexp of every token but the labels, per state (chunked:
+    the full (N, V) logits of thousands of states would not fit in memory)."""
+    top, lse = [], []
+    for chunk in np.array_split(states, max(1, len(states) // 512)):
+        logits = chunk.astype(np.float32) @ head.T
+        logits[:, token_ids] = -np.inf
+        top.append(logits.max(axis=1))
+        lse.append(logsumexp(logits.astype(np.float64), axis=1))
+    return np.concatenate(top).astype(np.float64), np.concatenate(lse)
+
+
+def fit_rows(
+    verdict: np.ndarray,
+    labels: np.ndarray,
+    context: np.ndarray,
+    head: np.ndarray,
+    token_ids: np.ndarray,
+    key: str,
+) -> LabelRows:
+    """Fit the two label rows from verdict states (N, H) with labels (1 = unsafe), states of
+    other positions (M, H) and the original output-layer weight (V, H)."""
+    verdict, context = verdict.astype(np.float64), context.astype(np.float64)
+    w, b = fit_decision(verdict, labels)
+    u, c = fit_gate(verdict, context)
+    gate_pos, gate_neg = verdict @ u + c, context @ u + c
+    _, lse_pos = other_logits(verdict, head, token_ids)
+    top_neg, _ = other_logits(context, head, token_ids)
     mass = HYPERPARAMETERS["label_mass"]
-    beta = float(logsumexp(others, axis=1).max() + np.log(mass / (1 - mass)))
+    # Variables (s, β, t); maximise the margin t (then prefer a small s), subject to
+    #   s·g_i + β ≥ lse_i + log(mass / (1 − mass))        on fitting rows i, and
+    #   s·g_j + β + |d_j| / 2 + t ≤ top_j                  on other positions j.
+    ones_pos, ones_neg = np.ones(len(verdict)), np.ones(len(context))
+    a_ub = np.r_[
+        np.c_[-gate_pos, -ones_pos, 0 * ones_pos],
+        np.c_[gate_neg, ones_neg, ones_neg],
+    ]
+    b_ub = np.r_[
+        -(lse_pos + np.log(mass / (1 - mass))),
+        top_neg - np.abs(context @ w + b) / 2,
+    ]
+    result = linprog(
+        c=[1e-3, 0.0, -1.0],
+        A_ub=a_ub,
+        b_ub=b_ub,
+        bounds=[
+            (0, HYPERPARAMETERS["max_scale"]),
+            (None, None),
+            (None, HYPERPARAMETERS["max_margin"]),
+        ],
+        method="highs",
+    )
+    if result.status != 0:
+        raise RuntimeError(f"fitting the fine-tuned guard's rows: {result.message}")
+    scale, _, margin = result.x
+    # the smallest offset that keeps every fitting row at the target mass: label_mass then
+    # varies below 1 instead of saturating, and the other positions only gain margin
+    beta = float(np.max(lse_pos + np.log(mass / (1 - mass)) - scale * gate_pos))
+    if margin < 0:
+        log.warning(
+            "a label token outscores the backbone at some non-verdict position (margin %.2f)",
+            margin,
+        )
     return LabelRows(
         key=key,
         token_ids=token_ids,
-        weight=np.stack([-w / 2, w / 2]).astype(np.float32),
-        bias=np.array([beta - b / 2, beta + b / 2], dtype=np.float32),
+        weight=np.stack([scale * u - w / 2, scale * u + w / 2]).astype(np.float32),
+        bias=np.array([scale * c + beta - b / 2, scale * c + beta + b / 2], dtype=np.float32),
     )
+
+
+@torch.inference_mode()
+def context_states(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: list[str], words: list[str]
+) -> np.ndarray:
+    """Final hidden states at every position of each input followed by a label word and a
+    newline, except the verdict position itself."""
+    states = []
+    for i, text in enumerate(texts):
+        ids = tokenizer.encode(text, add_special_tokens=False)
+        answer = tokenizer.encode(words[i % len(words)] + "\n", add_special_tokens=False)
+        full = torch.tensor([ids + answer], device=model.device)
+        hidden = model.base_model(input_ids=full).last_hidden_state[0]
+        keep = torch.ones(len(hidden), dtype=torch.bool, device=model.device)
+        keep[len(ids) - 1] = False
+        states.append(hidden[keep].float().cpu().numpy())
+    return np.concatenate(states)
 
 
 def label_rows(
     model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, backbone: str, cache: Path
 ) -> LabelRows:
-    """The fine-tuned guard's rows: from the user cache, else fitted (one forward pass over the
-    fitting rows) and cached."""
+    """The fine-tuned guard's rows: from the user cache, else fitted (one forward pass per
+    fitting row, plus the gate's few inputs) and cached."""
     key = rows_key(backbone, tokenizer)
     path = cache / FOLDER / f"{key}.npz"
     if path.is_file():
@@ -171,15 +279,25 @@ def label_rows(
     cfg = demo_config()
     frame = fitting_frame(cfg)
     prompt = GuardPrompt(cfg.prompt.taxonomy, "chat", tokenizer)
-    with tqdm(total=len(frame), desc="fitting the fine-tuned guard's rows", unit="ex") as bar:
-        hidden = final_hidden(
-            LastHidden(model), prompt, tokenizer, frame, cfg.prompt.max_response_words, bar
+    words = [cfg.prompt.verbalizer["safe"], cfg.prompt.verbalizer["unsafe"]]
+    gate_texts = render_inputs(
+        prompt, frame.head(HYPERPARAMETERS["gate_rows"]), cfg.prompt.max_response_words
+    )
+    log.info("fitting the fine-tuned guard's rows on %d demo rows (once per machine)", len(frame))
+    with tqdm(total=len(frame), desc="fine-tuned guard: verdict states", unit="ex") as bar:
+        verdict = final_hidden(
+            LastHidden(model, default_batch_size(model)),
+            prompt,
+            tokenizer,
+            frame,
+            cfg.prompt.max_response_words,
+            bar,
         )
-    head = model.get_output_embeddings().weight
     rows = fit_rows(
-        hidden.float().cpu().numpy(),
+        verdict.float().cpu().numpy(),
         frame["label"].to_numpy(),
-        head.detach().to(torch.float32).cpu().numpy(),
+        context_states(model, tokenizer, gate_texts, words),
+        model.get_output_embeddings().weight.detach().float().cpu().numpy(),
         label_token_ids(tokenizer, cfg.prompt.verbalizer),
         key,
     )

@@ -15,6 +15,15 @@ from guardcal.prompts import GuardPrompt, judged_role
 
 log = logging.getLogger(__name__)
 
+# Inputs per forward pass by device type. On a 2-core CPU, batches of prefix-cached suffixes
+# were measured faster than one at a time (benchmarks/bench_extraction.py); a GPU wants more.
+BATCH_SIZE = {"cpu": 8, "cuda": 16}
+
+
+def default_batch_size(model: PreTrainedModel) -> int:
+    """Inputs per forward pass for the model's device."""
+    return BATCH_SIZE.get(model.device.type, 1)
+
 
 def truncate_words(text: str, max_words: int | None) -> str:
     """The first `max_words` whitespace-separated words of `text` (unchanged when shorter)."""

@@ -157,9 +157,10 @@ def load_backbone(
         _source(model),
         revision=revision,
         dtype=resolve_dtype(dtype, where),
+        device_map=str(where),  # straight onto the device, not through host memory first
         trust_remote_code=trust_remote_code,
     )
-    return loaded.to(where).eval().requires_grad_(False)
+    return loaded.eval().requires_grad_(False)
 
 
 def with_label_rows(

@@ -19,7 +19,7 @@ import guardcal
 from guardcal import store
 from guardcal.config import Config
 from guardcal.data import dataset_fingerprint, load_split
-from guardcal.forward import LastHidden, final_hidden, truncate_words
+from guardcal.forward import LastHidden, default_batch_size, final_hidden, truncate_words
 from guardcal.models import (
     Guard,
     backbone_key,
@@ -33,9 +33,6 @@ from guardcal.prompts import GuardPrompt
 log = logging.getLogger(__name__)
 
 SPLITS = ("validation", "test", "content_free")
-# Inputs per forward pass. On a 2-core CPU a batch of prefix-cached suffixes was measured
-# faster than one at a time (see the README's measurements); a GPU wants larger batches.
-BATCH_SIZE = {"cpu": 8, "cuda": 16}
 ANSWER_TOKENS = 20
 
 
@@ -81,11 +78,6 @@ def check_label_score(cfg: Config) -> None:
 def guard_prompt(cfg: Config, guard: Guard) -> GuardPrompt:
     """The policy prompt in the guard's format and the run's taxonomy."""
     return GuardPrompt(cfg.prompt.taxonomy, guard.format, guard.tokenizer)
-
-
-def default_batch_size(model: PreTrainedModel) -> int:
-    """Inputs per forward pass for the model's device."""
-    return BATCH_SIZE.get(model.device.type, 1)
 
 
 @torch.inference_mode()
@@ -210,6 +202,12 @@ def _extract_split(
     """Score one split for guards sharing a backbone, shard by shard, then assemble."""
     size = cfg.scoring.shard_size
     count = math.ceil(len(frame) / size)
+    # another process (a notebook, a node) may have finished a file since the caller looked
+    guards = [
+        g
+        for g in guards
+        if not store.is_current(store.scores_path(cfg, g.name, split), prints[g.name])
+    ]
     done = {}
     for g in guards:
         store.scores_path(cfg, g.name, split).unlink(missing_ok=True)  # stale: never read it

@@ -8,7 +8,8 @@ import json
 import os
 import re
 import shutil
-import tempfile
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,17 +60,16 @@ def shard_path(cfg: Config, model_name: str, split: str, index: int, count: int)
     return shard_dir(cfg, model_name, split) / f"{index:05d}-of-{count:05d}.parquet"
 
 
-def atomic_write(path: Path, write: Any, suffix: str = "") -> None:
-    """Call `write(tmp_path)`, then rename the temporary file onto `path`."""
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call `write(tmp_path)` on a unique `.tmp` sibling of `path`, then rename it onto `path`:
+    readers see the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
     try:
         write(tmp)
         os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
 
 
 def write_table(frame: pd.DataFrame, path: Path, meta: dict[str, Any]) -> None:
@@ -176,9 +176,7 @@ def example_path(cfg: Config, model_name: str) -> Path:
 def write_example(cfg: Config, model_name: str, example: dict[str, Any]) -> None:
     """Save the report's example (id, input, answer, and the fingerprint it came from)."""
     text = json.dumps(example, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
-    atomic_write(
-        example_path(cfg, model_name), lambda tmp: Path(tmp).write_text(text, encoding="utf-8")
-    )
+    atomic_write(example_path(cfg, model_name), lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def read_example(cfg: Config, model_name: str) -> dict[str, Any]:

@@ -1,0 +1,74 @@
+"""Shared fixtures: the demo config, its two embedded guards (loaded once per session), and a
+factory for small run configs over the demo files in a temporary reports folder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from guardcal.config import Config, load_config
+from guardcal.data import load_split
+
+DEMO_DIR = Path(__file__).resolve().parents[1] / "guardcal" / "data" / "demo"
+ZERO_SHOT = "SmolLM2-135M zero-shot"
+FINE_TUNED = "SmolLM2-135M fine-tuned"
+EMBEDDED_MODELS = {
+    ZERO_SHOT: "embedded:smollm2-135m",
+    FINE_TUNED: "embedded:smollm2-135m-finetuned",
+}
+
+
+@pytest.fixture(scope="session")
+def demo_cfg() -> Config:
+    """The shipped demo config."""
+    return load_config(None)
+
+
+@pytest.fixture(scope="session")
+def demo_test(demo_cfg: Config):
+    """The demo test split as a normalised frame."""
+    return load_split(demo_cfg, "test")
+
+
+@pytest.fixture(scope="session")
+def guards(demo_cfg: Config):
+    """Both embedded guards: one backbone load per session (the fine-tuned rows are fitted once
+    per machine, then read from the user cache)."""
+    from guardcal.models import load_guard
+
+    return {name: load_guard(demo_cfg, name) for name in (ZERO_SHOT, FINE_TUNED)}
+
+
+@pytest.fixture
+def make_config(tmp_path: Path) -> Callable[..., Config]:
+    """Write a small run config over the demo files (reports under tmp_path) and load it.
+
+    Keyword arguments override top-level keys; `limit`, `models` (display names) and
+    `scoring` have small defaults so an extraction takes seconds."""
+
+    def make(name: str = "tiny", **overrides: Any) -> Config:
+        models = overrides.pop("models", [ZERO_SHOT])
+        raw: dict[str, Any] = {
+            "name": name,
+            "reports_dir": str(tmp_path / "reports"),
+            "dataset": {
+                "validation": {"path": str(DEMO_DIR / "train.jsonl"), "fraction": 0.3, "seed": 42},
+                "test": str(DEMO_DIR / "test.jsonl"),
+                "limit": overrides.pop("limit", 4),
+            },
+            "models": [
+                m if isinstance(m, dict) else {"name": m, "model": EMBEDDED_MODELS[m]}
+                for m in models
+            ],
+            "scoring": {"shard_size": 2, "batch_size": 2, **overrides.pop("scoring", {})},
+            **overrides,
+        }
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+        return load_config(path)
+
+    return make
