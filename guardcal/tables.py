@@ -150,6 +150,6 @@ def final_table_latex(metrics: pd.DataFrame) -> str:
     )
 
 
-def table_html(table: pd.DataFrame) -> str:
-    """A small results table as HTML for the report, numbers at the display precision."""
-    return _html(table.style.hide(axis="index").format(precision=DISPLAY_DIGITS), "table")
+def table_html(table: pd.DataFrame, name: str) -> str:
+    """A small results table as HTML (element id `T_<name>`), numbers at the display precision."""
+    return _html(table.style.hide(axis="index").format(precision=DISPLAY_DIGITS), name)

@@ -1,0 +1,194 @@
+"""End to end: the real notebooks through papermill on a few demo rows, then what a reader gets."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+import yaml
+from bs4 import BeautifulSoup
+
+from guardcal import pipeline, plots, report, store, tables
+from guardcal.config import DEMO_CONFIG
+
+LIMIT = 12
+"""Rows per split: both labels occur in each demo split, and it stays quick."""
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory):
+    """One real `make report` run of the demo config, limited, under a temporary reports dir."""
+    tmp = tmp_path_factory.mktemp("report")
+    raw = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
+    raw.update(name="report-test", reports_dir=str(tmp / "reports"))
+    raw["dataset"]["limit"] = LIMIT
+    path = tmp / "config.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    outputs = report.build_report(path)
+    cfg = pipeline.run_config(path)
+    soup = BeautifulSoup(outputs["html"].read_text(encoding="utf-8"), "html.parser")
+    return cfg, outputs, soup
+
+
+def headings(soup: BeautifulSoup) -> list[str]:
+    """The text of every h1/h2, without nbconvert's anchor pilcrow."""
+    return [h.get_text().strip().rstrip("¶").strip() for h in soup.find_all(["h1", "h2"])]
+
+
+def remote_sources(soup: BeautifulSoup) -> list[str]:
+    """Every src/href of a script, link, img or iframe that a browser would fetch from the web."""
+    found = []
+    for tag in soup.find_all(["script", "link", "img", "iframe"]):
+        for attr in ("src", "href"):
+            value = tag.get(attr) or ""
+            if value.startswith("data:"):
+                continue
+            if value.startswith(("http:", "https:", "//")) or "cdn" in value:
+                found.append(f"<{tag.name} {attr}={value}>")
+    return found
+
+
+@pytest.mark.model
+def test_every_section_is_in_the_report_in_order(built) -> None:
+    _, _, soup = built
+    found = [h for h in headings(soup) if h in report.SECTIONS]
+    assert found == list(report.SECTIONS)
+
+
+@pytest.mark.model
+def test_every_figure_is_embedded(built) -> None:
+    cfg, _, soup = built
+    names = ["label_donuts", "category_donuts", "uncalibrated", "tuning_temperature"]
+    names += ["tuning_gamma", "calibration_curves"]
+    names += [plots.reliability_name(m.name) for m in cfg.models]
+    embedded = [
+        img["src"].removeprefix("data:image/png;base64,")
+        for img in soup.find_all("img")
+        if img["src"].startswith("data:image/png;base64,")
+    ]
+    on_disk = [
+        base64.b64encode((pipeline.figures_dir(cfg) / f"{n}.png").read_bytes()).decode()
+        for n in names
+    ]
+    assert len(embedded) == len(names) == 6 + len(cfg.models)
+    assert sorted(embedded) == sorted(on_disk)
+
+
+@pytest.mark.model
+def test_both_html_files_work_offline(built) -> None:
+    _, outputs, soup = built
+    slides = BeautifulSoup(outputs["slides"].read_text(encoding="utf-8"), "html.parser")
+    for page in (soup, slides):
+        assert remote_sources(page) == []
+        scripts = [s.get_text() for s in page.find_all("script")]
+        assert any(s.startswith("window.MathJax = {") for s in scripts)
+        assert any("MathJax" in s and len(s) > 1_000_000 for s in scripts)  # the library, inlined
+    assert "Reveal.initialize" in " ".join(s.get_text() for s in slides.find_all("script"))
+    assert "$$" in soup.get_text()  # formulas are left for MathJax to typeset
+
+
+@pytest.mark.model
+def test_slides_have_one_slide_per_section(built) -> None:
+    _, outputs, _ = built
+    slides = BeautifulSoup(outputs["slides"].read_text(encoding="utf-8"), "html.parser")
+    top = slides.select("div.slides > section")
+    assert len(top) == len(report.SECTIONS)
+    for section, title in zip(top, report.SECTIONS, strict=True):
+        assert title in headings(section)
+
+
+@pytest.mark.model
+def test_report_tables_show_every_method_of_every_model(built) -> None:
+    cfg, _, soup = built
+    metrics = pd.read_csv(pipeline.tables_dir(cfg) / "metrics.csv")
+    table = soup.find("table", id="T_final")
+    rows = [
+        [td.get_text(strip=True) for td in tr.find_all(["td", "th"])]
+        for tr in table.tbody.find_all("tr")
+    ]
+    expected = [name for m in cfg.models for name in (m.name, "+CC", "+BC", "+TS")]
+    assert [r[0] for r in rows] == expected
+    for row, (_, want) in zip(rows, metrics.iterrows(), strict=True):
+        assert row[1:] == [f"{want[k]:.4f}" for k in tables.FINAL_METRICS]
+    for t in (soup.find("table", id="T_best_t"), soup.find("table", id="T_best_gamma")):
+        assert [tr.td.get_text(strip=True) for tr in t.tbody.find_all("tr")] == [
+            m.name for m in cfg.models
+        ]
+
+
+@pytest.mark.model
+def test_tables_equal_what_the_library_computes_from_the_scores(built) -> None:
+    cfg, _, _ = built
+    fitted = {
+        m.name: pipeline.fit_model(
+            m.name,
+            store.read_scores(cfg, m.name, "validation"),
+            store.read_scores(cfg, m.name, "content_free"),
+            cfg.calibration,
+        )
+        for m in cfg.models
+    }
+    preds = pd.concat(
+        [pipeline.predictions(f, store.read_scores(cfg, n, "test")) for n, f in fitted.items()]
+    )
+    want = pipeline.metrics_table(preds, cfg.calibration.ece_bins)
+    got = pd.read_csv(pipeline.tables_dir(cfg) / "metrics.csv")
+    assert list(got.columns) == list(tables.METRICS_COLUMNS)
+    assert set(got["method"]) == set(tables.METHODS)
+    pd.testing.assert_frame_equal(got, want, atol=1e-6, check_dtype=False)
+    want_tuning = pd.concat(
+        [
+            pipeline.tuning_rows(
+                f, store.read_scores(cfg, n, "validation"), cfg.calibration.ece_bins
+            )
+            for n, f in fitted.items()
+        ],
+        ignore_index=True,
+    )
+    got_tuning = pd.read_csv(pipeline.tables_dir(cfg) / "tuning.csv")
+    pd.testing.assert_frame_equal(got_tuning, want_tuning, atol=1e-6, check_dtype=False)
+    assert len(store.read_scores(cfg, cfg.models[0].name, "test")) == LIMIT
+
+
+@pytest.mark.model
+def test_the_example_shown_is_the_scorers(built) -> None:
+    cfg, _, soup = built
+    example = store.read_example(cfg, cfg.models[0].name)
+    shown = soup.find("pre", class_="guard-input").get_text()
+    assert shown == example["input"]
+    for m in cfg.models:
+        assert store.read_example(cfg, m.name)["answer"] in soup.get_text()
+
+
+@pytest.mark.model
+def test_executed_notebooks_and_pdf(built) -> None:
+    cfg, outputs, _ = built
+    for name in report.NOTEBOOKS:
+        nb = nbformat.read(cfg.run_dir / "notebooks" / f"{name}.ipynb", as_version=4)
+        assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), name
+    if report.chromium() is None:
+        assert "pdf" not in outputs
+        pytest.skip("no chromium on PATH: report.pdf is skipped by design")
+    assert outputs["pdf"].read_bytes().startswith(b"%PDF")
+
+
+@pytest.mark.parametrize("name", report.NOTEBOOKS)
+def test_committed_notebooks_are_clean_and_parameterised(name: str) -> None:
+    path = Path(report.NOTEBOOK_DIR) / f"{name}.ipynb"
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(c["outputs"] == [] and c["execution_count"] is None for c in code)
+    tagged = [c for c in code if "parameters" in c["metadata"].get("tags", [])]
+    assert len(tagged) == 1
+    assert "config_path = None" in "".join(tagged[0]["source"])
+    if name == "05_report":
+        slides = [
+            c
+            for c in nb["cells"]
+            if c["metadata"].get("slideshow", {}).get("slide_type") == "slide"
+        ]
+        assert len(slides) == len(report.SECTIONS)
