@@ -128,7 +128,7 @@ def label_donuts(sizes: pd.DataFrame) -> Figure:
             [row.safe, row.unsafe],
             [LABEL_COLORS["safe"], LABEL_COLORS["unsafe"]],
             row.split.capitalize(),
-            "pairs",
+            "pairs" if row.with_response else "prompts",
             min_pct=3,
             text_color="white",
         )
