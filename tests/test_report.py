@@ -192,3 +192,17 @@ def test_committed_notebooks_are_clean_and_parameterised(name: str) -> None:
             if c["metadata"].get("slideshow", {}).get("slide_type") == "slide"
         ]
         assert len(slides) == len(report.SECTIONS)
+
+
+def test_missing_npm_is_named_in_the_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # a PATH with no npm on it
+    with pytest.raises(RuntimeError, match="npm not found"):
+        report.ensure_assets(tmp_path / "npm")
+    assert not (tmp_path / "npm").exists()
+
+
+def test_installed_assets_are_reused_without_npm(monkeypatch: pytest.MonkeyPatch) -> None:
+    modules = report.ensure_assets()  # installs once, from the npm registry
+    monkeypatch.setenv("PATH", "")
+    assert report.ensure_assets() == modules
+    assert all((modules / rel).is_file() for rel in report.ASSETS.values())
