@@ -21,8 +21,9 @@ import nbformat
 import papermill
 from jinja2 import DictLoader
 from nbconvert import HTMLExporter, SlidesExporter
+from papermill.exceptions import PapermillExecutionError
 
-from guardcal.config import PACKAGE_DIR, Config
+from guardcal.config import PACKAGE_DIR, Config, ConfigError
 from guardcal.pipeline import run_config
 from guardcal.tables import write_text
 
@@ -267,6 +268,10 @@ def print_pdf(html: Path, pdf: Path, browser: str) -> Path:
     return pdf
 
 
+class NotebookError(RuntimeError):
+    """A report notebook failed; the message names it, the error, and the executed copy."""
+
+
 def run_notebooks(
     cfg: Config,
     parameters: dict[str, object],
@@ -280,14 +285,17 @@ def run_notebooks(
     for name in notebooks:
         start = time.perf_counter()
         out = out_dir / f"{name}.ipynb"
-        papermill.execute_notebook(
-            NOTEBOOK_DIR / f"{name}.ipynb",
-            out,
-            parameters=parameters,
-            kernel_name=kernel,
-            cwd=str(Path.cwd()),
-            progress_bar=False,
-        )
+        try:
+            papermill.execute_notebook(
+                NOTEBOOK_DIR / f"{name}.ipynb",
+                out,
+                parameters=parameters,
+                kernel_name=kernel,
+                cwd=str(Path.cwd()),
+                progress_bar=False,
+            )
+        except PapermillExecutionError as exc:
+            raise NotebookError(f"{name}: {exc.ename}: {exc.evalue} (traceback in {out})") from None
         print(f"{name}: {time.perf_counter() - start:.1f} s", flush=True)
         done.append(out)
     return done
@@ -323,33 +331,46 @@ def build_report(
     return outputs
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `run` options, for this module's CLI and for a `python -m guardcal report` command."""
+    parser.add_argument("--config", help="experiment YAML (default: the embedded demo)")
+    parser.add_argument("--run-name", help="override the config's name (reports/<name>/)")
+    parser.add_argument("--limit", type=int, help="score only the first N rows of each split")
+    parser.add_argument("--reports-dir", help="where reports/<name>/ goes (default: ./reports)")
+    parser.add_argument("--no-pdf", action="store_true", help="skip report.pdf")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the report the parsed options ask for; a bad config or data is one error line."""
+    start = time.perf_counter()
+    try:
+        outputs = build_report(
+            args.config,
+            run_name=args.run_name,
+            limit=args.limit,
+            reports_dir=args.reports_dir,
+            pdf=not args.no_pdf,
+        )
+    except (ConfigError, NotebookError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for path in outputs.values():
+        print(path)
+    print(f"report: {time.perf_counter() - start:.1f} s")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m guardcal.report {run,assets}`: build a run's report, or fetch the web assets."""
     parser = argparse.ArgumentParser(prog="python -m guardcal.report", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run the notebooks and render reports/<run>/")
-    run.add_argument("--config", help="experiment YAML (default: the embedded demo)")
-    run.add_argument("--run-name", help="override the config's name (reports/<name>/)")
-    run.add_argument("--limit", type=int, help="score only the first N rows of each split")
-    run.add_argument("--reports-dir", help="where reports/<name>/ goes (default: ./reports)")
-    run.add_argument("--no-pdf", action="store_true", help="skip report.pdf")
+    add_arguments(sub.add_parser("run", help="run the notebooks and render reports/<run>/"))
     sub.add_parser("assets", help=f"install {', '.join(NPM_PACKAGES)} into {NPM_DIR}")
     args = parser.parse_args(argv)
     if args.command == "assets":
         print(ensure_assets())
         return 0
-    start = time.perf_counter()
-    outputs = build_report(
-        args.config,
-        run_name=args.run_name,
-        limit=args.limit,
-        reports_dir=args.reports_dir,
-        pdf=not args.no_pdf,
-    )
-    for path in outputs.values():
-        print(path)
-    print(f"report: {time.perf_counter() - start:.1f} s")
-    return 0
+    return run(args)
 
 
 if __name__ == "__main__":

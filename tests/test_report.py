@@ -206,3 +206,23 @@ def test_installed_assets_are_reused_without_npm(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("PATH", "")
     assert report.ensure_assets() == modules
     assert all((modules / rel).is_file() for rel in report.ASSETS.values())
+
+
+def test_bad_data_stops_the_report_with_one_line_naming_the_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [{"prompt": "hi", "response": "ok", "is_safe": True}]
+    rows.append({"prompt": "x", "response": "y", "is_safe": "maybe"})
+    (tmp_path / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = {
+        "name": "bad",
+        "dataset": {"validation": "data.jsonl", "test": "data.jsonl"},
+        "models": [{"name": "guard", "model": "embedded:smollm2-135m"}],
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    argv = ["run", "--config", str(tmp_path / "config.yaml"), "--reports-dir", str(tmp_path)]
+    assert report.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: 01_extraction: DataError:")
+    assert "data.jsonl: line 2, field 'is_safe'" in err
+    assert not (tmp_path / "bad" / "scores").exists()  # failed before any model was loaded
