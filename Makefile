@@ -45,8 +45,8 @@ lint: setup
 	$(BIN)/ruff check guardcal tests benchmarks notebooks
 
 lab: setup
-	$(BIN)/jupyter lab notebooks/
+	GUARDCAL_REPORTS=$(CURDIR)/reports $(BIN)/jupyter lab notebooks/
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .cache build dist *.egg-info .pytest_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

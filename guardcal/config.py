@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 CONFIG_DIR = PACKAGE_DIR / "configs"
 DEMO_CONFIG = CONFIG_DIR / "demo.yaml"
 PACKAGE_PREFIX = "package:"
+REPORTS_ENV = "GUARDCAL_REPORTS"
 TAXONOMIES = ("beavertails", "beavertails_descriptions", "llama_guard_3")
 FORMATS = ("auto", "llama_guard", "chat")
 LABEL_SCORES = ("first_token", "sequence")
@@ -119,7 +121,7 @@ class Config:
     content_free: tuple[str, ...] = (" ",)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
-    reports_dir: str = "reports"
+    reports_dir: str = field(default_factory=lambda: os.environ.get(REPORTS_ENV, "reports"))
     source_file: str | None = None
 
     def model(self, name: str) -> ModelConfig:
@@ -134,7 +136,7 @@ class Config:
 
     @property
     def run_dir(self) -> Path:
-        """`reports/<name>/`, relative to the working directory unless `reports_dir` is absolute."""
+        """`<reports_dir>/<name>/`; `reports_dir` defaults to $GUARDCAL_REPORTS, else ./reports."""
         return Path(self.reports_dir) / self.name
 
 

@@ -94,3 +94,10 @@ def test_unreadable_configs_name_the_file(tmp_path):
         load_config(write(tmp_path, "name: [unclosed"))
     with pytest.raises(ConfigError, match="mapping"):
         load_config(write(tmp_path, "- a\n- b\n"))
+
+
+def test_reports_dir_follows_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("GUARDCAL_REPORTS", str(tmp_path / "elsewhere"))
+    assert load_config(write(tmp_path, MINIMAL)).run_dir == tmp_path / "elsewhere" / "mine"
+    monkeypatch.delenv("GUARDCAL_REPORTS")
+    assert str(load_config(write(tmp_path, MINIMAL)).run_dir) == "reports/mine"
