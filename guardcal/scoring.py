@@ -184,6 +184,16 @@ def _answer(cfg: Config, guard: Guard, record: Mapping[str, Any]) -> tuple[str, 
     return text, lines[0] if lines else ""
 
 
+def _write_example(
+    cfg: Config, guard: Guard, frame: pd.DataFrame, test_fingerprint: dict[str, Any]
+) -> None:
+    """Save the report's example for a guard whose test scores are finished."""
+    record = example_record(frame)
+    text, answer = _answer(cfg, guard, record)
+    example = {"id": record["id"], "input": text, "answer": answer}
+    store.write_example(cfg, guard.name, {**example, "fingerprint": test_fingerprint})
+
+
 def guard_answer(cfg: Config, model_name: str, record: Mapping[str, Any]) -> tuple[str, str]:
     """(the exact rendered guard input, the model's first output line by greedy generation)
     for one record with `prompt` and optional `response`: the report's example."""
@@ -272,7 +282,7 @@ def run_extraction(
     }
     groups: dict[tuple[str, str], list[str]] = {}
     for name in names:
-        if examples.intersection([name]) or any((name, s) in todo for s in splits):
+        if name in examples or any((name, s) in todo for s in splits):
             key = (backbone_key(cfg, specs[name]), prompt_format(specs[name]))
             groups.setdefault(key, []).append(name)
     if not groups:
@@ -301,19 +311,8 @@ def run_extraction(
                     shard,
                 )
         for guard in guards:
-            test_done = "test" in splits and store.is_current(
-                store.scores_path(cfg, guard.name, "test"), prints[guard.name, "test"]
-            )
-            if guard.name in examples and test_done:
-                record = example_record(frames["test"])
-                text, answer = _answer(cfg, guard, record)
-                store.write_example(
-                    cfg,
-                    guard.name,
-                    {
-                        "id": record["id"],
-                        "input": text,
-                        "answer": answer,
-                        "fingerprint": prints[guard.name, "test"],
-                    },
-                )
+            test = prints.get((guard.name, "test"))
+            if guard.name in examples and store.is_current(
+                store.scores_path(cfg, guard.name, "test"), test
+            ):
+                _write_example(cfg, guard, frames["test"], test)

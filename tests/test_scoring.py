@@ -1,0 +1,321 @@
+"""The scorer on the embedded guards: it reads what greedy generation reads, batching and order
+do not change it, the fine-tuned guard is real, and extraction resumes and caches correctly."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import FINE_TUNED, ZERO_SHOT
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+from guardcal import finetune, store
+from guardcal.__main__ import main
+from guardcal.data import DataError
+from guardcal.forward import LastHidden, prefix_ids, render_inputs
+from guardcal.prompts import GuardPrompt
+from guardcal.scoring import guard_prompt, run_extraction, score_frame, verbalizer
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture(scope="module")
+def sample(demo_test: pd.DataFrame) -> pd.DataFrame:
+    """Eight demo test rows, two of them prompt-only (the `User` role and its own prefix)."""
+    frame = demo_test.head(8).copy()
+    frame["response"] = frame["response"].astype(object)
+    frame.loc[[2, 5], "response"] = None
+    return frame.reset_index(drop=True)
+
+
+def counting_forward(monkeypatch, model, fail_after: int | None = None) -> list[int]:
+    """Count calls of the backbone's forward (and raise after `fail_after` of them): a fault
+    injected into the real model, not a mock of it."""
+    calls: list[int] = []
+    original = model.base_model.forward
+
+    def forward(*args, **kwargs):
+        if fail_after is not None and len(calls) >= fail_after:
+            raise RuntimeError("injected fault")
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(model.base_model, "forward", forward)
+    return calls
+
+
+def test_verbalizer_reads_the_first_token_of_each_label_word(guards):
+    tokenizer = guards[ZERO_SHOT].tokenizer
+    verb = verbalizer(tokenizer, {"safe": "safe", "unsafe": "unsafe"})
+    assert verb.token_ids == (18437, 10082)
+    assert verb.tokens == ((18437,), (10082, 9980))
+    with pytest.raises(ValueError, match="start with the same token"):
+        verbalizer(tokenizer, {"safe": "unsafe", "unsafe": "unsound"})
+
+
+@pytest.mark.parametrize("name", [ZERO_SHOT, FINE_TUNED])
+def test_forward_pass_equals_greedy_generation_at_the_verdict_step(demo_cfg, guards, sample, name):
+    guard = guards[name]
+    scores = score_frame([guard], sample, demo_cfg)[name]
+    ids = list(verbalizer(guard.tokenizer, demo_cfg.prompt.verbalizer).token_ids)
+    texts = render_inputs(guard_prompt(demo_cfg, guard), sample)
+    expected = []
+    with torch.inference_mode():
+        for text in texts:
+            input_ids = guard.tokenizer(text, add_special_tokens=False, return_tensors="pt")
+            out = guard.model.generate(
+                **input_ids,
+                max_new_tokens=1,
+                do_sample=False,
+                temperature=None,
+                top_p=None,
+                top_k=None,
+                output_logits=True,
+                return_dict_in_generate=True,
+                pad_token_id=guard.tokenizer.eos_token_id,
+            )
+            logits = out.logits[0][0].double()
+            mass = torch.softmax(logits, dim=0)[ids].sum()
+            expected.append([*logits[ids].tolist(), float(mass)])
+    expected = np.array(expected)
+    got = scores[["logit_safe", "logit_unsafe", "label_mass"]].to_numpy()
+    np.testing.assert_allclose(got[:, :2], expected[:, :2], atol=1e-4, rtol=0)
+    np.testing.assert_allclose(got[:, 2], expected[:, 2], atol=1e-5, rtol=1e-4)
+    assert scores["id"].tolist() == sample["id"].tolist()
+    assert scores["label"].tolist() == sample["label"].tolist()
+
+
+def test_scores_do_not_depend_on_batch_size_or_order(demo_cfg, guards, sample):
+    pair = [guards[ZERO_SHOT], guards[FINE_TUNED]]
+    model = pair[0].model
+    one = score_frame(pair, sample, demo_cfg, LastHidden(model, 1))
+    three = score_frame(pair, sample, demo_cfg, LastHidden(model, 3))
+    reverse = sample.iloc[::-1].reset_index(drop=True)
+    eight = score_frame(pair, reverse, demo_cfg, LastHidden(model, 8))
+    for name in (ZERO_SHOT, FINE_TUNED):
+        back = eight[name].iloc[::-1].reset_index(drop=True)
+        for other in (three[name], back):
+            assert other["id"].tolist() == one[name]["id"].tolist()
+            cols = ["logit_safe", "logit_unsafe", "label_mass"]
+            np.testing.assert_allclose(other[cols], one[name][cols], atol=1e-4, rtol=0)
+
+
+def test_inputs_that_do_not_start_with_the_prefix_get_a_full_pass(demo_cfg, guards, sample):
+    guard = guards[ZERO_SHOT]
+    prompt = guard_prompt(demo_cfg, guard)
+    texts = render_inputs(prompt, sample.head(2))
+    sequences = guard.tokenizer(texts, add_special_tokens=False)["input_ids"]
+    prefix = prefix_ids(prompt, guard.tokenizer, "Agent")
+    cached = LastHidden(guard.model, 2)(sequences, prefix)
+    wrong = LastHidden(guard.model, 2)(sequences, [prefix[0] + 1, *prefix[1:]])
+    plain = LastHidden(guard.model, 2)(sequences)
+    torch.testing.assert_close(wrong, plain, atol=0, rtol=0)
+    torch.testing.assert_close(cached, plain, atol=1e-4, rtol=0)
+
+
+def test_finetuned_guard_keeps_the_backbone_and_only_two_rows_change(guards):
+    zero, tuned = guards[ZERO_SHOT].model, guards[FINE_TUNED].model
+    assert tuned.base_model is zero.base_model
+    assert zero.get_output_embeddings().weight is zero.get_input_embeddings().weight  # tied
+    old, new = zero.get_output_embeddings(), tuned.get_output_embeddings()
+    assert new.weight is not old.weight
+    changed = (new.weight != old.weight).any(dim=1).nonzero().flatten().tolist()
+    assert changed == [10082, 18437]  # uns, safe
+    assert new.bias.nonzero().flatten().tolist() == [10082, 18437]
+
+
+def test_finetuned_guard_clearly_beats_zero_shot(demo_cfg, guards, demo_test):
+    frame = demo_test.head(24)
+    assert 8 <= frame["label"].sum() <= 16
+    scores = score_frame([guards[ZERO_SHOT], guards[FINE_TUNED]], frame, demo_cfg)
+    auroc = {
+        name: roc_auc_score(s["label"], s["logit_unsafe"] - s["logit_safe"])
+        for name, s in scores.items()
+    }
+    assert auroc[FINE_TUNED] > auroc[ZERO_SHOT] + 0.15, auroc
+    assert scores[FINE_TUNED]["label_mass"].mean() > 0.9
+    assert scores[ZERO_SHOT]["label_mass"].mean() < 0.5
+
+
+def test_finetuned_guard_answers_safe_or_unsafe(demo_cfg, guards, demo_test):
+    from guardcal.scoring import guard_answer
+
+    for _, record in demo_test.head(2).iterrows():
+        text, answer = guard_answer(demo_cfg, FINE_TUNED, record)
+        prompt = GuardPrompt(demo_cfg.prompt.taxonomy, "chat", guards[FINE_TUNED].tokenizer)
+        assert text == prompt.render(record["prompt"], record["response"])
+        assert answer in ("safe", "unsafe")
+    text, answer = guard_answer(demo_cfg, ZERO_SHOT, {"prompt": "hello there"})
+    assert "'User' messages" in text
+    assert isinstance(answer, str) and "\n" not in answer
+
+
+def test_fit_rows_give_the_decision_function_and_label_mass():
+    rng = np.random.default_rng(0)
+    hidden, vocab, n = 12, 40, 120
+    head = rng.normal(0, 1, (vocab, hidden)).astype(np.float32)
+    verdict = rng.normal(0, 1, (n, hidden)) + 3 * np.eye(hidden)[0]  # verdict states: x0 ≈ 3
+    labels = (verdict[:, 1] + 0.5 * rng.normal(size=n) > 0).astype(int)
+    context = rng.normal(0, 1, (300, hidden)) - 3 * np.eye(hidden)[0]
+    ids = np.array([5, 9])
+    rows = finetune.fit_rows(verdict, labels, context, head, ids, "k")
+    new = head.astype(np.float64).copy()
+    new[ids] = rows.weight
+    bias = np.zeros(vocab)
+    bias[ids] = rows.bias
+
+    def logits(states):
+        return states @ new.T + bias
+
+    w, b = finetune.fit_decision(verdict, labels)
+    d = logits(verdict)[:, 9] - logits(verdict)[:, 5]
+    np.testing.assert_allclose(d, verdict @ w + b, atol=1e-4)
+    lr = LogisticRegression(C=1e6, max_iter=10_000).fit(verdict, labels)
+    assert roc_auc_score(labels, d) >= roc_auc_score(labels, lr.decision_function(verdict)) - 0.02
+    z = logits(verdict)
+    mass = np.exp(np.logaddexp(z[:, 5], z[:, 9]) - np.log(np.exp(z).sum(axis=1)))
+    assert mass.min() >= 0.99 - 1e-4
+    zc = logits(context)
+    assert (zc.argmax(axis=1)[:, None] != ids).all()  # elsewhere the backbone's tokens win
+
+
+def test_label_rows_round_trip_without_pickles(tmp_path):
+    rows = finetune.LabelRows(
+        "key", np.array([1, 2]), np.ones((2, 3), np.float32), np.zeros(2, np.float32)
+    )
+    rows.save(tmp_path / "r.npz")
+    back = finetune.LabelRows.load(tmp_path / "r.npz")
+    assert back.key == "key"
+    np.testing.assert_array_equal(back.weight, rows.weight)
+    assert [p.name for p in tmp_path.iterdir()] == ["r.npz"]
+
+
+def test_crash_mid_extraction_then_rerun_gives_the_same_file(make_config, guards, monkeypatch):
+    model = guards[ZERO_SHOT].model
+    whole = make_config("whole", scoring={"batch_size": 1})
+    calls = counting_forward(monkeypatch, model)
+    run_extraction(whole, splits=["validation"])
+    assert len(calls) == 5  # the prefix once, then 4 examples one at a time
+    monkeypatch.undo()
+
+    crashed = make_config("crashed", scoring={"batch_size": 1})
+    counting_forward(monkeypatch, model, fail_after=4)  # dies in the second shard
+    with pytest.raises(RuntimeError, match="injected fault"):
+        run_extraction(crashed, splits=["validation"])
+    monkeypatch.undo()
+    path = store.scores_path(crashed, ZERO_SHOT, "validation")
+    assert not path.exists()
+    shards = sorted(p.name for p in store.shard_dir(crashed, ZERO_SHOT, "validation").iterdir())
+    assert shards == ["00000-of-00002.parquet"]
+
+    calls = counting_forward(monkeypatch, model)
+    run_extraction(crashed, splits=["validation"])
+    assert len(calls) == 3  # resumed: the prefix, then the second shard only
+    expected = store.read_scores(whole, ZERO_SHOT, "validation")
+    pd.testing.assert_frame_equal(store.read_scores(crashed, ZERO_SHOT, "validation"), expected)
+    assert store.read_meta(path) == store.read_meta(
+        store.scores_path(whole, ZERO_SHOT, "validation")
+    )
+
+
+def test_finished_cache_is_reused_without_loading_a_model(make_config, guards, monkeypatch):
+    cfg = make_config()
+    run_extraction(cfg, splits=["test", "content_free"])
+    example = store.read_example(cfg, ZERO_SHOT)
+    assert example["id"] == "demo-test-0001" and example["input"].startswith("<|im_start|>")
+    stamps = {p: p.stat().st_mtime_ns for p in cfg.run_dir.rglob("*") if p.is_file()}
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.setattr("guardcal.scoring.load_guard", no_load)
+    run_extraction(cfg, splits=["test", "content_free"])
+    assert {p: p.stat().st_mtime_ns for p in cfg.run_dir.rglob("*") if p.is_file()} == stamps
+
+
+@pytest.mark.parametrize(
+    ("change", "overrides"),
+    [
+        ("model", {"models": [{"name": ZERO_SHOT, "model": "embedded:smollm2-135m-finetuned"}]}),
+        ("template", {"prompt": {"taxonomy": "llama_guard_3"}}),
+        ("verbalizer", {"prompt": {"verbalizer": {"safe": "safe", "unsafe": "harmful"}}}),
+        ("data", {"limit": 3}),
+    ],
+)
+def test_cache_is_recomputed_when_an_input_changes(
+    make_config, guards, monkeypatch, change, overrides
+):
+    before = make_config("run", limit=2)
+    run_extraction(before, splits=["test"])
+    path = store.scores_path(before, ZERO_SHOT, "test")
+    old = store.read_meta(path)
+    after = make_config("run", **{"limit": 2, **overrides})
+    calls = counting_forward(monkeypatch, guards[ZERO_SHOT].model)
+    run_extraction(after, splits=["test"])
+    assert calls, f"a changed {change} must recompute"
+    new = store.read_meta(path)
+    changed = {key for key in new if new[key] != old[key]}
+    expected = {
+        "model": {"model", "revision"},
+        "template": {"taxonomy", "template_hash"},
+        "verbalizer": {"verbalizer"},
+        "data": {"dataset_fingerprint"},
+    }[change]
+    assert changed == expected
+    assert store.example_is_current(after, ZERO_SHOT, new)
+
+
+def test_cli_shards_across_nodes_assemble_the_same_file(make_config, guards):
+    single = make_config("single", limit=5)
+    run_extraction(single, splits=["test"])
+    nodes = make_config("nodes", limit=5)
+    config = nodes.source_file
+    assert main(["score", "--config", config, "--split", "test", "--shard", "1/2", "-q"]) == 0
+    path = store.scores_path(nodes, ZERO_SHOT, "test")
+    assert not path.exists()
+    assert len(list(store.shard_dir(nodes, ZERO_SHOT, "test").iterdir())) == 1  # shard 1 of 3
+    assert main(["score", "--config", config, "--split", "test", "--shard", "0/2", "-q"]) == 0
+    pd.testing.assert_frame_equal(
+        store.read_scores(nodes, ZERO_SHOT, "test"), store.read_scores(single, ZERO_SHOT, "test")
+    )
+    assert (
+        store.read_example(nodes, ZERO_SHOT)["answer"]
+        == store.read_example(single, ZERO_SHOT)["answer"]
+    )
+
+
+def test_bad_data_fails_before_any_model_loads(make_config, tmp_path, monkeypatch):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "hi", "response": "yo", "is_safe": "maybe"}\n', encoding="utf-8")
+    cfg = make_config(dataset={"validation": str(bad), "test": str(bad)})
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.setattr("guardcal.scoring.load_guard", no_load)
+    with pytest.raises(DataError, match=r"bad\.jsonl"):
+        run_extraction(cfg)
+    assert main(["score", "--config", cfg.source_file]) == 2
+
+
+def test_sequence_label_score_is_refused_before_loading(make_config, monkeypatch):
+    cfg = make_config(prompt={"label_score": "sequence"})
+    monkeypatch.setattr("guardcal.scoring.load_split", None)  # nothing may be read either
+    with pytest.raises(NotImplementedError, match="label_score 'sequence'"):
+        run_extraction(cfg)
+
+
+def test_help_is_quick_and_lists_the_score_command():
+    out = subprocess.run(
+        [sys.executable, "-m", "guardcal", "score", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for option in ("--config", "--model", "--split", "--batch-size", "--shard"):
+        assert option in out
