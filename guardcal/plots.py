@@ -31,7 +31,7 @@ METRIC_COLORS = {
     "nll": "#000000",
     "ece": "#0072B2",
     "mce": "#D55E00",
-    "accuracy": "#000000",
+    "accuracy": "#56B4E9",
     "f1": "#009E73",
     "precision": "#E69F00",
     "recall": "#CC79A7",
