@@ -39,6 +39,7 @@ report-assets: setup
 	$(BIN)/python -m guardcal.report assets
 
 bench: setup
+	$(BIN)/python benchmarks/bench_extraction.py $(if $(CONFIG),--config $(CONFIG))
 	$(BIN)/python benchmarks/bench_tuning.py
 
 lint: setup
