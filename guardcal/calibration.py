@@ -109,14 +109,14 @@ def _gap_nll(gap: np.ndarray, sign: np.ndarray) -> np.ndarray:
 
 
 def _grid_scores(
-    gaps_at: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    gaps_at: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
     grid: np.ndarray,
     gap: np.ndarray,
     labels: np.ndarray,
     n_bins: int,
 ) -> pd.DataFrame:
     """Validation metrics for every grid value, from the calibrated logit gaps `gaps_at(values,
-    sorted_gap)` (a (B, N) block, each row non-decreasing along the sorted gaps).
+    sorted_gap, out)` written into `out` (a (B, N) block, each row non-decreasing along the gaps).
 
     p̂_unsafe = σ(u) rises with the gap for every grid value, so after ONE sort of the examples by
     gap each probability bin and the verdict ŷ = 1 are contiguous runs: per grid value, a
@@ -127,44 +127,48 @@ def _grid_scores(
     d, y = gap[order], labels[order]
     n = y.shape[0]
     positives = np.concatenate([[0], np.cumsum(y)])  # positives[k]: unsafe among the first k
-    sign = np.where(y == 1, -1.0, 1.0)
+    unsafe = (y == 1).astype(np.float64)
+    safe = 1.0 - unsafe
     inner = bin_edges(n_bins)[1:-1]  # bin m holds (m/M, (m+1)/M]; bin 0 also p = 0
     block = max(1, _BLOCK_ELEMENTS // n)
     columns: dict[str, list[np.ndarray]] = {}
     # one set of buffers for every block: fresh arrays of this size cost page faults each time
-    e, high, work = (np.empty((block, n)) for _ in range(3))
+    gaps, e, high = (np.empty((block, n)) for _ in range(3))
     p = np.zeros((block, n + 1))  # a trailing 0 per row lets reduceat take empty bins
     for start in range(0, grid.shape[0], block):
-        u = gaps_at(grid[start : start + block], d)
-        rows = u.shape[0]
-        e, high, work, p = e[:rows], high[:rows], work[:rows], p[:rows]
+        rows = min(block, grid.shape[0] - start)
+        u, e, high, p = gaps[:rows], e[:rows], high[:rows], p[:rows]
+        gaps_at(grid[start : start + rows], d, u)
         with np.errstate(under="ignore"):
             np.exp(np.negative(np.abs(u, out=e), out=e), out=e)  # e^−|u| ∈ (0, 1]
             np.divide(1.0, np.add(e, 1.0, out=high), out=high)  # σ(|u|): p̂ where u ≥ 0
             np.multiply(e, high, out=p[:, :n])  # σ(−|u|): p̂ where u < 0
             tail = np.log1p(e, out=e).sum(axis=1)
-        # −log p̂(label) = softplus(±u) = max(±u, 0) + log1p(e^−|u|)
-        nll = (np.maximum(np.multiply(u, sign, out=work), 0.0, out=work).sum(axis=1) + tail) / n
         bounds = np.empty((rows, n_bins + 1), dtype=np.int64)
         bounds[:, 0], bounds[:, -1] = 0, n
         below = np.empty(rows, dtype=np.int64)  # examples with p̂ < 1/2 (predicted safe)
+        hinge = np.empty(rows)
         for j in range(rows):
-            k = int(np.searchsorted(u[j], 0.0))
+            k = int(np.searchsorted(u[j], 0.0))  # u < 0 before k, u ≥ 0 from k
+            # −log p̂(label) = softplus(±u) = max(±u, 0) + log1p(e^−|u|): the max is u for the
+            # safe examples from k on and −u for the unsafe ones before k
+            hinge[j] = np.dot(u[j, k:], safe[k:]) - np.dot(u[j, :k], unsafe[:k])
             p[j, k:n] = high[j, k:]
             bounds[j, 1:-1] = np.searchsorted(p[j, :n], inner, side="right")
             below[j] = np.searchsorted(p[j, :n], THRESHOLD, side="left")
+        nll = (hinge + tail) / n
         counts = np.diff(bounds, axis=1)
         flat = (bounds[:, :-1] + (n + 1) * np.arange(rows)[:, None]).ravel()
         sum_p = np.where(counts > 0, np.add.reduceat(p.ravel(), flat).reshape(rows, n_bins), 0.0)
         sum_y = np.diff(positives[bounds], axis=1)
-        gaps = np.abs(sum_y - sum_p)
+        errors = np.abs(sum_y - sum_p)
         tp = positives[n] - positives[below]
         fp = (n - below) - tp
         fn = positives[below]
         parts = {
             "nll": nll,
-            "ece": gaps.sum(axis=1) / n,
-            "mce": np.max(gaps / np.maximum(counts, 1), axis=1),
+            "ece": errors.sum(axis=1) / n,
+            "mce": np.max(errors / np.maximum(counts, 1), axis=1),
             "correct": n - fp - fn,
             "tp": tp,
             "fp": fp,
@@ -202,7 +206,9 @@ class TemperatureScaling:
         z = check_logits(logits)
         y = check_labels(labels, n=z.shape[0])
         gap = z[:, 1] - z[:, 0]
-        scores = _grid_scores(lambda t, d: d / t[:, None], self.grid, gap, y, self.n_bins)
+        scores = _grid_scores(
+            lambda t, d, out: np.divide(d, t[:, None], out=out), self.grid, gap, y, self.n_bins
+        )
         self.history_ = pd.DataFrame({"temperature": self.grid}).join(scores[["nll", "ece", "mce"]])
         best = int(np.argmin(self.history_["nll"].to_numpy()))
         self.grid_temperature_ = float(self.grid[best])
@@ -295,7 +301,11 @@ class BatchCalibration:
         # two classes: log p̂_unsafe − log p̂_safe = (log p_unsafe − log p_safe) − γ·prior_gap
         prior_gap = log_prior[1] - log_prior[0]
         scores = _grid_scores(
-            lambda g, d: d - g[:, None] * prior_gap, self.grid, log_p[1] - log_p[0], y, self.n_bins
+            lambda g, d, out: np.subtract(d, g[:, None] * prior_gap, out=out),
+            self.grid,
+            log_p[1] - log_p[0],
+            y,
+            self.n_bins,
         )
         tp, fp, fn = (scores[k].to_numpy() for k in ("tp", "fp", "fn"))
         self.history_ = pd.DataFrame(
