@@ -307,10 +307,10 @@ def main() -> int:
         f"FLOP floor: {floor_flops / 1e9:.2f} GFLOP/example = {floor_flops / rate:.3f} s/example "
         f"at the matmul rate; the scorer reaches {achieved / 1e9:.0f} GFLOP/s"
     )
+    tokens = sum(map(len, sequences)) / ours.seconds
+    computed = sum(fresh) / ours.seconds
+    print(f"scorer tokens/s: {tokens:.0f} input tokens, {computed:.0f} after the prefix")
     if device.type == "cuda":
-        tokens = sum(map(len, sequences)) / ours.seconds
-        computed = sum(fresh) / ours.seconds
-        print(f"scorer tokens/s: {tokens:.0f} input tokens, {computed:.0f} after the prefix")
         name = torch.cuda.get_device_name(device)
         peak = args.peak_tflops or next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
         if peak:

@@ -15,8 +15,9 @@ from guardcal.prompts import GuardPrompt, judged_role
 
 log = logging.getLogger(__name__)
 
-# Inputs per forward pass by device type. On a 2-core CPU, batches of prefix-cached suffixes
-# were measured faster than one at a time (benchmarks/bench_extraction.py); a GPU wants more.
+# Inputs per forward pass by device type. On a 2-core CPU, batches of 4-8 prefix-cached suffixes
+# were measured ~10-25 % faster than one at a time and alike among themselves
+# (benchmarks/bench_extraction.py --batch-size B); a GPU wants more.
 BATCH_SIZE = {"cpu": 8, "cuda": 16}
 
 
