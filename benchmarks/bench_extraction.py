@@ -49,7 +49,7 @@ from guardcal.models import (
     resolve_dtype,
 )
 from guardcal.prompts import GuardPrompt, judged_role
-from guardcal.scoring import guard_prompt, score_frame, verbalizer
+from guardcal.scoring import greedy_generate, guard_prompt, score_frame, verbalizer
 
 NEW_TOKENS = 10
 """The study's generate() call: max_new_tokens=10, the verdict read at the first step."""
@@ -164,25 +164,10 @@ def matmul_rate(dtype: torch.dtype, device: torch.device, seconds: float = 0.5) 
 def baseline(guard: Guard, prompt: GuardPrompt, frame: pd.DataFrame, max_words: int | None):
     """The study's loop: per row, render, tokenize, generate() greedily at batch 1 with
     max_new_tokens=10 and read the verdict step's logits; (N, vocab) float32 logits."""
-    model, tokenizer = guard.model, guard.tokenizer
     rows = []
-    with torch.inference_mode():
-        for text in render_inputs(prompt, frame, max_words):
-            ids = tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids
-            ids = ids.to(model.device)
-            out = model.generate(
-                ids,
-                attention_mask=torch.ones_like(ids),
-                max_new_tokens=NEW_TOKENS,
-                do_sample=False,
-                temperature=None,
-                top_p=None,
-                top_k=None,
-                output_logits=True,
-                return_dict_in_generate=True,
-                pad_token_id=tokenizer.eos_token_id,
-            )
-            rows.append(out.logits[0][0].float())
+    for text in render_inputs(prompt, frame, max_words):
+        out = greedy_generate(guard, text, NEW_TOKENS)
+        rows.append(out.logits[0][0].float())
     return torch.stack(rows)
 
 

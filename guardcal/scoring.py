@@ -156,6 +156,28 @@ def example_record(frame: pd.DataFrame) -> pd.Series:
     return (with_response if len(with_response) else frame).iloc[0]
 
 
+def greedy_generate(guard: Guard, text: str, max_new_tokens: int) -> Any:
+    """Greedy `generate()` at batch 1 on one rendered input, keeping each step's logits: how the
+    study read verdicts, used here for the report's example answer and as the benchmark baseline."""
+    tokenizer = guard.tokenizer
+    ids = tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids
+    ids = ids.to(guard.model.device)
+    with torch.inference_mode():
+        out = guard.model.generate(
+            ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            temperature=None,
+            top_p=None,
+            top_k=None,
+            output_logits=True,
+            return_dict_in_generate=True,
+            pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
+        )
+    return out
+
+
 def _answer(cfg: Config, guard: Guard, record: Mapping[str, Any]) -> tuple[str, str]:
     """The rendered guard input for `record` and the first line of its greedy answer."""
     response = record.get("response")
@@ -165,21 +187,9 @@ def _answer(cfg: Config, guard: Guard, record: Mapping[str, Any]) -> tuple[str, 
         record["prompt"],
         None if response is None else truncate_words(response, cfg.prompt.max_response_words),
     )
-    tokenizer = guard.tokenizer
-    ids = tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids
-    ids = ids.to(guard.model.device)
-    with torch.inference_mode():
-        out = guard.model.generate(
-            ids,
-            attention_mask=torch.ones_like(ids),
-            max_new_tokens=ANSWER_TOKENS,
-            do_sample=False,
-            temperature=None,
-            top_p=None,
-            top_k=None,
-            pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
-        )
-    answer = tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
+    out = greedy_generate(guard, text, ANSWER_TOKENS)
+    new_tokens = out.sequences[0, -len(out.logits) :]  # one logits row per generated token
+    answer = guard.tokenizer.decode(new_tokens, skip_special_tokens=True)
     lines = [line.strip() for line in answer.strip().splitlines() if line.strip()]
     return text, lines[0] if lines else ""
 
