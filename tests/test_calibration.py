@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import average_precision_score
 
@@ -21,7 +22,7 @@ from guardcal.calibration import (
     proba_unsafe,
     select_gamma,
 )
-from guardcal.metrics import auprc, evaluate, predictions
+from guardcal.calibration.metrics import auprc, evaluate, predictions
 
 
 def _logits_for(p_unsafe: list[float]) -> np.ndarray:
@@ -155,9 +156,9 @@ def test_predict_before_fit_is_refused() -> None:
 
 def test_contextual_calibration_by_hand() -> None:
     """p_cf = mean((.9, .1), (.7, .3)) = (.8, .2); p = (.5, .5) → (.625, 2.5)/3.125 = (.2, .8)."""
-    cc = ContextualCalibration(_logits_for([0.1, 0.3]))
+    cc = ContextualCalibration().fit(_logits_for([0.1, 0.3]))
     np.testing.assert_allclose(cc.content_free_proba_, [0.8, 0.2], rtol=1e-14)
-    assert cc.fit() is cc
+    assert cc.fit(_logits_for([0.1, 0.3])) is cc
     proba = cc.predict_proba(_logits_for([0.5, 0.2]))
     # p = (.8, .2): (.8/.8, .2/.2) = (1, 1) → 0.5
     np.testing.assert_allclose(proba[:, 1], [0.8, 0.5], rtol=1e-14)
@@ -167,7 +168,7 @@ def test_contextual_calibration_by_hand() -> None:
 def test_contextual_calibration_refuses_bad_content_free_logits() -> None:
     """The content-free logits are validated like any other."""
     with pytest.raises(ValueError, match="logit_unsafe is nan"):
-        ContextualCalibration([[0.0, np.nan]])
+        ContextualCalibration().fit([[0.0, np.nan]])
 
 
 # ---------------------------------------------------------------- batch calibration
@@ -228,9 +229,10 @@ def test_batch_grid_and_history() -> None:
 
 
 def test_fixed_gamma_is_kept_by_fit() -> None:
-    """BatchCalibration(gamma=g) predicts without fit, and fit keeps g (history_ still filled)."""
+    """BatchCalibration(gamma=g) predicts without fit, and fit keeps g (history_ still filled);
+    as for any scikit-learn estimator, the fitted gamma_ exists only after fit."""
     bc = BatchCalibration(gamma=0.7)
-    assert bc.gamma_ == 0.7
+    assert not hasattr(bc, "gamma_")
     z = _logits_for([0.2, 0.6, 0.9])
     before = bc.predict_proba(z)
     bc.fit(z, [0, 1, 1])
@@ -297,7 +299,7 @@ def _calibrated(method: str, z: np.ndarray, param: np.ndarray) -> np.ndarray:
         ts.temperature_ = float(param[0])
         return ts.predict_proba(z)[:, 1]
     if method == "cc":
-        return ContextualCalibration(param.reshape(1, 2)).predict_proba(z)[:, 1]
+        return ContextualCalibration().fit(param.reshape(1, 2)).predict_proba(z)[:, 1]
     return BatchCalibration(gamma=float(param[0])).predict_proba(z)[:, 1]
 
 
@@ -350,7 +352,7 @@ def test_identities(z: np.ndarray, cf: np.ndarray) -> None:
     ts.temperature_ = 1.0
     np.testing.assert_array_equal(ts.predict_proba(z), p)
     np.testing.assert_allclose(BatchCalibration(gamma=0.0).predict_proba(z), p, rtol=1e-13)
-    uniform = ContextualCalibration(np.hstack([cf, cf]))
+    uniform = ContextualCalibration().fit(np.hstack([cf, cf]))
     np.testing.assert_array_equal(uniform.content_free_proba_, [0.5, 0.5])
     np.testing.assert_allclose(uniform.predict_proba(z), p, rtol=1e-13)
 
@@ -365,10 +367,32 @@ def test_huge_logits_give_finite_metrics_without_warnings() -> None:
         methods = {
             "uncalibrated": label_proba(z),
             "ts": TemperatureScaling().fit(z, y).predict_proba(z),
-            "cc": ContextualCalibration([[1e4, -1e4], [3.0, 3.0]]).predict_proba(z),
+            "cc": ContextualCalibration().fit([[1e4, -1e4], [3.0, 3.0]]).predict_proba(z),
             "bc": BatchCalibration().fit(z, y).predict_proba(z),
         }
         for name, proba in methods.items():
             assert np.isfinite(proba).all(), name
             scores = evaluate(y, proba[:, 1])
             assert all(math.isfinite(v) for v in scores.values()), (name, scores)
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        TemperatureScaling(n_bins=10, grid=[0.5, 1.0, 2.0]),
+        ContextualCalibration(),
+        BatchCalibration(gamma=0.5, n_bins=10),
+    ],
+)
+def test_calibrators_are_scikit_learn_estimators(estimator) -> None:
+    """__init__ only stores parameters: get_params, clone and repr work; fit adds the state."""
+    params = estimator.get_params()
+    copy = clone(estimator)
+    assert copy.get_params() == params and copy is not estimator
+    assert type(estimator).__name__ in repr(estimator)
+    z = np.array([[0.0, 1.0], [1.0, 0.0], [0.2, 0.1], [2.0, -1.0]])
+    fitted = copy.fit(z, [1, 0, 1, 0])
+    assert fitted is copy
+    assert {k for k in vars(copy) if k.endswith("_")} and not any(
+        k.endswith("_") for k in vars(clone(copy))
+    )

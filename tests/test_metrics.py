@@ -1,4 +1,4 @@
-"""Metrics of guardcal.metrics pinned on hand-computed cases and cross-checked by a slow loop."""
+"""guardcal.calibration.metrics pinned on hand-computed cases and cross-checked by a slow loop."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from guardcal.metrics import (
+from guardcal.calibration.metrics import (
     METRIC_KEYS,
     auprc,
     bin_index,

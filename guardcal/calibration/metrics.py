@@ -1,4 +1,5 @@
-"""Calibration and classification metrics of the unsafe class (DESIGN §4); positive class = 1."""
+"""Calibration and classification metrics of the unsafe class, positive class = 1 (docs/design.md
+§4)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,12 @@ from sklearn.metrics import (
 
 THRESHOLD = 0.5
 """ŷ = 1 iff p_unsafe ≥ THRESHOLD (inclusive)."""
+
+ECE_BINS = 15
+"""Equal-width bins of the ECE/MCE in the tables (the study's M)."""
+
+PLOT_BINS = 10
+"""Equal-width bins of the reliability diagrams."""
 
 METRIC_KEYS = (
     "ece",
@@ -84,7 +91,7 @@ def bin_edges(n_bins: int) -> np.ndarray:
 
 
 def bin_index(proba_unsafe: ArrayLike, n_bins: int) -> np.ndarray:
-    """Bin of each p: bin m holds (m/M, (m+1)/M], bin 0 also holds p = 0 (DESIGN §4)."""
+    """Bin of each p: bin m holds (m/M, (m+1)/M], bin 0 also holds p = 0 (docs/design.md §4)."""
     edges = bin_edges(n_bins)
     idx = np.searchsorted(edges, np.asarray(proba_unsafe, dtype=np.float64), side="left") - 1
     return np.clip(idx, 0, len(edges) - 2)
@@ -107,7 +114,7 @@ def _bin_sums(
 
 
 def calibration_errors(
-    labels: ArrayLike, proba_unsafe: ArrayLike, n_bins: int = 15
+    labels: ArrayLike, proba_unsafe: ArrayLike, n_bins: int = ECE_BINS
 ) -> tuple[np.ndarray, np.ndarray]:
     """Binary ECE and MCE of p_unsafe; a (G, N) input gives one (ECE, MCE) per row, for grids."""
     p = check_proba(proba_unsafe)
@@ -124,7 +131,7 @@ def calibration_errors(
 
 
 def expected_calibration_error(
-    labels: ArrayLike, proba_unsafe: ArrayLike, n_bins: int = 15
+    labels: ArrayLike, proba_unsafe: ArrayLike, n_bins: int = ECE_BINS
 ) -> float:
     """ECE = Σ_m |B_m|/N · |ȳ(B_m) − p̄(B_m)| over M equal-width bins of p_unsafe."""
     y, p = _check(labels, proba_unsafe)
@@ -132,14 +139,16 @@ def expected_calibration_error(
 
 
 def maximum_calibration_error(
-    labels: ArrayLike, proba_unsafe: ArrayLike, n_bins: int = 15
+    labels: ArrayLike, proba_unsafe: ArrayLike, n_bins: int = ECE_BINS
 ) -> float:
     """MCE = max over non-empty bins of |ȳ(B_m) − p̄(B_m)|."""
     y, p = _check(labels, proba_unsafe)
     return float(calibration_errors(y, p, n_bins)[1])
 
 
-def reliability_bins(labels: ArrayLike, proba_unsafe: ArrayLike, n_bins: int = 10) -> pd.DataFrame:
+def reliability_bins(
+    labels: ArrayLike, proba_unsafe: ArrayLike, n_bins: int = PLOT_BINS
+) -> pd.DataFrame:
     """One row per bin (empty ones too, count 0 and NaN means): what reliability diagrams draw."""
     y, p = _check(labels, proba_unsafe)
     counts, sum_p, sum_y = _bin_sums(y, p, n_bins)
@@ -187,7 +196,9 @@ def auprc(labels: ArrayLike, proba_unsafe: ArrayLike) -> float:
     return float(auc(recall, precision))
 
 
-def evaluate(labels: ArrayLike, proba_unsafe: ArrayLike, n_bins: int = 15) -> dict[str, float]:
+def evaluate(
+    labels: ArrayLike, proba_unsafe: ArrayLike, n_bins: int = ECE_BINS
+) -> dict[str, float]:
     """All metrics of one model/method as plain floats, keyed as in METRIC_KEYS."""
     y, p = _check(labels, proba_unsafe)
     y_hat = predictions(p)
