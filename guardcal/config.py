@@ -12,14 +12,21 @@ from typing import Any
 
 import yaml
 
+from guardcal.calibration.grid import GAMMA_RANGE, TEMPERATURE_RANGE
+from guardcal.calibration.metrics import ECE_BINS, PLOT_BINS
+from guardcal.layout import RunLayout
+from guardcal.policies import TAXONOMIES
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 CONFIG_DIR = PACKAGE_DIR / "configs"
 DEMO_CONFIG = CONFIG_DIR / "demo.yaml"
 PACKAGE_PREFIX = "package:"
 REPORTS_ENV = "GUARDCAL_REPORTS"
-TAXONOMIES = ("beavertails", "beavertails_descriptions", "llama_guard_3")
-FORMATS = ("auto", "llama_guard", "chat")
-LABEL_SCORES = ("first_token", "sequence")
+PROMPT_FORMATS = ("llama_guard", "chat")
+"""How a guard input is built: Llama Guard 3's own string, or the instruction as a chat turn."""
+FORMATS = ("auto", *PROMPT_FORMATS)
+LABEL_SCORES = ("first_token",)
+"""How a label word is scored: the logit of its first token (the study's rule)."""
 
 
 class ConfigError(ValueError):
@@ -94,10 +101,10 @@ class PromptConfig:
 class CalibrationConfig:
     """The study's bins and tuning grids (start, stop, step)."""
 
-    ece_bins: int = 15
-    plot_bins: int = 10
-    temperature_grid: tuple[float, float, float] = (0.1, 20.0, 0.1)
-    gamma_grid: tuple[float, float, float] = (-10.0, 10.0, 0.1)
+    ece_bins: int = ECE_BINS
+    plot_bins: int = PLOT_BINS
+    temperature_grid: tuple[float, float, float] = TEMPERATURE_RANGE
+    gamma_grid: tuple[float, float, float] = GAMMA_RANGE
 
 
 @dataclass(frozen=True)
@@ -138,6 +145,11 @@ class Config:
     def run_dir(self) -> Path:
         """`<reports_dir>/<name>/`; `reports_dir` defaults to $GUARDCAL_REPORTS, else ./reports."""
         return Path(self.reports_dir) / self.name
+
+    @property
+    def layout(self) -> RunLayout:
+        """Every path of the run folder."""
+        return RunLayout(self.run_dir)
 
 
 def resolve_path(path: str, base: Path | None) -> Path:

@@ -34,10 +34,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from guardcal.config import Columns, Config, LabelValues, Source, resolve_path
-from guardcal.prompts import BEAVERTAILS_CATEGORIES
+from guardcal.policies import BEAVERTAILS_CATEGORIES
 
 EXTENSIONS = (".jsonl", ".csv", ".parquet")
 SPLITS = ("validation", "test", "content_free")
+"""A run's splits: tuning, evaluation, and the content-free inputs of contextual calibration."""
+EVALUATED_SPLITS = ("validation", "test")
+"""The splits with labels."""
 COLUMNS = ("id", "prompt", "response", "label", "categories")
 BEAVERTAILS_COLUMNS = Columns()
 BOOLEAN_LABELS = LabelValues()

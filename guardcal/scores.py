@@ -1,15 +1,13 @@
-"""The scores files: one parquet per (model, split), written in resumable shards, each file
+"""The scores files — the seam between extraction and calibration: one parquet per (model, split)
+with `id, label, logit_safe, logit_unsafe, label_mass`, written in resumable shards, each file
 carrying the fingerprint of what produced it; nothing half-written is ever left in place."""
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import shutil
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from guardcal.atomic import atomic_write, write_text
 from guardcal.config import Config
 
 COLUMNS = ("id", "label", "logit_safe", "logit_unsafe", "label_mass")
@@ -30,46 +29,6 @@ SCHEMA = pa.schema(
     ]
 )
 META_KEY = b"guardcal"
-
-
-def model_slug(name: str) -> str:
-    """A folder name for a model's display name: lower case, runs of other characters → `-`."""
-    slug = re.sub(r"[^a-z0-9.]+", "-", name.lower()).strip("-.")
-    if not slug:
-        raise ValueError(f"model name {name!r} gives an empty folder name")
-    return slug
-
-
-def model_dir(cfg: Config, model_name: str) -> Path:
-    """`reports/<run>/scores/<model-slug>/`."""
-    return cfg.run_dir / "scores" / model_slug(model_name)
-
-
-def scores_path(cfg: Config, model_name: str, split: str) -> Path:
-    """`reports/<run>/scores/<model-slug>/<split>.parquet`: what the pipeline reads."""
-    return model_dir(cfg, model_name) / f"{split}.parquet"
-
-
-def shard_dir(cfg: Config, model_name: str, split: str) -> Path:
-    """Where a split's shards wait until all of them are there."""
-    return model_dir(cfg, model_name) / "shards" / split
-
-
-def shard_path(cfg: Config, model_name: str, split: str, index: int, count: int) -> Path:
-    """Shard `index` (0-based) of `count`."""
-    return shard_dir(cfg, model_name, split) / f"{index:05d}-of-{count:05d}.parquet"
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call `write(tmp_path)` on a unique `.tmp` sibling of `path`, then rename it onto `path`:
-    readers see the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_table(frame: pd.DataFrame, path: Path, meta: dict[str, Any]) -> None:
@@ -104,7 +63,7 @@ def finished_shards(
 ) -> set[int]:
     """Indices of the shards already written for this fingerprint; stale shards and stray
     temporary files are deleted."""
-    folder = shard_dir(cfg, model_name, split)
+    folder = cfg.layout.shards(model_name, split)
     if not folder.is_dir():
         return set()
     done = set()
@@ -129,7 +88,7 @@ def write_shard(
     size: int,
 ) -> None:
     """Write one finished shard."""
-    path = shard_path(cfg, model_name, split, index, count)
+    path = cfg.layout.shard(model_name, split, index, count)
     write_table(frame, path, shard_meta(fingerprint, index, count, size))
 
 
@@ -138,50 +97,45 @@ def assemble(
 ) -> bool:
     """Join the shards into the split's scores file once all are there (then drop them);
     False while some are missing. Safe when several nodes race to do it."""
-    path = scores_path(cfg, model_name, split)
+    path = cfg.layout.scores(model_name, split)
     if is_current(path, fingerprint):
         return True
     if len(finished_shards(cfg, model_name, split, fingerprint, count, size)) < count:
         return False
     try:
         parts = [
-            pd.read_parquet(shard_path(cfg, model_name, split, i, count)) for i in range(count)
+            pd.read_parquet(cfg.layout.shard(model_name, split, i, count)) for i in range(count)
         ]
     except FileNotFoundError:  # another node assembled and removed them meanwhile
         return is_current(path, fingerprint)
     write_table(pd.concat(parts, ignore_index=True), path, fingerprint)
-    shutil.rmtree(shard_dir(cfg, model_name, split), ignore_errors=True)
+    shutil.rmtree(cfg.layout.shards(model_name, split), ignore_errors=True)
     with contextlib.suppress(OSError):  # `shards/` goes once no split has any left
-        shard_dir(cfg, model_name, split).parent.rmdir()
+        cfg.layout.shards(model_name, split).parent.rmdir()
     return True
 
 
 def read_scores(cfg: Config, model_name: str, split: str) -> pd.DataFrame:
     """A split's scores: `id, label, logit_safe, logit_unsafe, label_mass`, one row per example."""
-    path = scores_path(cfg, model_name, split)
+    path = cfg.layout.scores(model_name, split)
     if not path.is_file():
         raise FileNotFoundError(
             f"{path}: no scores yet for model {model_name!r}, split {split!r}; run "
-            f"`python -m guardcal score --config {cfg.source_file}` or "
-            "guardcal.scoring.run_extraction(cfg)"
+            f"`guardcal score --config {cfg.source_file}` or "
+            "guardcal.extraction.run_extraction(cfg)"
         )
     return pd.read_parquet(path, columns=list(COLUMNS))
-
-
-def example_path(cfg: Config, model_name: str) -> Path:
-    """`reports/<run>/scores/<model-slug>/example.json`: one guard input and its answer."""
-    return model_dir(cfg, model_name) / "example.json"
 
 
 def write_example(cfg: Config, model_name: str, example: dict[str, Any]) -> None:
     """Save the report's example (id, input, answer, and the fingerprint it came from)."""
     text = json.dumps(example, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
-    atomic_write(example_path(cfg, model_name), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    write_text(cfg.layout.example(model_name), text)
 
 
 def read_example(cfg: Config, model_name: str) -> dict[str, Any]:
     """The report's example for a model: {"id", "input", "answer"} (no model load needed)."""
-    path = example_path(cfg, model_name)
+    path = cfg.layout.example(model_name)
     if not path.is_file():
         raise FileNotFoundError(
             f"{path}: no example yet for model {model_name!r}; score the test split"

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from guardcal.config import Config, load_config
-from guardcal.data import load_split
+from guardcal.records import load_split
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "guardcal" / "data" / "demo"
 ZERO_SHOT = "SmolLM2-135M zero-shot"
@@ -38,7 +38,7 @@ def demo_test(demo_cfg: Config):
 def guards(demo_cfg: Config):
     """Both embedded guards: one backbone load per session (the fine-tuned rows are fitted once
     per machine, then read from the user cache)."""
-    from guardcal.models import load_guard
+    from guardcal.extraction.models import load_guard
 
     return {name: load_guard(demo_cfg, name) for name in (ZERO_SHOT, FINE_TUNED)}
 

@@ -1,4 +1,4 @@
-"""Loading, validating and splitting input records (guardcal.data)."""
+"""Loading, validating and splitting input records (guardcal.records)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from guardcal.config import Columns, LabelValues, load_config
-from guardcal.data import (
+from guardcal.policies import BEAVERTAILS_CATEGORIES
+from guardcal.records import (
     DataError,
     dataset_fingerprint,
     load_records,
     load_split,
     split_fraction,
 )
-from guardcal.prompts import BEAVERTAILS_CATEGORIES
 
 
 def flags(*on: str) -> dict[str, bool]:

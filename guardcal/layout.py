@@ -1,0 +1,107 @@
+"""Where guardcal's files go: every path of a run folder `reports/<run>/`, and the user cache.
+
+This module is the only place those paths are spelled; everything else asks a `RunLayout`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+CACHE_ENV = "GUARDCAL_CACHE"
+NOTEBOOKS = ("01_extraction", "02_tuning", "03_evaluation", "04_figures", "05_report")
+"""The report's notebooks, in the order they run."""
+
+
+def model_slug(name: str) -> str:
+    """A model's folder name: its display name lower-cased, runs of other characters → `-`."""
+    slug = re.sub(r"[^a-z0-9.]+", "-", name.lower()).strip("-.")
+    if not slug:
+        raise ValueError(f"model name {name!r} gives an empty folder name")
+    return slug
+
+
+def cache_dir() -> Path:
+    """guardcal's per-user cache: `$GUARDCAL_CACHE`, else `$XDG_CACHE_HOME/guardcal` (~/.cache)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "guardcal"
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """The folders and files of one run, rooted at `reports/<run>/`."""
+
+    root: Path
+
+    def model_scores(self, model: str) -> Path:
+        """`scores/<model>/`: a guard's scores files and its report example."""
+        return self.root / "scores" / model_slug(model)
+
+    def scores(self, model: str, split: str) -> Path:
+        """`scores/<model>/<split>.parquet`: what calibration and the report read."""
+        return self.model_scores(model) / f"{split}.parquet"
+
+    def shards(self, model: str, split: str) -> Path:
+        """`scores/<model>/shards/<split>/`: a split's finished shards until it is assembled."""
+        return self.model_scores(model) / "shards" / split
+
+    def shard(self, model: str, split: str, index: int, count: int) -> Path:
+        """Shard `index` (0-based) of `count`."""
+        return self.shards(model, split) / f"{index:05d}-of-{count:05d}.parquet"
+
+    def example(self, model: str) -> Path:
+        """`scores/<model>/example.json`: one rendered guard input and the model's answer."""
+        return self.model_scores(model) / "example.json"
+
+    def label_rows(self, model: str) -> Path:
+        """`models/<model>/label_rows.npz`: a fitted embedded guard's output rows (a copy)."""
+        return self.root / "models" / model_slug(model) / "label_rows.npz"
+
+    @property
+    def tables(self) -> Path:
+        """`tables/`: every CSV, parquet and LaTeX table of the run."""
+        return self.root / "tables"
+
+    def table(self, name: str, suffix: str = ".csv") -> Path:
+        """`tables/<name><suffix>` (`metrics`, `tuning`, `predictions` with `.parquet`, …)."""
+        return self.tables / f"{name}{suffix}"
+
+    @property
+    def figures(self) -> Path:
+        """`figures/`: every figure of the run, PNG and PDF."""
+        return self.root / "figures"
+
+    def figure(self, name: str, suffix: str = ".png") -> Path:
+        """`figures/<name><suffix>`."""
+        return self.figures / f"{name}{suffix}"
+
+    def reliability_figure(self, model: str) -> str:
+        """The name of a guard's reliability-diagram figure (without a suffix)."""
+        return f"reliability_{model_slug(model)}"
+
+    @property
+    def notebooks(self) -> Path:
+        """`notebooks/`: the executed notebooks, outputs included."""
+        return self.root / "notebooks"
+
+    def notebook(self, name: str) -> Path:
+        """`notebooks/<name>.ipynb`, one of NOTEBOOKS as executed for this run."""
+        return self.notebooks / f"{name}.ipynb"
+
+    @property
+    def report_html(self) -> Path:
+        """`report.html`: the self-contained report."""
+        return self.root / "report.html"
+
+    @property
+    def slides_html(self) -> Path:
+        """`slides.html`: the reveal.js deck."""
+        return self.root / "slides.html"
+
+    @property
+    def report_pdf(self) -> Path:
+        """`report.pdf`: report.html printed by headless Chromium."""
+        return self.root / "report.pdf"
