@@ -38,9 +38,8 @@ import torch
 from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedModel
 
 from guardcal.config import Config, load_config
-from guardcal.data import load_split
-from guardcal.forward import LastHidden, default_batch_size, prefix_ids, render_inputs
-from guardcal.models import (
+from guardcal.extraction.forward import LastHidden, default_batch_size, prefix_ids, render_inputs
+from guardcal.extraction.models import (
     Guard,
     guard_tokenizer,
     load_guard,
@@ -48,8 +47,10 @@ from guardcal.models import (
     resolve_device,
     resolve_dtype,
 )
-from guardcal.prompts import GuardPrompt, judged_role
-from guardcal.scoring import greedy_generate, guard_prompt, score_frame, verbalizer
+from guardcal.extraction.prompts import GuardPrompt, judged_role
+from guardcal.extraction.scoring import greedy_generate, guard_prompt, score_frame
+from guardcal.extraction.verbalizer import verbalizer
+from guardcal.records import load_split
 
 NEW_TOKENS = 10
 """The study's generate() call: max_new_tokens=10, the verdict read at the first step."""

@@ -32,8 +32,9 @@ from guardcal.calibration import (
     TemperatureScaling,
     select_gamma,
 )
+from guardcal.calibration.metrics import ECE_BINS
 
-N_BINS = 15
+N_BINS = ECE_BINS
 BASELINE = (
     "per T: softmax, sklearn log_loss, ECE/MCE by a Python loop over the examples; per γ: the "
     "same plus sklearn accuracy, F1, precision, recall"

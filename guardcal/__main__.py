@@ -1,26 +1,35 @@
-"""guardcal's command line: `python -m guardcal score ...` extracts a run's scores (e.g. on
-cluster nodes), writing exactly the files the pipeline and the notebooks read."""
+"""guardcal's one command line: `guardcal score | report | render | datasheet | assets`.
+
+Heavy imports (torch, transformers, papermill) happen inside the commands that need them, after
+the config and data have been validated, so `--help` and bad input answer at once.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from guardcal.config import ConfigError, load_config
-from guardcal.data import SPLITS, DataError
+from guardcal.records import SPLITS, DataError, load_split
 
-EPILOG = """examples:
-  python -m guardcal score                         # the embedded demo: every model, every split
-  python -m guardcal score --config guardcal/configs/beavertails.yaml \\
+SCORE_EPILOG = """examples:
+  guardcal score                         # the embedded demo: every model, every split
+  guardcal score --config guardcal/configs/beavertails.yaml \\
       --model Llama-Guard-3-8B --split test --batch-size 32
-  python -m guardcal score --config my.yaml --shard 0/4   # node 0 of 4 (then 1/4, 2/4, 3/4)
+  guardcal score --config my.yaml --shard 0/4   # node 0 of 4 (then 1/4, 2/4, 3/4)
 
 Scores go to reports/<run>/scores/<model>/<split>.parquet. A finished file whose fingerprint
 matches is kept as is; an interrupted run resumes from its shards. With --shard I/N a node
 computes shards I, I+N, I+2N, ...; whichever node finds all shards present assembles the file.
 """
+
+
+class UsageError(Exception):
+    """A command-line value that is valid syntax but names nothing (an index past the split)."""
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -34,77 +43,184 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
-def _parser() -> argparse.ArgumentParser:
-    """The argument parser: one `score` command for now."""
-    parser = argparse.ArgumentParser(
-        prog="python -m guardcal",
+def positive_int(text: str) -> int:
+    """A positive integer argument."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _config_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", metavar="CONFIG", help="experiment YAML (default: the shipped embedded demo)"
+    )
+
+
+def _score(args: argparse.Namespace) -> int:
+    """`guardcal score`: extract the label logits into the run's scores files."""
+    cfg = load_config(args.config)
+    for name in args.model or ():
+        cfg.model(name)
+    from guardcal.extraction import run_extraction  # torch and transformers: after validation
+
+    run_extraction(
+        cfg,
+        splits=args.split or SPLITS,
+        models=args.model,
+        batch_size=args.batch_size,
+        shard=args.shard,
+    )
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    """`guardcal report`: run the notebooks and render report.html, slides.html, report.pdf."""
+    load_config(args.config)  # a bad config fails before papermill is imported
+    from guardcal.reporting.render import NotebookError, build_report
+
+    start = time.perf_counter()
+    try:
+        outputs = build_report(
+            args.config,
+            run_name=args.run_name,
+            limit=args.limit,
+            reports_dir=args.reports_dir,
+            pdf=not args.no_pdf,
+        )
+    except NotebookError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for path in outputs.values():
+        print(path)
+    print(f"report: {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    """`guardcal render`: print the exact guard input of one example (or its token ids)."""
+    cfg = load_config(args.config)
+    name = args.model or cfg.models[0].name
+    cfg.model(name)
+    frame = load_split(cfg, args.split)
+    if not 0 <= args.index < len(frame):
+        last = len(frame) - 1
+        raise UsageError(f"--index {args.index} is outside split {args.split!r} (0..{last})")
+    from guardcal.extraction.scoring import render_input
+
+    text, ids = render_input(cfg, name, frame.iloc[args.index].to_dict())
+    if not args.ids:
+        print(text)
+        return 0
+    from guardcal.extraction.models import guard_tokenizer
+
+    tokenizer = guard_tokenizer(cfg, name)
+    for token in ids:
+        print(f"{token}\t{tokenizer.decode([token])!r}")
+    return 0
+
+
+def _datasheet(args: argparse.Namespace) -> int:
+    """`guardcal datasheet`: the statistics a dataset's datasheet quotes."""
+    from guardcal.reporting.datasheet import DEMO_FILES, datasheet
+
+    print(datasheet(args.paths or DEMO_FILES))
+    return 0
+
+
+def _assets(args: argparse.Namespace) -> int:
+    """`guardcal assets`: install MathJax and reveal.js from the npm registry (once)."""
+    from guardcal.reporting.render import ensure_assets
+
+    print(ensure_assets())
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    top = argparse.ArgumentParser(
+        prog="guardcal",
         description="guardcal: measure and repair the calibration of LLM guardrail models.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
     score = commands.add_parser(
         "score",
         help="extract label-token logits of guard models into reports/<run>/scores/",
         description="Score guard models on a run's splits: one forward pass per example, the "
         "logits of the two label tokens at the verdict position, and their softmax mass.",
-        epilog=EPILOG,
+        epilog=SCORE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _config_argument(score)
     score.add_argument(
-        "--config", metavar="CONFIG", help="experiment YAML (default: the shipped embedded demo)"
+        "--model", metavar="NAME", action="append", help="a model's name (repeatable; default all)"
     )
     score.add_argument(
-        "--model",
-        metavar="NAME",
-        action="append",
-        help="a model's name in the config (repeatable; default: all models)",
-    )
-    score.add_argument(
-        "--split",
-        choices=SPLITS,
-        action="append",
-        help="a split to score (repeatable; default: all three)",
+        "--split", choices=SPLITS, action="append", help="a split (repeatable; default all three)"
     )
     score.add_argument(
         "--batch-size",
-        type=int,
+        type=positive_int,
         metavar="N",
         help="inputs per forward pass (default: the config's, else 8 on CPU and 16 on GPU)",
     )
     score.add_argument(
-        "--shard",
-        type=parse_shard,
-        metavar="I/N",
-        help="compute only node I's share of the shards, I in 0..N-1",
+        "--shard", type=parse_shard, metavar="I/N", help="compute only node I's share of shards"
     )
     score.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
-    return parser
+    score.set_defaults(run=_score)
+
+    report = commands.add_parser(
+        "report", help="run the notebooks and render reports/<run>/ (HTML, slides, PDF)"
+    )
+    _config_argument(report)
+    report.add_argument("--run-name", help="override the config's name (reports/<name>/)")
+    report.add_argument("--limit", type=positive_int, help="only the first N rows of each split")
+    report.add_argument("--reports-dir", help="where reports/<name>/ goes (default: ./reports)")
+    report.add_argument("--no-pdf", action="store_true", help="skip report.pdf")
+    report.set_defaults(run=_report)
+
+    render = commands.add_parser(
+        "render", help="print the exact guard input of one example (--ids: its token ids)"
+    )
+    _config_argument(render)
+    render.add_argument("--model", metavar="NAME", help="a model's name (default: the first)")
+    render.add_argument("--split", choices=SPLITS, default="test", help="default: test")
+    render.add_argument("--index", type=int, default=0, help="0-based row of the split")
+    render.add_argument(
+        "--ids", action="store_true", help="one token id per line with the decoded token"
+    )
+    render.set_defaults(run=_render)
+
+    sheet = commands.add_parser("datasheet", help="a dataset's datasheet statistics")
+    sheet.add_argument("paths", nargs="*", type=Path, help="data files (default: the demo)")
+    sheet.set_defaults(run=_datasheet)
+
+    assets = commands.add_parser("assets", help="install MathJax and reveal.js from npm (once)")
+    assets.set_defaults(run=_assets)
+    return top
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    parser = _parser()
-    args = parser.parse_args(argv)
+    """Run the command line; returns the exit status (2 for bad input, with one error line)."""
+    args = parser().parse_args(argv)
+    verbose = args.command == "score" and not args.quiet
     logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
+        level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    if args.batch_size is not None and args.batch_size < 1:
-        parser.error(f"--batch-size must be a positive integer, got {args.batch_size}")
-    from guardcal.scoring import run_extraction  # torch and transformers: not for --help
-
     try:
-        cfg = load_config(args.config)
-        run_extraction(
-            cfg,
-            splits=args.split or SPLITS,
-            models=args.model,
-            batch_size=args.batch_size,
-            shard=args.shard,
-        )
-    except (ConfigError, DataError, KeyError, NotImplementedError) as exc:
-        print(f"error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
+        return args.run(args)
+    except (ConfigError, DataError, UsageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
-    return 0
+    except KeyError as exc:  # an unknown --model name
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

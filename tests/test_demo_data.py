@@ -9,19 +9,19 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from guardcal.__main__ import main
 from guardcal.config import load_config
-from guardcal.data import load_records, load_split
-from guardcal.datasheet import (
+from guardcal.policies import BEAVERTAILS_CATEGORIES
+from guardcal.records import load_records, load_split
+from guardcal.reporting.datasheet import (
     DEMO_FILES,
     longest_shared_run,
-    main,
     report,
     shared_ngrams,
     shared_opening,
     texts_sharing_ngram,
     words,
 )
-from guardcal.prompts import BEAVERTAILS_CATEGORIES
 
 TRAIN, TEST = DEMO_FILES
 DATASHEET = TRAIN.parent / "DATASHEET.md"
@@ -125,7 +125,7 @@ def test_near_copy_measures_on_known_texts() -> None:
 
 
 def test_datasheet_quotes_the_stats_command(capsys: pytest.CaptureFixture[str]) -> None:
-    main([])
+    assert main(["datasheet"]) == 0
     printed = capsys.readouterr().out.strip()
     assert "pairs" in printed and "total" in printed
     quoted = re.search(r"```text\n(.*?)\n```", DATASHEET.read_text(encoding="utf-8"), re.S)
@@ -155,7 +155,5 @@ def test_report_of_one_file_has_no_total_column(tmp_path: Path) -> None:
 def test_command_names_a_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "hi", "response": "yo", "is_safe": "maybe"}\n', encoding="utf-8")
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(bad)])
-    assert exit_info.value.code == 2
+    assert main(["datasheet", str(bad)]) == 2
     assert f"{bad}: line 1, field 'is_safe'" in capsys.readouterr().err

@@ -12,7 +12,8 @@ import pytest
 from matplotlib.patches import Rectangle, Wedge
 from test_pipeline import MODELS, write_config, write_scores
 
-from guardcal import pipeline, plots, tables
+from guardcal.layout import RunLayout
+from guardcal.reporting import figures, pipeline, tables
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,7 @@ def texts(fig) -> list[str]:
 
 
 def test_render_figures_writes_every_figure_as_png_and_pdf(run) -> None:
-    pngs = plots.render_figures(run)
+    pngs = figures.render_figures(run)
     expected = {
         "label_donuts",
         "category_donuts",
@@ -40,7 +41,7 @@ def test_render_figures_writes_every_figure_as_png_and_pdf(run) -> None:
         "tuning_temperature",
         "tuning_gamma",
         "calibration_curves",
-        *(plots.reliability_name(m) for m in MODELS),
+        *(RunLayout(Path()).reliability_figure(m) for m in MODELS),
     }
     assert set(pngs) == expected
     for name, png in pngs.items():
@@ -53,13 +54,13 @@ def test_render_figures_writes_every_figure_as_png_and_pdf(run) -> None:
 def test_reliability_diagrams_one_column_per_method_in_its_colour(run) -> None:
     preds = pipeline.read_predictions(run)
     metrics = pipeline.read_table(run, "metrics").set_index(["model", "method"])
-    fig = plots.reliability_diagrams(preds, MODELS[1], n_bins=10, ece_bins=15)
+    fig = figures.reliability_diagrams(preds, MODELS[1], n_bins=10, ece_bins=15)
     hist_axes = [ax for ax in fig.axes if ax.get_title()]
     assert [ax.get_title() for ax in hist_axes] == [tables.METHOD_LABELS[m] for m in tables.METHODS]
     for ax, method in zip(hist_axes, tables.METHODS, strict=True):
         bars = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_height() > 0]
         assert bars and all(
-            mcolors.same_color(b.get_facecolor(), plots.METHOD_COLORS[method]) for b in bars
+            mcolors.same_color(b.get_facecolor(), figures.METHOD_COLORS[method]) for b in bars
         )
         # Histogram bars are shares of the test split: they sum to one.
         assert sum(b.get_height() for b in ax.patches) == pytest.approx(1.0)
@@ -71,7 +72,7 @@ def test_reliability_diagrams_one_column_per_method_in_its_colour(run) -> None:
 
 
 def test_uncalibrated_comparison_has_a_column_per_model(run) -> None:
-    fig = plots.uncalibrated_comparison(pipeline.read_predictions(run), n_bins=10, ece_bins=15)
+    fig = figures.uncalibrated_comparison(pipeline.read_predictions(run), n_bins=10, ece_bins=15)
     assert [ax.get_title() for ax in fig.axes if ax.get_title()] == list(MODELS)
     assert len(fig.axes) == 2 * len(MODELS)
 
@@ -79,8 +80,8 @@ def test_uncalibrated_comparison_has_a_column_per_model(run) -> None:
 def test_tuning_figures_mark_the_fitted_values(run) -> None:
     tuning = pipeline.read_table(run, "tuning").set_index(["model", "method"])
     cases = [
-        (plots.temperature_tuning, "tuning_temperature", "ts", 2),
-        (plots.gamma_tuning, "tuning_gamma", "bc", 3),
+        (figures.temperature_tuning, "tuning_temperature", "ts", 2),
+        (figures.gamma_tuning, "tuning_gamma", "bc", 3),
     ]
     for draw, history, method, panels in cases:
         fig = draw(pipeline.read_table(run, history), pipeline.read_table(run, "tuning"))
@@ -95,19 +96,19 @@ def test_tuning_figures_mark_the_fitted_values(run) -> None:
 
 def test_calibration_curves_overlay_all_methods_with_their_ece(run) -> None:
     metrics = pipeline.read_table(run, "metrics").set_index(["model", "method"])
-    fig = plots.calibration_curves(pipeline.read_predictions(run), n_bins=10, ece_bins=15)
+    fig = figures.calibration_curves(pipeline.read_predictions(run), n_bins=10, ece_bins=15)
     for ax, model in zip(fig.axes, MODELS, strict=True):
         labels = [t.get_text() for t in ax.get_legend().get_texts()]
         for method in tables.METHODS:
             ece = metrics.at[(model, method), "ece"]
             assert f"{tables.METHOD_LABELS[method]} (ECE {ece:.3f})" in labels
         colours = {ln.get_label().split(" (")[0]: ln.get_color() for ln in ax.lines}
-        assert colours[tables.METHOD_LABELS["bc"]] == plots.METHOD_COLORS["bc"]
+        assert colours[tables.METHOD_LABELS["bc"]] == figures.METHOD_COLORS["bc"]
 
 
 def test_label_donuts_show_each_splits_share(run) -> None:
     sizes = pipeline.read_table(run, "dataset")
-    fig = plots.label_donuts(sizes)
+    fig = figures.label_donuts(sizes)
     for ax, row in zip(fig.axes, sizes.itertuples(), strict=True):
         wedges = [p for p in ax.patches if isinstance(p, Wedge)]
         angles = [w.theta2 - w.theta1 for w in wedges]
@@ -117,29 +118,29 @@ def test_label_donuts_show_each_splits_share(run) -> None:
 
 def test_category_donuts_name_the_categories(run) -> None:
     categories = pipeline.read_table(run, "categories")
-    drawn = texts(plots.category_donuts(categories))
+    drawn = texts(figures.category_donuts(categories))
     assert "S10 Privacy Violation" in drawn and "S1 Animal Abuse" in drawn
-    empty = plots.category_donuts(categories.iloc[0:0])
+    empty = figures.category_donuts(categories.iloc[0:0])
     assert "No harm-category flags in this data." in texts(empty)
 
 
 def test_category_colours_are_stable_across_splits_and_runs() -> None:
-    a = plots.category_colors(["self_harm"])
-    b = plots.category_colors(["self_harm", "animal_abuse", "custom_flag"])
+    a = figures.category_colors(["self_harm"])
+    b = figures.category_colors(["self_harm", "animal_abuse", "custom_flag"])
     assert a["self_harm"] == b["self_harm"]
-    assert "custom_flag" in b and plots.category_name("custom_flag") == "custom flag"
+    assert "custom_flag" in b and figures.category_name("custom_flag") == "custom flag"
 
 
 def test_save_figure_does_not_leak_into_pyplot(tmp_path: Path) -> None:
     import matplotlib.pyplot as plt
 
     before = plt.get_fignums()
-    fig = plots.label_donuts(
+    fig = figures.label_donuts(
         pd.DataFrame(
             {"split": ["test"], "examples": [4], "safe": [3], "unsafe": [1], "with_response": [4]}
         )
     )
-    paths = plots.save_figure(fig, tmp_path / "f", "donut")
+    paths = figures.save_figure(fig, tmp_path / "f", "donut")
     assert [p.name for p in paths] == ["donut.png", "donut.pdf"] and all(
         p.stat().st_size for p in paths
     )

@@ -11,10 +11,11 @@ import pytest
 import yaml
 from scipy.special import log_softmax
 
-from guardcal import data, pipeline, store, tables
+from guardcal import records, scores
 from guardcal.calibration import BatchCalibration, TemperatureScaling
-from guardcal.metrics import evaluate
-from guardcal.prompts import BEAVERTAILS_CATEGORIES
+from guardcal.calibration.metrics import evaluate
+from guardcal.policies import BEAVERTAILS_CATEGORIES
+from guardcal.reporting import pipeline, tables
 
 MODELS = ("Guard A", "Guard B (fine-tuned)")
 
@@ -55,7 +56,7 @@ def write_scores(cfg) -> None:
     rng = np.random.default_rng(0)
     for k, model in enumerate(MODELS):
         for split in ("validation", "test", "content_free"):
-            frame = data.load_split(cfg, split)
+            frame = records.load_split(cfg, split)
             y = frame["label"].to_numpy()
             sign = np.where(y == 1, 1.0, np.where(y == 0, -1.0, 0.0))
             # Guard A: biased to safe and weak; guard B: sharp and overconfident.
@@ -70,7 +71,7 @@ def write_scores(cfg) -> None:
                     "label_mass": rng.uniform(0.5, 1.0, len(y)),
                 }
             )
-            path = store.scores_path(cfg, model, split)
+            path = cfg.layout.scores(model, split)
             path.parent.mkdir(parents=True, exist_ok=True)
             scores.to_parquet(path, index=False)
 
@@ -93,12 +94,12 @@ def test_run_config_overrides(tmp_path: Path) -> None:
 
 def test_metrics_table_has_the_contract_columns_and_rows(cfg) -> None:
     metrics = pipeline.evaluate_run(cfg)
-    on_disk = pd.read_csv(pipeline.tables_dir(cfg) / "metrics.csv")
+    on_disk = pd.read_csv(cfg.layout.table("metrics"))
     assert tuple(on_disk.columns) == tables.METRICS_COLUMNS
     assert list(on_disk["model"]) == [m for m in MODELS for _ in tables.METHODS]
     assert list(on_disk["method"]) == list(tables.METHODS) * len(MODELS)
     np.testing.assert_allclose(
-        on_disk[list(tables.METRICS)], metrics[list(tables.METRICS)], atol=1e-6
+        on_disk[list(tables.METRIC_KEYS)], metrics[list(tables.METRIC_KEYS)], atol=1e-6
     )
 
 
@@ -108,7 +109,7 @@ def test_every_method_is_the_calibrator_applied_to_test(cfg) -> None:
     metrics = pipeline.evaluate_run(cfg).set_index(["model", "method"])
     for model in MODELS:
         val, test, cf = (
-            store.read_scores(cfg, model, s) for s in ("validation", "test", "content_free")
+            scores.read_scores(cfg, model, s) for s in ("validation", "test", "content_free")
         )
         zv = val[["logit_safe", "logit_unsafe"]].to_numpy()
         zt = test[["logit_safe", "logit_unsafe"]].to_numpy()
@@ -143,7 +144,7 @@ def test_monotone_calibrators_keep_auprc_and_ts_keeps_predictions(cfg) -> None:
 
 def test_bc_prior_comes_from_the_evaluated_split(cfg) -> None:
     fitted = pipeline.fit_run(cfg)[MODELS[0]]
-    test = store.read_scores(cfg, MODELS[0], "test")
+    test = scores.read_scores(cfg, MODELS[0], "test")
     z = pipeline.logits_of(test)
     own = fitted.proba_unsafe(z)["bc"]
     half = fitted.proba_unsafe(z[: len(z) // 2])["bc"]
@@ -153,12 +154,12 @@ def test_bc_prior_comes_from_the_evaluated_split(cfg) -> None:
 
 def test_tuning_table_values_and_validation_metrics(cfg) -> None:
     tuning = pipeline.tune(cfg)
-    on_disk = pd.read_csv(pipeline.tables_dir(cfg) / "tuning.csv")
+    on_disk = pd.read_csv(cfg.layout.table("tuning"))
     assert tuple(on_disk.columns) == tables.TUNING_COLUMNS
     assert list(on_disk["method"]) == ["ts", "bc"] * len(MODELS)
     assert list(on_disk["parameter"]) == ["temperature", "gamma"] * len(MODELS)
     for model in MODELS:
-        val = store.read_scores(cfg, model, "validation")
+        val = scores.read_scores(cfg, model, "validation")
         z, y = pipeline.logits_of(val), val["label"].to_numpy()
         ts = TemperatureScaling().fit(z, y)
         bc = BatchCalibration().fit(z, y)
@@ -200,17 +201,17 @@ def test_tables_are_byte_identical_across_runs(cfg) -> None:
     )
     pipeline.tune(cfg)
     pipeline.evaluate_run(cfg)
-    first = {n: (pipeline.tables_dir(cfg) / n).read_bytes() for n in names}
+    first = {n: (cfg.layout.tables / n).read_bytes() for n in names}
     pipeline.tune(cfg)
     pipeline.evaluate_run(cfg)
-    assert {n: (pipeline.tables_dir(cfg) / n).read_bytes() for n in names} == first
-    leftovers = [p.name for p in pipeline.tables_dir(cfg).iterdir() if p.name.startswith(".")]
+    assert {n: (cfg.layout.tables / n).read_bytes() for n in names} == first
+    leftovers = [p.name for p in cfg.layout.tables.iterdir() if p.name.startswith(".")]
     assert leftovers == []
 
 
 def test_latex_table_lists_every_model_and_method(cfg) -> None:
     pipeline.evaluate_run(cfg)
-    tex = (pipeline.tables_dir(cfg) / "metrics.tex").read_text(encoding="utf-8")
+    tex = (cfg.layout.tables / "metrics.tex").read_text(encoding="utf-8")
     assert tex.startswith("\\begin{tabular}{lrrrrrrrr}") and "\\toprule" in tex
     body = [line for line in tex.splitlines() if line.endswith("\\\\")][1:]
     assert [line.split(" & ")[0] for line in body] == [
@@ -240,7 +241,7 @@ def test_final_table_html_bolds_each_models_best(cfg) -> None:
 
 def test_dataset_summary_counts_labels_and_multilabel_flags(cfg) -> None:
     sizes, categories = pipeline.summarise_data(cfg)
-    test = data.load_split(cfg, "test")
+    test = records.load_split(cfg, "test")
     row = sizes.set_index("split").loc["test"]
     assert row["examples"] == len(test) and row["unsafe"] == int(test["label"].sum())
     assert row["safe"] + row["unsafe"] == row["examples"] and row["with_response"] == len(test)
@@ -252,7 +253,7 @@ def test_dataset_summary_counts_labels_and_multilabel_flags(cfg) -> None:
 
 def test_scores_summary_reports_label_mass_and_bias(cfg) -> None:
     summary = pipeline.scores_summary(cfg).set_index(["model", "split"])
-    test = store.read_scores(cfg, MODELS[0], "test")
+    test = scores.read_scores(cfg, MODELS[0], "test")
     assert summary.at[(MODELS[0], "test"), "examples"] == len(test)
     assert summary.at[(MODELS[0], "test"), "mean_label_mass"] == pytest.approx(
         test["label_mass"].mean()

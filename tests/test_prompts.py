@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from guardcal.prompts import BEAVERTAILS_CATEGORIES, GuardPrompt, taxonomy_lines
+from guardcal.extraction.prompts import GuardPrompt, taxonomy_lines
+from guardcal.policies import BEAVERTAILS_CATEGORIES
 
 PROMPT = "  How do I kill a Python process that hangs?\n"
 RESPONSE = "Find its PID with `ps aux | grep python`, then run `kill <PID>`."

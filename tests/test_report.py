@@ -12,8 +12,10 @@ import pytest
 import yaml
 from bs4 import BeautifulSoup
 
-from guardcal import pipeline, plots, report, store, tables
+from guardcal import scores
+from guardcal.__main__ import main
 from guardcal.config import DEMO_CONFIG
+from guardcal.reporting import pipeline, render, tables
 
 LIMIT = 12
 """Rows per split: both labels occur in each demo split, and it stays quick."""
@@ -28,7 +30,7 @@ def built(tmp_path_factory: pytest.TempPathFactory):
     raw["dataset"]["limit"] = LIMIT
     path = tmp / "config.yaml"
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")
-    outputs = report.build_report(path)
+    outputs = render.build_report(path)
     cfg = pipeline.run_config(path)
     soup = BeautifulSoup(outputs["html"].read_text(encoding="utf-8"), "html.parser")
     return cfg, outputs, soup
@@ -55,8 +57,8 @@ def remote_sources(soup: BeautifulSoup) -> list[str]:
 @pytest.mark.model
 def test_every_section_is_in_the_report_in_order(built) -> None:
     _, _, soup = built
-    found = [h for h in headings(soup) if h in report.SECTIONS]
-    assert found == list(report.SECTIONS)
+    found = [h for h in headings(soup) if h in render.SECTIONS]
+    assert found == list(render.SECTIONS)
 
 
 @pytest.mark.model
@@ -64,14 +66,14 @@ def test_every_figure_is_embedded(built) -> None:
     cfg, _, soup = built
     names = ["label_donuts", "category_donuts", "uncalibrated", "tuning_temperature"]
     names += ["tuning_gamma", "calibration_curves"]
-    names += [plots.reliability_name(m.name) for m in cfg.models]
+    names += [cfg.layout.reliability_figure(m.name) for m in cfg.models]
     embedded = [
         img["src"].removeprefix("data:image/png;base64,")
         for img in soup.find_all("img")
         if img["src"].startswith("data:image/png;base64,")
     ]
     on_disk = [
-        base64.b64encode((pipeline.figures_dir(cfg) / f"{n}.png").read_bytes()).decode()
+        base64.b64encode((cfg.layout.figure(n)).read_bytes()).decode()
         for n in names
     ]
     assert len(embedded) == len(names) == 6 + len(cfg.models)
@@ -96,15 +98,15 @@ def test_slides_have_one_slide_per_section(built) -> None:
     _, outputs, _ = built
     slides = BeautifulSoup(outputs["slides"].read_text(encoding="utf-8"), "html.parser")
     top = slides.select("div.slides > section")
-    assert len(top) == len(report.SECTIONS)
-    for section, title in zip(top, report.SECTIONS, strict=True):
+    assert len(top) == len(render.SECTIONS)
+    for section, title in zip(top, render.SECTIONS, strict=True):
         assert title in headings(section)
 
 
 @pytest.mark.model
 def test_report_tables_show_every_method_of_every_model(built) -> None:
     cfg, _, soup = built
-    metrics = pd.read_csv(pipeline.tables_dir(cfg) / "metrics.csv")
+    metrics = pd.read_csv(cfg.layout.table("metrics"))
     table = soup.find("table", id="T_final")
     rows = [
         [td.get_text(strip=True) for td in tr.find_all(["td", "th"])]
@@ -126,59 +128,59 @@ def test_tables_equal_what_the_library_computes_from_the_scores(built) -> None:
     fitted = {
         m.name: pipeline.fit_model(
             m.name,
-            store.read_scores(cfg, m.name, "validation"),
-            store.read_scores(cfg, m.name, "content_free"),
+            scores.read_scores(cfg, m.name, "validation"),
+            scores.read_scores(cfg, m.name, "content_free"),
             cfg.calibration,
         )
         for m in cfg.models
     }
     preds = pd.concat(
-        [pipeline.predictions(f, store.read_scores(cfg, n, "test")) for n, f in fitted.items()]
+        [pipeline.predictions(f, scores.read_scores(cfg, n, "test")) for n, f in fitted.items()]
     )
     want = pipeline.metrics_table(preds, cfg.calibration.ece_bins)
-    got = pd.read_csv(pipeline.tables_dir(cfg) / "metrics.csv")
+    got = pd.read_csv(cfg.layout.table("metrics"))
     assert list(got.columns) == list(tables.METRICS_COLUMNS)
     assert set(got["method"]) == set(tables.METHODS)
     pd.testing.assert_frame_equal(got, want, atol=1e-6, check_dtype=False)
     want_tuning = pd.concat(
         [
             pipeline.tuning_rows(
-                f, store.read_scores(cfg, n, "validation"), cfg.calibration.ece_bins
+                f, scores.read_scores(cfg, n, "validation"), cfg.calibration.ece_bins
             )
             for n, f in fitted.items()
         ],
         ignore_index=True,
     )
-    got_tuning = pd.read_csv(pipeline.tables_dir(cfg) / "tuning.csv")
+    got_tuning = pd.read_csv(cfg.layout.table("tuning"))
     pd.testing.assert_frame_equal(got_tuning, want_tuning, atol=1e-6, check_dtype=False)
-    assert len(store.read_scores(cfg, cfg.models[0].name, "test")) == LIMIT
+    assert len(scores.read_scores(cfg, cfg.models[0].name, "test")) == LIMIT
 
 
 @pytest.mark.model
 def test_the_example_shown_is_the_scorers(built) -> None:
     cfg, _, soup = built
-    example = store.read_example(cfg, cfg.models[0].name)
+    example = scores.read_example(cfg, cfg.models[0].name)
     shown = soup.find("pre", class_="guard-input").get_text()
     assert shown == example["input"]
     for m in cfg.models:
-        assert store.read_example(cfg, m.name)["answer"] in soup.get_text()
+        assert scores.read_example(cfg, m.name)["answer"] in soup.get_text()
 
 
 @pytest.mark.model
 def test_executed_notebooks_and_pdf(built) -> None:
     cfg, outputs, _ = built
-    for name in report.NOTEBOOKS:
+    for name in render.NOTEBOOKS:
         nb = nbformat.read(cfg.run_dir / "notebooks" / f"{name}.ipynb", as_version=4)
         assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), name
-    if report.chromium() is None:
+    if render.chromium() is None:
         assert "pdf" not in outputs
         pytest.skip("no chromium on PATH: report.pdf is skipped by design")
     assert outputs["pdf"].read_bytes().startswith(b"%PDF")
 
 
-@pytest.mark.parametrize("name", report.NOTEBOOKS)
+@pytest.mark.parametrize("name", render.NOTEBOOKS)
 def test_committed_notebooks_are_clean_and_parameterised(name: str) -> None:
-    path = Path(report.NOTEBOOK_DIR) / f"{name}.ipynb"
+    path = Path(render.NOTEBOOK_DIR) / f"{name}.ipynb"
     nb = json.loads(path.read_text(encoding="utf-8"))
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     assert all(c["outputs"] == [] and c["execution_count"] is None for c in code)
@@ -191,21 +193,21 @@ def test_committed_notebooks_are_clean_and_parameterised(name: str) -> None:
             for c in nb["cells"]
             if c["metadata"].get("slideshow", {}).get("slide_type") == "slide"
         ]
-        assert len(slides) == len(report.SECTIONS)
+        assert len(slides) == len(render.SECTIONS)
 
 
 def test_missing_npm_is_named_in_the_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # a PATH with no npm on it
     with pytest.raises(RuntimeError, match="npm not found"):
-        report.ensure_assets(tmp_path / "npm")
+        render.ensure_assets(tmp_path / "npm")
     assert not (tmp_path / "npm").exists()
 
 
 def test_installed_assets_are_reused_without_npm(monkeypatch: pytest.MonkeyPatch) -> None:
-    modules = report.ensure_assets()  # installs once, from the npm registry
+    modules = render.ensure_assets()  # installs once, from the npm registry
     monkeypatch.setenv("PATH", "")
-    assert report.ensure_assets() == modules
-    assert all((modules / rel).is_file() for rel in report.ASSETS.values())
+    assert render.ensure_assets() == modules
+    assert all((modules / rel).is_file() for rel in render.ASSETS.values())
 
 
 def test_bad_data_stops_the_report_with_one_line_naming_the_row(
@@ -220,8 +222,8 @@ def test_bad_data_stops_the_report_with_one_line_naming_the_row(
         "models": [{"name": "guard", "model": "embedded:smollm2-135m"}],
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    argv = ["run", "--config", str(tmp_path / "config.yaml"), "--reports-dir", str(tmp_path)]
-    assert report.main(argv) == 2
+    argv = ["report", "--config", str(tmp_path / "config.yaml"), "--reports-dir", str(tmp_path)]
+    assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: 01_extraction: DataError:")
     assert "data.jsonl: line 2, field 'is_safe'" in err

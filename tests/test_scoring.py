@@ -14,12 +14,16 @@ from conftest import FINE_TUNED, ZERO_SHOT
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from guardcal import finetune, store
+from guardcal import scores
 from guardcal.__main__ import main
-from guardcal.data import DataError
-from guardcal.forward import LastHidden, prefix_ids, render_inputs
-from guardcal.prompts import GuardPrompt
-from guardcal.scoring import guard_prompt, run_extraction, score_frame, verbalizer
+from guardcal.config import ConfigError
+from guardcal.extraction import finetune
+from guardcal.extraction.extract import run_extraction
+from guardcal.extraction.forward import LastHidden, prefix_ids, render_inputs
+from guardcal.extraction.prompts import GuardPrompt
+from guardcal.extraction.scoring import guard_prompt, score_frame
+from guardcal.extraction.verbalizer import verbalizer
+from guardcal.records import DataError
 
 pytestmark = pytest.mark.model
 
@@ -143,14 +147,14 @@ def test_finetuned_guard_clearly_beats_zero_shot(demo_cfg, guards, demo_test):
 
 
 def test_finetuned_guard_answers_safe_or_unsafe(demo_cfg, guards, demo_test):
-    from guardcal.scoring import guard_answer
+    from guardcal.extraction.scoring import guard_answer
 
     for _, record in demo_test.head(2).iterrows():
-        text, answer = guard_answer(demo_cfg, FINE_TUNED, record)
+        text, answer = guard_answer(demo_cfg, guards[FINE_TUNED], record)
         prompt = GuardPrompt(demo_cfg.prompt.taxonomy, "chat", guards[FINE_TUNED].tokenizer)
         assert text == prompt.render(record["prompt"], record["response"])
         assert answer in ("safe", "unsafe")
-    text, answer = guard_answer(demo_cfg, ZERO_SHOT, {"prompt": "hello there"})
+    text, answer = guard_answer(demo_cfg, guards[ZERO_SHOT], {"prompt": "hello there"})
     assert "'User' messages" in text
     assert isinstance(answer, str) and "\n" not in answer
 
@@ -208,32 +212,32 @@ def test_crash_mid_extraction_then_rerun_gives_the_same_file(make_config, guards
     with pytest.raises(RuntimeError, match="injected fault"):
         run_extraction(crashed, splits=["validation"])
     monkeypatch.undo()
-    path = store.scores_path(crashed, ZERO_SHOT, "validation")
+    path = crashed.layout.scores(ZERO_SHOT, "validation")
     assert not path.exists()
-    shards = sorted(p.name for p in store.shard_dir(crashed, ZERO_SHOT, "validation").iterdir())
+    shards = sorted(p.name for p in crashed.layout.shards(ZERO_SHOT, "validation").iterdir())
     assert shards == ["00000-of-00002.parquet"]
 
     calls = counting_forward(monkeypatch, model)
     run_extraction(crashed, splits=["validation"])
     assert len(calls) == 3  # resumed: the prefix, then the second shard only
-    expected = store.read_scores(whole, ZERO_SHOT, "validation")
-    pd.testing.assert_frame_equal(store.read_scores(crashed, ZERO_SHOT, "validation"), expected)
-    assert store.read_meta(path) == store.read_meta(
-        store.scores_path(whole, ZERO_SHOT, "validation")
+    expected = scores.read_scores(whole, ZERO_SHOT, "validation")
+    pd.testing.assert_frame_equal(scores.read_scores(crashed, ZERO_SHOT, "validation"), expected)
+    assert scores.read_meta(path) == scores.read_meta(
+        whole.layout.scores(ZERO_SHOT, "validation")
     )
 
 
 def test_finished_cache_is_reused_without_loading_a_model(make_config, guards, monkeypatch):
     cfg = make_config()
     run_extraction(cfg, splits=["test", "content_free"])
-    example = store.read_example(cfg, ZERO_SHOT)
+    example = scores.read_example(cfg, ZERO_SHOT)
     assert example["id"] == "demo-test-0001" and example["input"].startswith("<|im_start|>")
     stamps = {p: p.stat().st_mtime_ns for p in cfg.run_dir.rglob("*") if p.is_file()}
 
     def no_load(*args, **kwargs):
         raise AssertionError("a model was loaded")
 
-    monkeypatch.setattr("guardcal.scoring.load_guard", no_load)
+    monkeypatch.setattr("guardcal.extraction.extract.load_guard", no_load)
     run_extraction(cfg, splits=["test", "content_free"])
     assert {p: p.stat().st_mtime_ns for p in cfg.run_dir.rglob("*") if p.is_file()} == stamps
 
@@ -252,13 +256,13 @@ def test_cache_is_recomputed_when_an_input_changes(
 ):
     before = make_config("run", limit=2)
     run_extraction(before, splits=["test"])
-    path = store.scores_path(before, ZERO_SHOT, "test")
-    old = store.read_meta(path)
+    path = before.layout.scores(ZERO_SHOT, "test")
+    old = scores.read_meta(path)
     after = make_config("run", **{"limit": 2, **overrides})
     calls = counting_forward(monkeypatch, guards[ZERO_SHOT].model)
     run_extraction(after, splits=["test"])
     assert calls, f"a changed {change} must recompute"
-    new = store.read_meta(path)
+    new = scores.read_meta(path)
     changed = {key for key in new if new[key] != old[key]}
     expected = {
         "model": {"model", "revision"},
@@ -267,7 +271,7 @@ def test_cache_is_recomputed_when_an_input_changes(
         "data": {"dataset_fingerprint"},
     }[change]
     assert changed == expected
-    assert store.example_is_current(after, ZERO_SHOT, new)
+    assert scores.example_is_current(after, ZERO_SHOT, new)
 
 
 def test_cli_shards_across_nodes_assemble_the_same_file(make_config, guards):
@@ -276,16 +280,16 @@ def test_cli_shards_across_nodes_assemble_the_same_file(make_config, guards):
     nodes = make_config("nodes", limit=5)
     config = nodes.source_file
     assert main(["score", "--config", config, "--split", "test", "--shard", "1/2", "-q"]) == 0
-    path = store.scores_path(nodes, ZERO_SHOT, "test")
+    path = nodes.layout.scores(ZERO_SHOT, "test")
     assert not path.exists()
-    assert len(list(store.shard_dir(nodes, ZERO_SHOT, "test").iterdir())) == 1  # shard 1 of 3
+    assert len(list(nodes.layout.shards(ZERO_SHOT, "test").iterdir())) == 1  # shard 1 of 3
     assert main(["score", "--config", config, "--split", "test", "--shard", "0/2", "-q"]) == 0
     pd.testing.assert_frame_equal(
-        store.read_scores(nodes, ZERO_SHOT, "test"), store.read_scores(single, ZERO_SHOT, "test")
+        scores.read_scores(nodes, ZERO_SHOT, "test"), scores.read_scores(single, ZERO_SHOT, "test")
     )
     assert (
-        store.read_example(nodes, ZERO_SHOT)["answer"]
-        == store.read_example(single, ZERO_SHOT)["answer"]
+        scores.read_example(nodes, ZERO_SHOT)["answer"]
+        == scores.read_example(single, ZERO_SHOT)["answer"]
     )
 
 
@@ -297,17 +301,16 @@ def test_bad_data_fails_before_any_model_loads(make_config, tmp_path, monkeypatc
     def no_load(*args, **kwargs):
         raise AssertionError("a model was loaded")
 
-    monkeypatch.setattr("guardcal.scoring.load_guard", no_load)
+    monkeypatch.setattr("guardcal.extraction.extract.load_guard", no_load)
     with pytest.raises(DataError, match=r"bad\.jsonl"):
         run_extraction(cfg)
     assert main(["score", "--config", cfg.source_file]) == 2
 
 
-def test_sequence_label_score_is_refused_before_loading(make_config, monkeypatch):
-    cfg = make_config(prompt={"label_score": "sequence"})
-    monkeypatch.setattr("guardcal.scoring.load_split", None)  # nothing may be read either
-    with pytest.raises(NotImplementedError, match="label_score 'sequence'"):
-        run_extraction(cfg)
+def test_sequence_label_score_is_refused_when_the_config_loads(make_config):
+    """Not implemented yet, so refused with the key named before anything is read or loaded."""
+    with pytest.raises(ConfigError, match=r"prompt\.label_score"):
+        make_config(prompt={"label_score": "sequence"})
 
 
 def test_help_is_quick_and_lists_the_score_command():

@@ -43,11 +43,12 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 import guardcal
+from guardcal.atomic import atomic_write
 from guardcal.config import Config, load_config, resolve_path
-from guardcal.data import dataset_fingerprint, load_records, split_fraction
-from guardcal.forward import LastHidden, default_batch_size, final_hidden, render_inputs
-from guardcal.prompts import GuardPrompt
-from guardcal.store import atomic_write
+from guardcal.extraction.forward import LastHidden, default_batch_size, final_hidden, render_inputs
+from guardcal.extraction.prompts import GuardPrompt
+from guardcal.extraction.verbalizer import verbalizer
+from guardcal.records import dataset_fingerprint, load_records, split_fraction
 
 log = logging.getLogger(__name__)
 
@@ -117,15 +118,9 @@ def fitting_frame(cfg: Config) -> pd.DataFrame:
     return split_fraction(train, src.fraction, src.seed)[1]
 
 
-def label_token_ids(tokenizer: PreTrainedTokenizerBase, verbalizer: dict[str, str]) -> np.ndarray:
-    """The first token of each label word, [safe, unsafe] (the study's verbalizer)."""
-    return np.array(
-        [
-            tokenizer.encode(verbalizer[label], add_special_tokens=False)[0]
-            for label in ("safe", "unsafe")
-        ],
-        dtype=np.int64,
-    )
+def label_token_ids(tokenizer: PreTrainedTokenizerBase, words: dict[str, str]) -> np.ndarray:
+    """The verbalizer's token ids [safe, unsafe] as an array (the rows that get refitted)."""
+    return np.array(verbalizer(tokenizer, words).token_ids, dtype=np.int64)
 
 
 def rows_key(backbone: str, tokenizer: PreTrainedTokenizerBase) -> str:

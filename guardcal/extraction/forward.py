@@ -11,7 +11,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
-from guardcal.prompts import GuardPrompt, judged_role
+from guardcal.extraction.prompts import GuardPrompt, judged_role
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,8 @@ class LastHidden:
     Sequences that start with the given prefix reuse its key/values, computed once per prefix
     and broadcast afresh to every batch (a batch's own keys are concatenated onto new tensors,
     so examples never see each other); any other sequence gets a full pass. Batches hold
-    sequences of similar length, right-padded, with attention masks and explicit position ids.
+    sequences of similar length, right-padded, with attention masks and explicit position ids,
+    and run longest first.
     """
 
     def __init__(self, model: PreTrainedModel, batch_size: int = 1) -> None:
@@ -94,7 +95,9 @@ class LastHidden:
         )
         for rows, skip in ((shared, n), (alone, 0)):
             rows = sorted(rows, key=lambda i: len(sequences[i]))
-            for start in range(0, len(rows), self.batch_size):
+            starts = range(0, len(rows), self.batch_size)
+            # longest batch first: one that does not fit in memory fails in the first seconds
+            for start in reversed(starts):
                 batch = rows[start : start + self.batch_size]
                 out[batch] = self._forward([sequences[i][skip:] for i in batch], prefix[:skip])
                 if progress is not None:

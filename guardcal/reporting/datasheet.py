@@ -1,13 +1,12 @@
 """Dataset statistics for a datasheet: label and category balance, lengths, cues and near-copies.
 
-`python -m guardcal.datasheet [PATH ...]` prints the tables for each file (the shipped demo
-splits by default) and for all of them together; the demo's DATASHEET.md quotes its output.
-Files load through `guardcal.data.load_records`, so any BeaverTails-schema file can be measured.
+`guardcal datasheet [PATH ...]` prints the tables for each file (the shipped demo splits by
+default) and for all of them together; the demo's DATASHEET.md quotes its output. Files load
+through `guardcal.records.load_records`, so any BeaverTails-schema file can be measured.
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import re
 from collections import defaultdict
@@ -17,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from guardcal.config import resolve_path
-from guardcal.data import DataError, load_records
-from guardcal.prompts import BEAVERTAILS_CATEGORIES
+from guardcal.policies import BEAVERTAILS_CATEGORIES
+from guardcal.records import load_records
 
 DEMO_FILES = (
     resolve_path("package:data/demo/train.jsonl", None),
@@ -149,20 +148,9 @@ def report(frames: dict[str, pd.DataFrame]) -> str:
     return "\n\n".join(f"{title}\n{table.to_string()}" for title, table in blocks)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Print the datasheet statistics of the given files (the shipped demo splits by default)."""
-    parser = argparse.ArgumentParser(prog="python -m guardcal.datasheet", description=__doc__)
-    parser.add_argument("paths", nargs="*", type=Path, help="data files (default: the demo)")
-    args = parser.parse_args(argv)
-    paths = args.paths or list(DEMO_FILES)
-    stems = [path.stem for path in paths]
+def datasheet(paths: Sequence[Path] = DEMO_FILES) -> str:
+    """The datasheet statistics of the given files (the shipped demo splits by default), each
+    file named by its stem (by its path when two stems clash); a bad file raises DataError."""
+    stems = [Path(path).stem for path in paths]
     names = stems if len(set(stems)) == len(stems) else [str(path) for path in paths]
-    try:
-        frames = {name: load_records(path) for name, path in zip(names, paths, strict=True)}
-    except DataError as exc:
-        parser.exit(2, f"error: {exc}\n")
-    print(report(frames))
-
-
-if __name__ == "__main__":
-    main()
+    return report({name: load_records(path) for name, path in zip(names, paths, strict=True)})

@@ -17,12 +17,12 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FormatStrFormatter, PercentFormatter
 
+from guardcal.atomic import atomic_write
+from guardcal.calibration.metrics import evaluate, reliability_bins
 from guardcal.config import Config
-from guardcal.metrics import evaluate, reliability_bins
-from guardcal.pipeline import figures_dir, read_predictions, read_table
-from guardcal.prompts import BEAVERTAILS_CATEGORIES, BEAVERTAILS_NAMES
-from guardcal.store import model_slug
-from guardcal.tables import METHOD_LABELS, METHODS, METRIC_LABELS
+from guardcal.policies import BEAVERTAILS_CATEGORIES, BEAVERTAILS_NAMES
+from guardcal.reporting.pipeline import read_predictions, read_table
+from guardcal.reporting.tables import METHOD_LABELS, METHODS, METRIC_LABELS
 
 # Okabe–Ito colours: distinguishable with colour-blindness, one fixed colour per method everywhere.
 METHOD_COLORS = {"uncalibrated": "#6E6E6E", "cc": "#E69F00", "bc": "#009E73", "ts": "#0072B2"}
@@ -78,11 +78,17 @@ def _subplots(*args: object, **kwargs: object) -> tuple[Figure, np.ndarray]:
 def save_figure(fig: Figure, directory: Path, name: str) -> list[Path]:
     """Write `name.png` (for the report) and `name.pdf` (for papers) under `directory`."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = [directory / f"{name}.png", directory / f"{name}.pdf"]
-    fig.savefig(paths[0], dpi=150, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight", metadata={"CreationDate": None})
-    return paths
+    png = atomic_write(
+        directory / f"{name}.png",
+        lambda tmp: fig.savefig(tmp, format="png", dpi=150, bbox_inches="tight"),
+    )
+    pdf = atomic_write(
+        directory / f"{name}.pdf",
+        lambda tmp: fig.savefig(
+            tmp, format="pdf", bbox_inches="tight", metadata={"CreationDate": None}
+        ),
+    )
+    return [png, pdf]
 
 
 def category_name(key: str) -> str:
@@ -378,11 +384,6 @@ def gamma_tuning(history: pd.DataFrame, tuning: pd.DataFrame) -> Figure:
     )
 
 
-def reliability_name(model: str) -> str:
-    """File name (no extension) of one guard's reliability-diagram figure."""
-    return f"reliability_{model_slug(model)}"
-
-
 def render_figures(cfg: Config) -> dict[str, Path]:
     """Draw every figure of a run from its tables; save PNG + PDF; return the PNG paths by name."""
     sizes, categories = read_table(cfg, "dataset"), read_table(cfg, "categories")
@@ -400,7 +401,7 @@ def render_figures(cfg: Config) -> dict[str, Path]:
         "calibration_curves": lambda: calibration_curves(preds, bins, ece_bins),
     }
     for m in cfg.models:
-        draw[reliability_name(m.name)] = functools.partial(
+        draw[cfg.layout.reliability_figure(m.name)] = functools.partial(
             reliability_diagrams, preds, m.name, bins, ece_bins
         )
-    return {name: save_figure(fn(), figures_dir(cfg), name)[0] for name, fn in draw.items()}
+    return {name: save_figure(fn(), cfg.layout.figures, name)[0] for name, fn in draw.items()}

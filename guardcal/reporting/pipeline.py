@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from guardcal import data, store
+from guardcal import records, scores
 from guardcal.calibration import (
     BatchCalibration,
     ContextualCalibration,
@@ -19,10 +19,10 @@ from guardcal.calibration import (
     grid_values,
     proba_unsafe,
 )
+from guardcal.calibration.metrics import evaluate
 from guardcal.config import CalibrationConfig, Config, load_config
-from guardcal.metrics import evaluate
-from guardcal.prompts import BEAVERTAILS_CATEGORIES
-from guardcal.tables import (
+from guardcal.policies import BEAVERTAILS_CATEGORIES
+from guardcal.reporting.tables import (
     METHODS,
     METRICS_COLUMNS,
     TUNING_COLUMNS,
@@ -34,7 +34,6 @@ from guardcal.tables import (
     write_text,
 )
 
-EVALUATED_SPLITS = ("validation", "test")
 SIZES_COLUMNS = ("split", "examples", "safe", "unsafe", "with_response")
 CATEGORY_COLUMNS = ("split", "category", "count")
 PREDICTION_COLUMNS = ("model", "method", "id", "label", "proba_unsafe")
@@ -62,37 +61,27 @@ def scores_summary(cfg: Config) -> pd.DataFrame:
     """Per guard and split: rows, mean p_unsafe, unsafe share and mean label mass of the scores."""
     rows = []
     for m in cfg.models:
-        for split in ("validation", "test", "content_free"):
-            scores = store.read_scores(cfg, m.name, split)
-            labelled = scores[scores["label"] >= 0]
+        for split in records.SPLITS:
+            frame = scores.read_scores(cfg, m.name, split)
+            labelled = frame[frame["label"] >= 0]
             rows.append(
                 {
                     "model": m.name,
                     "split": split,
-                    "examples": len(scores),
+                    "examples": len(frame),
                     "unsafe_share": float((labelled["label"] == 1).mean())
                     if len(labelled)
                     else None,
-                    "mean_proba_unsafe": float(proba_unsafe(logits_of(scores)).mean()),
-                    "mean_label_mass": float(scores["label_mass"].mean()),
+                    "mean_proba_unsafe": float(proba_unsafe(logits_of(frame)).mean()),
+                    "mean_label_mass": float(frame["label_mass"].mean()),
                 }
             )
     return pd.DataFrame(rows)
 
 
-def tables_dir(cfg: Config) -> Path:
-    """`reports/<run>/tables/`: every CSV and LaTeX table of the run."""
-    return cfg.run_dir / "tables"
-
-
-def figures_dir(cfg: Config) -> Path:
-    """`reports/<run>/figures/`: every figure of the run, PNG and PDF."""
-    return cfg.run_dir / "figures"
-
-
 def read_table(cfg: Config, name: str) -> pd.DataFrame:
     """A table the pipeline wrote, by name (`metrics`, `tuning`, `tuning_temperature`, …)."""
-    path = tables_dir(cfg) / f"{name}.csv"
+    path = cfg.layout.table(name)
     if not path.exists():
         raise FileNotFoundError(f"{path}: not written yet; run the notebook that makes it first")
     return pd.read_csv(path)
@@ -100,7 +89,7 @@ def read_table(cfg: Config, name: str) -> pd.DataFrame:
 
 def read_predictions(cfg: Config) -> pd.DataFrame:
     """Test-split p_unsafe of every model and method, as written by `evaluate_run`."""
-    return pd.read_parquet(tables_dir(cfg) / "predictions.parquet")
+    return pd.read_parquet(cfg.layout.table("predictions", ".parquet"))
 
 
 def logits_of(scores: pd.DataFrame) -> np.ndarray:
@@ -141,7 +130,7 @@ def fit_model(
         temperature=TemperatureScaling(n_bins, grid_values(*calibration.temperature_grid)).fit(
             z, y
         ),
-        contextual=ContextualCalibration(logits_of(content_free)),
+        contextual=ContextualCalibration().fit(logits_of(content_free)),
         batch=BatchCalibration(None, n_bins, grid_values(*calibration.gamma_grid)).fit(z, y),
     )
 
@@ -151,8 +140,8 @@ def fit_run(cfg: Config) -> dict[str, FittedModel]:
     return {
         m.name: fit_model(
             m.name,
-            store.read_scores(cfg, m.name, "validation"),
-            store.read_scores(cfg, m.name, "content_free"),
+            scores.read_scores(cfg, m.name, "validation"),
+            scores.read_scores(cfg, m.name, "content_free"),
             cfg.calibration,
         )
         for m in cfg.models
@@ -250,9 +239,10 @@ def dataset_summary(frames: Mapping[str, pd.DataFrame]) -> tuple[pd.DataFrame, p
 
 def summarise_data(cfg: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Write `dataset.csv` and `categories.csv` for the evaluated splits (the setup section)."""
-    sizes, categories = dataset_summary({s: data.load_split(cfg, s) for s in EVALUATED_SPLITS})
-    write_csv(sizes, tables_dir(cfg) / "dataset.csv")
-    write_csv(categories, tables_dir(cfg) / "categories.csv")
+    frames = {s: records.load_split(cfg, s) for s in records.EVALUATED_SPLITS}
+    sizes, categories = dataset_summary(frames)
+    write_csv(sizes, cfg.layout.table("dataset"))
+    write_csv(categories, cfg.layout.table("categories"))
     return sizes, categories
 
 
@@ -261,14 +251,14 @@ def tune(cfg: Config) -> pd.DataFrame:
     fitted = fit_run(cfg)
     tuning = pd.concat(
         [
-            tuning_rows(f, store.read_scores(cfg, name, "validation"), cfg.calibration.ece_bins)
+            tuning_rows(f, scores.read_scores(cfg, name, "validation"), cfg.calibration.ece_bins)
             for name, f in fitted.items()
         ],
         ignore_index=True,
     )
-    write_csv(tuning, tables_dir(cfg) / "tuning.csv")
-    write_csv(tuning_history(fitted, "ts"), tables_dir(cfg) / "tuning_temperature.csv")
-    write_csv(tuning_history(fitted, "bc"), tables_dir(cfg) / "tuning_gamma.csv")
+    write_csv(tuning, cfg.layout.table("tuning"))
+    write_csv(tuning_history(fitted, "ts"), cfg.layout.table("tuning_temperature"))
+    write_csv(tuning_history(fitted, "bc"), cfg.layout.table("tuning_gamma"))
     return tuning
 
 
@@ -276,11 +266,11 @@ def evaluate_run(cfg: Config) -> pd.DataFrame:
     """Evaluate every method on test; write `metrics.csv`, `metrics.tex` and the predictions."""
     fitted = fit_run(cfg)
     preds = pd.concat(
-        [predictions(f, store.read_scores(cfg, name, "test")) for name, f in fitted.items()],
+        [predictions(f, scores.read_scores(cfg, name, "test")) for name, f in fitted.items()],
         ignore_index=True,
     )
     metrics = metrics_table(preds, cfg.calibration.ece_bins)
-    write_csv(metrics, tables_dir(cfg) / "metrics.csv")
-    write_text(tables_dir(cfg) / "metrics.tex", final_table_latex(metrics))
-    write_parquet(preds, tables_dir(cfg) / "predictions.parquet")
+    write_csv(metrics, cfg.layout.table("metrics"))
+    write_text(cfg.layout.table("metrics", ".tex"), final_table_latex(metrics))
+    write_parquet(preds, cfg.layout.table("predictions", ".parquet"))
     return metrics

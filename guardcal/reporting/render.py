@@ -1,4 +1,5 @@
-"""`make report`: run the five notebooks (papermill), render report.html, slides.html, report.pdf.
+"""`guardcal report`: run the five notebooks (papermill); render report.html, slides.html and
+report.pdf.
 
 Both HTML files are self-contained and work offline: figures are embedded as base64, and MathJax
 and reveal.js are inlined from local copies installed once from the npm registry.
@@ -6,12 +7,10 @@ and reveal.js are inlined from local copies installed once from the npm registry
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -23,13 +22,13 @@ from jinja2 import DictLoader
 from nbconvert import HTMLExporter, SlidesExporter
 from papermill.exceptions import PapermillExecutionError
 
-from guardcal.config import PACKAGE_DIR, Config, ConfigError
-from guardcal.pipeline import run_config
-from guardcal.tables import write_text
+from guardcal.atomic import atomic_write, write_text
+from guardcal.config import PACKAGE_DIR, Config
+from guardcal.layout import NOTEBOOKS, cache_dir
+from guardcal.reporting.pipeline import run_config
 
-NOTEBOOKS = ("01_extraction", "02_tuning", "03_evaluation", "04_figures", "05_report")
-NOTEBOOK_DIR = PACKAGE_DIR.parent / "notebooks"
-NPM_DIR = Path(".cache") / "npm"
+NOTEBOOK_DIR = PACKAGE_DIR / "notebooks"
+"""The notebooks ship inside the package, so an installed wheel runs the report too."""
 NPM_PACKAGES = ("mathjax@3.2.2", "reveal.js@5.2.1")
 ASSETS = {
     "mathjax": "mathjax/es5/tex-svg-full.js",
@@ -51,7 +50,7 @@ SECTIONS = (
     "Results",
     "References",
 )
-"""The report's twelve section headings in order (DESIGN §1); 05_report uses exactly these."""
+"""The report's twelve section headings in order (docs/design.md §1), as 05_report writes them."""
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_FLAGS = (
@@ -162,9 +161,15 @@ Reveal.on("slidechanged", () => { if (window.MathJax && MathJax.typesetPromise) 
 }
 
 
-def ensure_assets(npm_dir: Path = NPM_DIR) -> Path:
+def npm_dir() -> Path:
+    """Where MathJax and reveal.js are installed once from the npm registry: the user cache."""
+    return cache_dir() / "npm"
+
+
+def ensure_assets(folder: Path | None = None) -> Path:
     """The `node_modules` folder holding MathJax and reveal.js, installed from npm if missing."""
-    modules = Path(npm_dir) / "node_modules"
+    folder = Path(folder) if folder else npm_dir()
+    modules = folder / "node_modules"
     if all((modules / rel).is_file() for rel in ASSETS.values()):
         return modules
     npm = shutil.which("npm")
@@ -173,12 +178,12 @@ def ensure_assets(npm_dir: Path = NPM_DIR) -> Path:
             "npm not found: the report inlines MathJax and reveal.js from the npm registry; "
             "install Node.js and npm (e.g. `apt-get install npm`) and run `make report` again"
         )
-    Path(npm_dir).mkdir(parents=True, exist_ok=True)
-    cmd = [npm, "install", "--prefix", str(npm_dir), "--no-audit", "--no-fund", *NPM_PACKAGES]
+    folder.mkdir(parents=True, exist_ok=True)
+    cmd = [npm, "install", "--prefix", str(folder), "--no-audit", "--no-fund", *NPM_PACKAGES]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     missing = [rel for rel in ASSETS.values() if not (modules / rel).is_file()]
     if missing:
-        raise RuntimeError(f"npm install in {npm_dir} did not provide {missing}")
+        raise RuntimeError(f"npm install in {folder} did not provide {missing}")
     return modules
 
 
@@ -247,25 +252,26 @@ def chromium() -> str | None:
 
 def print_pdf(html: Path, pdf: Path, browser: str) -> Path:
     """report.pdf: report.html printed by headless Chromium once MathJax has typeset."""
-    html, pdf = Path(html).resolve(), Path(pdf).resolve()
-    tmp = pdf.with_name(f".{pdf.name}.tmp")
-    with tempfile.TemporaryDirectory() as profile:
-        subprocess.run(
-            [
-                browser,
-                *CHROMIUM_FLAGS,
-                f"--user-data-dir={profile}",
-                f"--print-to-pdf={tmp}",
-                html.as_uri(),
-            ],
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-    if not tmp.is_file() or tmp.stat().st_size == 0:
-        raise RuntimeError(f"{browser} printed no PDF for {html}")
-    tmp.replace(pdf)
-    return pdf
+    html = Path(html).resolve()
+
+    def write(tmp: Path) -> None:
+        with tempfile.TemporaryDirectory() as profile:
+            subprocess.run(
+                [
+                    browser,
+                    *CHROMIUM_FLAGS,
+                    f"--user-data-dir={profile}",
+                    f"--print-to-pdf={tmp.resolve()}",
+                    html.as_uri(),
+                ],
+                check=True,
+                capture_output=True,
+                timeout=300,
+            )
+        if not tmp.is_file() or tmp.stat().st_size == 0:
+            raise RuntimeError(f"{browser} printed no PDF for {html}")
+
+    return atomic_write(pdf, write)
 
 
 class NotebookError(RuntimeError):
@@ -279,12 +285,11 @@ def run_notebooks(
     kernel: str = "python3",
 ) -> list[Path]:
     """Execute the notebooks in order with papermill into `reports/<run>/notebooks/`."""
-    out_dir = cfg.run_dir / "notebooks"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg.layout.notebooks.mkdir(parents=True, exist_ok=True)
     done = []
     for name in notebooks:
         start = time.perf_counter()
-        out = out_dir / f"{name}.ipynb"
+        out = cfg.layout.notebook(name)
         try:
             papermill.execute_notebook(
                 NOTEBOOK_DIR / f"{name}.ipynb",
@@ -320,58 +325,12 @@ def build_report(
     }
     notebooks = run_notebooks(cfg, parameters)
     outputs = {
-        "html": render_html(notebooks[-1], cfg.run_dir / "report.html", modules),
-        "slides": render_slides(notebooks[-1], cfg.run_dir / "slides.html", modules),
+        "html": render_html(notebooks[-1], cfg.layout.report_html, modules),
+        "slides": render_slides(notebooks[-1], cfg.layout.slides_html, modules),
     }
     browser = chromium()
     if pdf and browser:
-        outputs["pdf"] = print_pdf(outputs["html"], cfg.run_dir / "report.pdf", browser)
+        outputs["pdf"] = print_pdf(outputs["html"], cfg.layout.report_pdf, browser)
     elif pdf:
         print("report.pdf skipped: no chromium on PATH (e.g. `apt-get install chromium`)")
     return outputs
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The `run` options, for this module's CLI and for a `python -m guardcal report` command."""
-    parser.add_argument("--config", help="experiment YAML (default: the embedded demo)")
-    parser.add_argument("--run-name", help="override the config's name (reports/<name>/)")
-    parser.add_argument("--limit", type=int, help="score only the first N rows of each split")
-    parser.add_argument("--reports-dir", help="where reports/<name>/ goes (default: ./reports)")
-    parser.add_argument("--no-pdf", action="store_true", help="skip report.pdf")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Build the report the parsed options ask for; a bad config or data is one error line."""
-    start = time.perf_counter()
-    try:
-        outputs = build_report(
-            args.config,
-            run_name=args.run_name,
-            limit=args.limit,
-            reports_dir=args.reports_dir,
-            pdf=not args.no_pdf,
-        )
-    except (ConfigError, NotebookError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    for path in outputs.values():
-        print(path)
-    print(f"report: {time.perf_counter() - start:.1f} s")
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m guardcal.report {run,assets}`: build a run's report, or fetch the web assets."""
-    parser = argparse.ArgumentParser(prog="python -m guardcal.report", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_arguments(sub.add_parser("run", help="run the notebooks and render reports/<run>/"))
-    sub.add_parser("assets", help=f"install {', '.join(NPM_PACKAGES)} into {NPM_DIR}")
-    args = parser.parse_args(argv)
-    if args.command == "assets":
-        print(ensure_assets())
-        return 0
-    return run(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,10 +9,15 @@ import numpy as np
 import pandas as pd
 from pandas.io.formats.style import Styler
 
+from guardcal.atomic import atomic_write, write_text
+from guardcal.calibration.metrics import METRIC_KEYS
+
 METHODS = ("uncalibrated", "cc", "bc", "ts")
 METHOD_LABELS = {"uncalibrated": "Uncalibrated", "cc": "+CC", "bc": "+BC", "ts": "+TS"}
-METRICS = ("ece", "mce", "nll", "brier", "f1", "precision", "recall", "accuracy", "auprc", "ap")
-METRICS_COLUMNS = ("model", "method", *METRICS)
+"""Row labels of the study's final table."""
+METHOD_NAMES = {"uncalibrated": "uncalibrated", "cc": "CC", "bc": "BC", "ts": "TS"}
+"""Method names in running text."""
+METRICS_COLUMNS = ("model", "method", *METRIC_KEYS)
 TUNING_METRICS = ("nll", "ece", "mce", "accuracy", "precision", "recall", "f1", "auprc")
 TUNING_COLUMNS = ("model", "method", "parameter", "value", *TUNING_METRICS)
 METRIC_LABELS = {
@@ -33,24 +36,6 @@ FINAL_METRICS = ("ece", "mce", "nll", "f1", "precision", "recall", "accuracy", "
 LOWER_IS_BETTER = frozenset({"ece", "mce", "nll", "brier"})
 FLOAT_FORMAT = "%.6f"
 DISPLAY_DIGITS = 4
-FILE_MODE = 0o644
-"""Tables are for reading: mkstemp's private 0600 would hide them from other users."""
-
-
-def write_text(path: Path, text: str) -> Path:
-    """Write `text` to `path` through a temporary file and a rename, so no half file is left."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> Path:
@@ -60,16 +45,7 @@ def write_csv(df: pd.DataFrame, path: Path) -> Path:
 
 def write_parquet(df: pd.DataFrame, path: Path) -> Path:
     """Atomic parquet (full float precision) for frames that are read back, not looked at."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False))
 
 
 def check_columns(df: pd.DataFrame, columns: Sequence[str], what: str) -> pd.DataFrame:

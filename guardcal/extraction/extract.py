@@ -1,0 +1,141 @@
+"""Extraction of a run: score every guard on every split into `reports/<run>/scores/`, resuming
+from finished shards, following the plan that `plan.plan_extraction` makes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from guardcal import scores
+from guardcal.config import Config
+from guardcal.extraction.forward import LastHidden, default_batch_size
+from guardcal.extraction.models import Guard, backbone_key, load_guard, prompt_format
+from guardcal.extraction.plan import SplitWork, plan_extraction
+from guardcal.extraction.scoring import example_record, fingerprint, guard_answer, score_frame
+from guardcal.records import SPLITS, load_split
+
+log = logging.getLogger(__name__)
+
+
+def _write_example(
+    cfg: Config, guard: Guard, frame: pd.DataFrame, test_fingerprint: dict[str, Any]
+) -> None:
+    """Save the report's example for a guard whose test scores are finished."""
+    record = example_record(frame)
+    text, answer = guard_answer(cfg, guard, record)
+    example = {"id": record["id"], "input": text, "answer": answer}
+    scores.write_example(cfg, guard.name, {**example, "fingerprint": test_fingerprint})
+
+
+def _extract_split(
+    cfg: Config,
+    guards: list[Guard],
+    work: SplitWork,
+    frame: pd.DataFrame,
+    prints: Mapping[str, dict[str, Any]],
+    encoder: LastHidden,
+) -> None:
+    """Score one split for guards sharing a backbone, shard by shard, then assemble."""
+    split, count, size = work.split, work.count, work.size
+    # another process (a notebook, a node) may have finished a file since the plan was made
+    guards = [
+        g for g in guards if not scores.is_current(cfg.layout.scores(g.name, split), prints[g.name])
+    ]
+    done = {}
+    for g in guards:
+        cfg.layout.scores(g.name, split).unlink(missing_ok=True)  # stale: never read it
+        done[g.name] = scores.finished_shards(cfg, g.name, split, prints[g.name], count, size)
+    todo = [i for i in work.shards if any(i not in done[g.name] for g in guards)]
+    total = sum(len(frame.iloc[i * size : (i + 1) * size]) for i in todo)
+    names = ", ".join(g.name for g in guards)
+    with tqdm(total=total, desc=f"scoring {split} ({names})", unit="ex") as bar:
+        for i in todo:
+            part = frame.iloc[i * size : (i + 1) * size]
+            need = [g for g in guards if i not in done[g.name]]
+            for name, frame_scores in score_frame(need, part, cfg, encoder, bar).items():
+                scores.write_shard(cfg, name, split, frame_scores, prints[name], i, count, size)
+    for g in guards:
+        if not scores.assemble(cfg, g.name, split, prints[g.name], count, size):
+            log.info("%s / %s: waiting for the other nodes' shards", g.name, split)
+
+
+def run_extraction(
+    cfg: Config,
+    splits: Iterable[str] = SPLITS,
+    models: Iterable[str] | None = None,
+    batch_size: int | None = None,
+    shard: tuple[int, int] | None = None,
+) -> None:
+    """Score every listed model on every listed split into `reports/<run>/scores/`. Guards that
+    share a backbone share one forward pass; finished files whose fingerprint matches are kept
+    without loading any model; a rerun resumes from the shards already written. With `shard`
+    (I, N) only this node's share of the shards is computed."""
+    splits = tuple(splits)
+    for split in splits:
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; expected some of {SPLITS}")
+    names = [m.name for m in cfg.models] if models is None else list(models)
+    specs = {name: cfg.model(name) for name in names}
+    frames = {split: load_split(cfg, split) for split in splits}  # bad data fails here
+    prints = {
+        (name, split): fingerprint(cfg, name, split, frames[split])
+        for name in names
+        for split in splits
+    }
+    for name in names:
+        verb = prints[name, splits[0]]["verbalizer"]
+        for word, tokens in zip(verb["words"], verb["tokens"], strict=True):
+            if len(tokens) > 1:
+                log.info(
+                    "%s: label word %r is the tokens %s; its first token %d is scored",
+                    name,
+                    word,
+                    tokens,
+                    tokens[0],
+                )
+    stale = {
+        key for key, fp in prints.items() if not scores.is_current(cfg.layout.scores(*key), fp)
+    }
+    stale_examples = {
+        name
+        for name in names
+        if "test" in splits and not scores.example_is_current(cfg, name, prints[name, "test"])
+    }
+    plan = plan_extraction(
+        {n: (backbone_key(cfg, specs[n]), prompt_format(specs[n])) for n in names},
+        splits,
+        {split: len(frame) for split, frame in frames.items()},
+        stale,
+        stale_examples,
+        cfg.scoring.shard_size,
+        shard,
+    )
+    if not plan:
+        log.info("scores of %s are up to date in %s", names, cfg.run_dir / "scores")
+    for forward_pass in plan:
+        guards = [load_guard(cfg, name) for name in forward_pass.guards]
+        for guard in guards:
+            if guard.label_rows is not None:
+                guard.label_rows.save(cfg.layout.label_rows(guard.name))
+        encoder = LastHidden(
+            guards[0].model,
+            batch_size or cfg.scoring.batch_size or default_batch_size(guards[0].model),
+        )
+        by_name = {g.name: g for g in guards}
+        for work in forward_pass.splits:
+            _extract_split(
+                cfg,
+                [by_name[n] for n in work.guards],
+                work,
+                frames[work.split],
+                {n: prints[n, work.split] for n in work.guards},
+                encoder,
+            )
+        for name in forward_pass.examples:
+            test = prints[name, "test"]
+            if scores.is_current(cfg.layout.scores(name, "test"), test):
+                _write_example(cfg, by_name[name], frames["test"], test)

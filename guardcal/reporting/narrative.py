@@ -1,0 +1,217 @@
+"""The report's narrative: the sentences and small tables chosen from a run's numbers.
+
+Each function returns Markdown (or HTML) for one place in `05_report.ipynb`; the notebook only
+displays them, so the wording logic is tested here on any run, synthetic ones included.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+import guardcal
+from guardcal import scores
+from guardcal.config import Config
+from guardcal.reporting.pipeline import read_table, scores_summary
+from guardcal.reporting.tables import METHOD_NAMES
+
+CLASSIFICATION_METRICS = ("f1", "precision", "recall", "accuracy")
+"""The metrics of ŷ = 1 iff p ≥ 0.5: temperature scaling leaves all of them unchanged."""
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What the narrative reads of one finished run: its tables, score summary and examples."""
+
+    cfg: Config
+    metrics: pd.DataFrame
+    tuning: pd.DataFrame
+    sizes: pd.DataFrame
+    summary: pd.DataFrame
+    examples: dict[str, dict[str, Any]]
+
+    @classmethod
+    def load(cls, cfg: Config) -> RunFacts:
+        """Read a run's tables (written by notebooks 01–03) and each guard's example."""
+        return cls(
+            cfg=cfg,
+            metrics=read_table(cfg, "metrics"),
+            tuning=read_table(cfg, "tuning"),
+            sizes=read_table(cfg, "dataset").set_index("split"),
+            summary=scores_summary(cfg).set_index(["model", "split"]),
+            examples={m.name: scores.read_example(cfg, m.name) for m in cfg.models},
+        )
+
+    @property
+    def models(self) -> list[str]:
+        """The guards' names, in config order."""
+        return [m.name for m in self.cfg.models]
+
+    def value(self, model: str, method: str, metric: str) -> float:
+        """One number of the test-split metrics table."""
+        row = self.metrics[(self.metrics["model"] == model) & (self.metrics["method"] == method)]
+        return float(row[metric].iloc[0])
+
+
+def run_intro(facts: RunFacts) -> str:
+    """Which guardcal, config, guards and split sizes made this report."""
+    sizes = facts.sizes
+    unit = "pairs" if sizes["with_response"].any() else "prompts"
+    return (
+        f"This report was produced by guardcal {guardcal.__version__} from the config "
+        f"`{facts.cfg.name}`: {len(facts.models)} guard(s) ({', '.join(facts.models)}) scored on "
+        f"{sizes.at['test', 'examples']:,} test {unit}, calibrated on "
+        f"{sizes.at['validation', 'examples']:,} validation {unit}. "
+        "Every number below comes from this run."
+    )
+
+
+def example_intro(facts: RunFacts) -> str:
+    """The sentence above the example guard input."""
+    first = facts.models[0]
+    return (
+        f"One real guard input (test example `{facts.examples[first]['id']}`), the exact string "
+        f"{first} reads, ending with the assistant prefix before the verdict:"
+    )
+
+
+def example_html(facts: RunFacts) -> str:
+    """The first guard's example input as an escaped preformatted block."""
+    text = facts.examples[facts.models[0]]["input"]
+    return f'<pre class="guard-input">{html.escape(text)}</pre>'
+
+
+def answers(facts: RunFacts) -> str:
+    """Each guard's first output line on the example, and its mean label mass on test."""
+    lines = []
+    for name in facts.models:
+        mass = facts.summary.at[(name, "test"), "mean_label_mass"]
+        lines.append(
+            f"- **{name}** answers `{facts.examples[name]['answer']}` (first output line, greedy); "
+            "on the test split the two label tokens carry on average "
+            f"{mass:.2g} of its next-token probability."
+        )
+    return "\n".join(lines)
+
+
+def grids(facts: RunFacts) -> str:
+    """The run's tuning grids and content-free inputs."""
+    cfg = facts.cfg
+    (t0, t1, dt), (g0, g1, dg) = cfg.calibration.temperature_grid, cfg.calibration.gamma_grid
+    inputs = ", ".join(f"`{s!r}`" for s in cfg.content_free)
+    return (
+        f"In this run: $T \\in [{t0:g}, {t1:g}]$ in steps of {dt:g} (then refined continuously), "
+        f"$\\gamma \\in [{g0:g}, {g1:g}]$ in steps of {dg:g}, and {len(cfg.content_free)} "
+        f"content-free input(s) {inputs} used as both prompt and response."
+    )
+
+
+def source(cfg: Config, split: str) -> str:
+    """Where a split's data comes from, in words."""
+    src = getattr(cfg.dataset, split)
+    where = f"`{src.hf}` split `{src.split}`" if src.hf else f"`{src.path}`"
+    part = f", a {src.fraction:.0%} sample (seed {src.seed})" if src.fraction else ""
+    return where + part
+
+
+def setup(facts: RunFacts) -> str:
+    """The experimental setup: the data table and the guards table."""
+    cfg = facts.cfg
+    rows = "\n".join(
+        f"| {split} | {source(cfg, split)} | {r.examples:,} | {r.safe:,} | {r.unsafe:,} "
+        f"| {r.with_response:,} |"
+        for split, r in facts.sizes.iterrows()
+    )
+    guards = "\n".join(f"| {m.name} | `{m.model}` |" for m in cfg.models)
+    limit_note = f" (first {cfg.dataset.limit} rows of each split)" if cfg.dataset.limit else ""
+    return (
+        f"**Data**{limit_note}:\n\n| split | source | examples | safe | unsafe | with response |\n"
+        f"|---|---|---:|---:|---:|---:|\n{rows}\n\n"
+        f"**Guards** (prompt: Llama Guard 3 format, `{cfg.prompt.taxonomy}` taxonomy):\n\n"
+        f"| guard | model |\n|---|---|\n{guards}"
+    )
+
+
+def uncalibrated(facts: RunFacts) -> str:
+    """Each guard's uncalibrated ECE/MCE and mean p(unsafe) against the true unsafe share."""
+    cfg = facts.cfg
+    lines = [
+        f"- **{m}**: ECE {facts.value(m, 'uncalibrated', 'ece'):.3f}, "
+        f"MCE {facts.value(m, 'uncalibrated', 'mce'):.3f}; "
+        f"mean p(unsafe) {facts.summary.at[(m, 'test'), 'mean_proba_unsafe']:.3f} "
+        "against a true unsafe share "
+        f"of {facts.summary.at[(m, 'test'), 'unsafe_share']:.3f}."
+        for m in facts.models
+    ]
+    return (
+        f"Test split, $M = {cfg.calibration.ece_bins}$ bins for the numbers "
+        f"({cfg.calibration.plot_bins} in the plots):\n\n" + "\n".join(lines)
+    )
+
+
+def temperature_effect(temperature: float, low: float, high: float) -> str:
+    """What a fitted temperature says about the guard, in words (`low`, `high`: the grid's ends)."""
+    if temperature >= high:
+        return (
+            "flattens its scores as far as the grid allows: they carry little signal about the "
+            "label, so the best calibrated score is close to the base rate."
+        )
+    if temperature <= low:
+        return "sharpens its scores as far as the grid allows (the guard was very underconfident)."
+    if temperature > 1:
+        return "softens its scores (the guard was overconfident)."
+    return "sharpens its scores (the guard was underconfident)."
+
+
+def temperatures(facts: RunFacts) -> str:
+    """Each guard's fitted T and what it means."""
+    ts = facts.tuning[facts.tuning["method"] == "ts"].set_index("model")
+    low, high = facts.cfg.calibration.temperature_grid[:2]
+    return "\n".join(
+        f"- **{m}**: $T^\\ast = {ts.at[m, 'value']:.3f}$ "
+        f"{temperature_effect(ts.at[m, 'value'], low, high)}"
+        for m in facts.models
+    )
+
+
+def best_ece(facts: RunFacts) -> str:
+    """Per guard, the method with the lowest test ECE against the uncalibrated one."""
+    lines = []
+    for m in facts.models:
+        block = facts.metrics[facts.metrics["model"] == m].set_index("method")
+        best = block["ece"].idxmin()
+        lines.append(
+            f"- **{m}**: lowest test ECE with {METHOD_NAMES[best]} ({block.at[best, 'ece']:.3f}, "
+            f"uncalibrated {block.at['uncalibrated', 'ece']:.3f})."
+        )
+    return "\n".join(lines)
+
+
+def auprc_spread(metrics: pd.DataFrame) -> float:
+    """The largest AUPRC difference between two methods of one guard (0: monotone calibrators)."""
+    return float(metrics.groupby("model")["auprc"].agg(lambda s: s.max() - s.min()).max())
+
+
+def temperature_keeps_predictions(facts: RunFacts) -> bool:
+    """Whether TS left every guard's F1, precision, recall and accuracy exactly unchanged."""
+    return all(
+        facts.value(m, "ts", k) == facts.value(m, "uncalibrated", k)
+        for m in facts.models
+        for k in CLASSIFICATION_METRICS
+    )
+
+
+def results_note(facts: RunFacts) -> str:
+    """The sentence under the final table: the invariances the study's table shows."""
+    spread = auprc_spread(facts.metrics)
+    same = "is identical" if spread == 0 else f"differs by at most {spread:.1e}"
+    keeps = temperature_keeps_predictions(facts)
+    return (
+        f"Test split; bold: each guard's best value per column. AUPRC {same} within a guard "
+        "(every calibrator is monotone in p(unsafe))"
+        + ("; TS leaves F1, precision, recall and accuracy unchanged" if keeps else "")
+        + ". The LaTeX version of this table is `tables/metrics.tex`."
+    )

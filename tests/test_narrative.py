@@ -1,0 +1,85 @@
+"""The report's narrative on a synthetic run: every sentence is chosen from the run's numbers."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_pipeline import MODELS, write_config, write_scores
+
+from guardcal import scores
+from guardcal.reporting import narrative, pipeline
+
+
+@pytest.fixture(scope="module")
+def facts(tmp_path_factory: pytest.TempPathFactory) -> narrative.RunFacts:
+    """A finished synthetic run (scores, tables, examples) read back as the report reads it."""
+    tmp = tmp_path_factory.mktemp("narrative")
+    cfg = pipeline.run_config(write_config(tmp))
+    write_scores(cfg)
+    pipeline.summarise_data(cfg)
+    pipeline.tune(cfg)
+    pipeline.evaluate_run(cfg)
+    for i, model in enumerate(MODELS):
+        example = {"id": "r2-0", "input": "<b>guard input</b> & more", "answer": f"answer {i}"}
+        scores.write_example(cfg, model, example)
+    return narrative.RunFacts.load(cfg)
+
+
+def test_intro_names_the_run_and_its_sizes(facts) -> None:
+    text = narrative.run_intro(facts)
+    assert "`unit`" in text and "160 test pairs" in text and "120 validation pairs" in text
+    assert all(m in text for m in MODELS)
+
+
+def test_the_example_input_is_escaped_and_answers_are_per_guard(facts) -> None:
+    assert narrative.example_html(facts) == (
+        '<pre class="guard-input">&lt;b&gt;guard input&lt;/b&gt; &amp; more</pre>'
+    )
+    assert "`r2-0`" in narrative.example_intro(facts)
+    lines = narrative.answers(facts).splitlines()
+    assert [line.split("`")[1] for line in lines] == ["answer 0", "answer 1"]
+
+
+def test_uncalibrated_lines_quote_the_metrics_table(facts) -> None:
+    for model, line in zip(MODELS, narrative.uncalibrated(facts).splitlines()[2:], strict=True):
+        assert f"ECE {facts.value(model, 'uncalibrated', 'ece'):.3f}" in line
+
+
+@pytest.mark.parametrize(
+    ("temperature", "words"),
+    [
+        (20.0, "as far as the grid allows: they carry little"),
+        (0.1, "very underconfident"),
+        (2.5, "overconfident"),
+        (0.7, "(the guard was underconfident)"),
+    ],
+)
+def test_temperature_effect_reads_the_fitted_value(temperature, words) -> None:
+    assert words in narrative.temperature_effect(temperature, 0.1, 20.0)
+
+
+def test_best_ece_picks_each_guards_lowest_row(facts) -> None:
+    for model, line in zip(MODELS, narrative.best_ece(facts).splitlines(), strict=True):
+        block = facts.metrics[facts.metrics["model"] == model].set_index("method")
+        best = block["ece"].idxmin()
+        assert f"({block.at[best, 'ece']:.3f}," in line
+
+
+def test_results_note_states_the_invariances_only_when_they_hold(facts) -> None:
+    note = narrative.results_note(facts)
+    assert "AUPRC is identical" in note and "TS leaves F1" in note
+    broken = facts.metrics.copy()
+    broken.loc[broken["method"] == "ts", "f1"] += 0.01
+    broken.loc[broken["method"] == "bc", "auprc"] += 0.002
+    note = narrative.results_note(dataclasses.replace(facts, metrics=broken))
+    assert "differs by at most 2.0e-03" in note and "TS leaves" not in note
+
+
+def test_setup_lists_every_split_and_guard(facts) -> None:
+    text = narrative.setup(facts)
+    assert "| validation | `validation.jsonl` | 120 |" in text
+    assert all(f"| {m} |" in text for m in MODELS)
+    assert isinstance(facts.summary, pd.DataFrame) and Path(facts.cfg.run_dir).is_dir()
