@@ -13,7 +13,7 @@ help:
 	@echo "make report  run the notebooks and render reports/<run>/ (CONFIG=path/to/config.yaml)"
 	@echo "make bench   extraction and tuning benchmarks"
 	@echo "make lab     open JupyterLab on notebooks/"
-	@echo "make lint    ruff"
+	@echo "make lint    ruff and the import contracts"
 	@echo "make clean   remove build products (never reports/)"
 
 setup: $(STAMP)
@@ -29,21 +29,18 @@ $(STAMP): pyproject.toml
 test: setup
 	$(BIN)/python -m pytest
 
-# The report (report helper's targets). `report-assets` installs MathJax and reveal.js from the npm
-# registry into .cache/npm once (idempotent); both are inlined into report.html and slides.html.
-.PHONY: report-assets
-report: setup report-assets
-	$(BIN)/python -m guardcal.report run $(if $(CONFIG),--config $(CONFIG))
-
-report-assets: setup
-	$(BIN)/python -m guardcal.report assets
+# `guardcal report` installs MathJax and reveal.js from the npm registry into the user cache once;
+# both are inlined into report.html and slides.html.
+report: setup
+	$(BIN)/guardcal report $(if $(CONFIG),--config $(CONFIG))
 
 bench: setup
 	$(BIN)/python benchmarks/bench_extraction.py $(if $(CONFIG),--config $(CONFIG))
 	$(BIN)/python benchmarks/bench_tuning.py
 
 lint: setup
-	$(BIN)/ruff check guardcal tests benchmarks notebooks
+	$(BIN)/ruff check guardcal tests benchmarks
+	$(BIN)/lint-imports
 
 lab: setup
 	GUARDCAL_REPORTS=$(CURDIR)/reports $(BIN)/jupyter lab notebooks/
