@@ -1,4 +1,4 @@
-"""guardcal's one command line: `guardcal score | report | render | datasheet | assets`.
+"""guardcal's one command line: `guardcal score | report | render | formats | datasheet | assets`.
 
 Heavy imports (torch, transformers, papermill) happen inside the commands that need them, after
 the config and data have been validated, so `--help` and bad input answer at once.
@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from guardcal.config import ConfigError, load_config
+from guardcal.extraction.formats import FormatError
 from guardcal.records import SPLITS, DataError, load_split
 
 SCORE_EPILOG = """examples:
@@ -123,6 +124,14 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _formats(args: argparse.Namespace) -> int:
+    """`guardcal formats`: the guard families guardcal can score, with their verdict words."""
+    from guardcal.extraction.formats import listing
+
+    print(listing())
+    return 0
+
+
 def _datasheet(args: argparse.Namespace) -> int:
     """`guardcal datasheet`: the statistics a dataset's datasheet quotes."""
     from guardcal.reporting.datasheet import DEMO_FILES, datasheet
@@ -196,6 +205,12 @@ def parser() -> argparse.ArgumentParser:
     )
     render.set_defaults(run=_render)
 
+    formats = commands.add_parser(
+        "formats",
+        help="list the guard families (verdict words, text before the verdict, model ids)",
+    )
+    formats.set_defaults(run=_formats)
+
     sheet = commands.add_parser("datasheet", help="a dataset's datasheet statistics")
     sheet.add_argument("paths", nargs="*", type=Path, help="data files (default: the demo)")
     sheet.set_defaults(run=_datasheet)
@@ -215,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return args.run(args)
-    except (ConfigError, DataError, UsageError) as exc:
+    except (ConfigError, DataError, FormatError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyError as exc:  # an unknown --model name

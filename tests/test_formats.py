@@ -1368,3 +1368,15 @@ def test_controversial_counts_as_the_config_says() -> None:
     with pytest.raises(FormatError, match="controversial must count as 'safe' or 'unsafe'"):
         binary_levels(qwen, "drop")  # type: ignore[arg-type]
     assert binary_levels(FORMATS["shieldgemma"]) == {"No": "safe", "Yes": "unsafe"}
+
+
+def test_guardcal_formats_lists_every_family(capsys) -> None:
+    from guardcal.__main__ import main
+
+    assert main(["formats"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert len(rows) >= 12 and set(rows) == set(FORMATS)
+    assert "' Unsafe'*" in rows["qwen3guard_gen"] and "' Controversial'*" in rows["qwen3guard_gen"]
+    assert "'Yes'*" in rows["shieldgemma"] and "'No' " in rows["shieldgemma"]
+    assert "'Harmful request:' then '\\nResponse refusal:'" in rows["wildguard"]

@@ -650,3 +650,22 @@ def binary_levels(fmt: GuardFormat, controversial: Level = "unsafe") -> dict[str
     return {
         w: (controversial if lvl == "controversial" else lvl) for w, lvl in fmt.verdicts.items()
     }
+
+
+def listing() -> str:
+    """The registry as a table for `guardcal formats`: each family's modes, verdict words (the
+    unsafe ones starred), the fixed text before its verdict, BOS handling and the ids it matches."""
+    rows = [("format", "classifies", "verdict words (*unsafe)", "before the verdict", "bos", "ids")]
+    for fmt in FORMATS.values():
+        words = " ".join(
+            repr(w) + ("*" if lvl != "safe" else "") for w, lvl in fmt.verdicts.items()
+        )
+        lines = fmt.response_lines or fmt.prompt_lines or ()
+        before = " then ".join(repr(line) for line in lines)
+        ids = " | ".join(fmt.model_ids) or "(format: chat only)"
+        rows.append((fmt.name, "+".join(fmt.judges), words, before, fmt.bos, ids))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1]
+        for row in rows
+    )
