@@ -1,0 +1,407 @@
+"""Seeded bootstrap intervals on every metric, vectorised over the resamples (docs/design.md §4).
+
+A resample of the N test examples is a vector of counts w (how often each example was drawn). One
+draw of B × N resample indices per split is shared by every model and method, so differences
+between methods are paired. No metric loops over resamples: the examples are sorted once by p
+(ties by label), and every metric of every resample in a block is read off cumulative sums of
+w, w·y and w·p along that order:
+
+- each equal-width bin of p, the verdict ŷ = 1 (p ≥ 0.5), each bin of the top-label confidence and
+  each distinct threshold of the precision–recall curve is a contiguous run of that order, found
+  by a binary search on the sorted p; its count, Σy and Σp are differences of the cumulative sums;
+- an equal-mass bin ends at a cumulative count q: the example whose copies straddle q adds its
+  value times the copies below q (exactly how np.array_split cuts the resample);
+- NLL and Brier are weighted sums; smooth ECE rounds p onto relplot's grid (contiguous runs again)
+  and convolves all resamples' grids with relplot's reflected Gaussian kernel at once.
+
+Each resample's metrics equal the library metrics of the resampled data (tests/test_bootstrap.py).
+Intervals are percentile intervals (the quantiles of the B statistics: scipy.stats.bootstrap's
+method="percentile"); BCa would need a jackknife of N more evaluations per row.
+
+Batch calibration's prior is the evaluated batch's mean, so on a resample it is that resample's
+weighted mean: `BatchResampled` recomputes p̂ per resample, exactly as BC applied to the resampled
+batch. Smooth ECE keeps relplot's bandwidth σ* of the full sample on every resample (relplot picks
+σ by a per-sample search); its interval is that of smECE at σ*.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import ArrayLike
+from relplot.kernels import ReflectedGaussianKernel
+from scipy.signal import fftconvolve
+from scipy.special import expit
+from tqdm.auto import tqdm
+
+from guardcal.calibration.estimators import EXTENDED_KEYS, equal_mass_sizes, smooth_ece
+from guardcal.calibration.logits import check_logits, class_first_log_proba
+from guardcal.calibration.metrics import (
+    ECE_BINS,
+    THRESHOLD,
+    bin_edges,
+    check_labels,
+    check_proba,
+)
+
+RESAMPLES = 1000
+"""Bootstrap resamples per split (the issue's minimum)."""
+CONFIDENCE = 0.95
+"""Coverage of every interval."""
+BLOCK_ELEMENTS = 1 << 22
+"""Resamples × examples per block: bounds memory (≈ 32 MiB per float64 array) at any N."""
+SMOOTH_EPS = 1e-4
+"""relplot's density floor in `BaseKernelMixin.smooth`."""
+
+
+def resample_indices(n: int, resamples: int = RESAMPLES, seed: int = 0) -> np.ndarray:
+    """One seeded draw of (resamples, n) indices into a split of n examples."""
+    if n < 1 or resamples < 1:
+        raise ValueError(f"need n ≥ 1 and resamples ≥ 1, got n={n}, resamples={resamples}")
+    return np.random.default_rng(seed).integers(0, n, size=(resamples, n), dtype=np.int32)
+
+
+def resample_counts(indices: np.ndarray, n: int) -> np.ndarray:
+    """(b, n) float64 counts: how often each example occurs in each resample (one bincount)."""
+    b = indices.shape[0]
+    flat = (indices + (np.arange(b, dtype=np.int64) * n)[:, None]).ravel()
+    return np.bincount(flat, minlength=b * n).reshape(b, n).astype(np.float64)
+
+
+def blocks(resamples: int, n: int) -> Iterator[slice]:
+    """Slices of the resamples, each ≈ BLOCK_ELEMENTS counts."""
+    size = max(1, BLOCK_ELEMENTS // n)
+    for start in range(0, resamples, size):
+        yield slice(start, min(start + size, resamples))
+
+
+class ResampledProba(Protocol):
+    """p_unsafe of one model/method on every resample of a block."""
+
+    def order(self, labels: np.ndarray) -> np.ndarray:
+        """An order of the examples along which every resample's p is non-decreasing."""
+
+    def __call__(self, counts: np.ndarray) -> np.ndarray:
+        """(1, N) probabilities shared by every resample, or (b, N), one row per resample."""
+
+
+def gap_order(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The examples by logit gap, ties by label: every monotone calibrator's p rises along it."""
+    z = check_logits(logits)
+    return np.lexsort((labels, z[:, 1] - z[:, 0]))
+
+
+@dataclass(frozen=True)
+class FixedProba:
+    """Probabilities that do not depend on the resample (every calibrator fitted on validation).
+
+    `key` (the logit gap) gives rows of one model one shared order when p rises along it, so the
+    cumulative sums of the counts are computed once per model."""
+
+    proba: np.ndarray
+    key: np.ndarray | None = None
+
+    def order(self, labels: np.ndarray) -> np.ndarray:
+        """By `key` when p is non-decreasing along it, else by p; ties by label."""
+        if self.key is not None:
+            order = np.lexsort((labels, self.key))
+            if np.all(np.diff(self.proba[order]) >= 0):
+                return order
+        return np.lexsort((labels, self.proba))
+
+    def __call__(self, counts: np.ndarray) -> np.ndarray:
+        """The same (1, N) row for every resample."""
+        return self.proba[None, :]
+
+
+@dataclass(frozen=True)
+class BatchResampled:
+    """Batch calibration on each resample: log p̂ = log p − γ log p(y|C), with p(y|C) the
+    resample's own mean probability Σ w_i p_i / N (what BC does to the resampled batch)."""
+
+    logits: np.ndarray
+    gamma: float
+
+    def order(self, labels: np.ndarray) -> np.ndarray:
+        """By logit gap (p̂ rises with it for every prior), ties by label."""
+        return gap_order(self.logits, labels)
+
+    def __call__(self, counts: np.ndarray) -> np.ndarray:
+        """(b, N) p̂_unsafe = σ(gap − γ·(log p̄_unsafe − log p̄_safe)), one row per resample;
+        each log mean is shifted by its largest term first (no underflow, no epsilon)."""
+        z = check_logits(self.logits)
+        log_p = class_first_log_proba(z)  # (2, N)
+        top = log_p.max(axis=1, keepdims=True)
+        with np.errstate(under="ignore", divide="ignore"):
+            log_mean = np.log(counts @ np.exp(log_p - top).T).T + top  # (2, b), N cancels
+        shift = self.gamma * (log_mean[1] - log_mean[0])
+        return expit((z[:, 1] - z[:, 0])[None, :] - shift[:, None])
+
+
+def _cum0(values: np.ndarray) -> np.ndarray:
+    """Cumulative sums along the examples with a leading 0: c[:, k] = Σ_{i<k} values[:, i]."""
+    out = np.zeros((values.shape[0], values.shape[1] + 1))
+    np.cumsum(values, axis=1, out=out[:, 1:])
+    return out
+
+
+def _at(cum: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """cum[b, pos[b, k]] for every resample b (pos broadcast over the resamples)."""
+    return np.take_along_axis(cum, np.broadcast_to(pos, (cum.shape[0], pos.shape[1])), axis=1)
+
+
+def row_searchsorted(a: np.ndarray, v: np.ndarray, side: str = "left") -> np.ndarray:
+    """np.searchsorted of each row of `v` in the same row of `a` (rows non-decreasing); either may
+    have one row, broadcast over the other's. A vectorised binary search for many rows."""
+    if a.shape[0] == 1 and v.shape[0] == 1:
+        return np.searchsorted(a[0], v[0], side=side)[None, :]
+    rows, n = max(a.shape[0], v.shape[0]), a.shape[1]
+    lo = np.zeros((rows, v.shape[1]), dtype=np.int64)
+    hi = np.full_like(lo, n)
+    r = np.arange(rows)[:, None] if a.shape[0] > 1 else np.zeros((1, 1), dtype=np.int64)
+    v = np.broadcast_to(v, lo.shape)
+    for _ in range(int(np.ceil(np.log2(n + 1))) + 1):
+        mid = (lo + hi) // 2
+        value = a[r, np.minimum(mid, n - 1)]
+        right = (value < v) if side == "left" else (value <= v)
+        active = lo < hi
+        lo = np.where(active & right, mid + 1, lo)
+        hi = np.where(active & ~right, mid, hi)
+    return lo
+
+
+def _wsum(w: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Σ_i w[b, i] values[., i] per resample (values (1, N) or (b, N))."""
+    if values.shape[0] == 1:
+        return w @ values[0]
+    return np.einsum("ij,ij->i", w, values)
+
+
+def log_loss_terms(labels: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    """Per-example −log p̂(label), p clipped to [ε, 1 − ε] as sklearn's log_loss does."""
+    eps = np.finfo(np.float64).eps
+    return -np.log(np.where(labels == 1, np.clip(proba, eps, 1 - eps), np.clip(1 - proba, eps, 1)))
+
+
+@dataclass
+class Shared:
+    """What every row sorted in one order shares within a block: counts and their sums."""
+
+    y: np.ndarray  # (N,) labels in the order, float64
+    w: np.ndarray  # (b, N) counts in the order
+    cw: np.ndarray  # (b, N + 1) cumulative counts
+    cy: np.ndarray  # (b, N + 1) cumulative Σ w·y
+    curves: dict[bytes, tuple[np.ndarray, np.ndarray]]  # PR-curve results by tie structure
+
+    @classmethod
+    def of(cls, labels: np.ndarray, counts: np.ndarray, order: np.ndarray) -> Shared:
+        """Sort one block's counts and labels by `order` and sum them up."""
+        y, w = labels[order].astype(np.float64), counts[:, order]
+        return cls(y, w, _cum0(w), _cum0(w * y), {})
+
+
+def _smooth_ece(p: np.ndarray, sh: Shared, cp: np.ndarray, sigma: float) -> np.ndarray:
+    """relplot's smECE_sigma(p, y, σ) for every resample: relplot's grid rounding (each grid cell
+    a run of the sorted order), its reflected Gaussian kernel and mesh, all resamples at once."""
+    grid = (max(2000, round(20 / sigma)) // 2) + 1
+    cell = (p * (grid - 1)).astype(np.int64).clip(0, grid - 2)
+    frac = p * (grid - 1) - cell
+    bounds = np.concatenate(
+        [row_searchsorted(cell, np.arange(grid)[None, :]), np.full((cell.shape[0], 1), p.shape[1])],
+        axis=1,
+    )
+    wf = sh.w * frac
+
+    def rounded(cum_wv: np.ndarray, cum_wv_frac: np.ndarray) -> np.ndarray:
+        """relplot's smooth_round_to_grid of weighted values v: Σ w·v·(1 − frac) into each cell
+        and Σ w·v·frac into the next, from the cumulative sums of w·v and w·v·frac."""
+        high = np.diff(_at(cum_wv_frac, bounds), axis=1)
+        low = np.diff(_at(cum_wv, bounds), axis=1) - high
+        low[:, 1:] += high[:, :-1]
+        return low
+
+    grids = rounded(sh.cw, _cum0(wf)), rounded(cp - sh.cy, _cum0(wf * (p - sh.y)))
+    kernel = ReflectedGaussianKernel(sigma).kernel_ev(grid)[None, :]
+    mesh = np.linspace(0, 1, max(round(10 / sigma), 200))
+    inds = (mesh * (grid - 1)).astype(int).clip(0, grid - 2)
+    residual = (mesh - inds * (1 / (grid - 1))) / (1 / (grid - 1))
+
+    def smoothed(values: np.ndarray) -> np.ndarray:
+        """ReflectedGaussianKernel.convolve, then relplot's linear interpolation onto the mesh."""
+        flipped = values[:, ::-1]
+        ext = np.concatenate([flipped[:, :-1], values, flipped[:, 1:]], axis=1)
+        conv = fftconvolve(ext, kernel, mode="valid", axes=1)[:, grid // 2 : grid // 2 + grid]
+        return conv[:, inds] * (1 - residual) + conv[:, inds + 1] * residual
+
+    density = smoothed(grids[0]) + SMOOTH_EPS
+    residuals = smoothed(grids[1]) / density
+    return np.sum(np.abs(residuals) * density, axis=1) / np.sum(density, axis=1)
+
+
+def _tie_runs(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of sorted p: whether each position starts a run of equal p, and each position's
+    run start and run end (exclusive)."""
+    n = p.shape[1]
+    starts = np.concatenate([np.ones((p.shape[0], 1), bool), p[:, 1:] != p[:, :-1]], axis=1)
+    first = np.maximum.accumulate(np.where(starts, np.arange(n), 0), axis=1)
+    ends = np.concatenate([starts[:, 1:], np.ones((p.shape[0], 1), bool)], axis=1)
+    last = np.minimum.accumulate(np.where(ends, np.arange(n), n)[:, ::-1], axis=1)[:, ::-1] + 1
+    return starts, first, last
+
+
+def _pr_curve(p: np.ndarray, sh: Shared, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """AUPRC (trapezoid, sklearn's precision_recall_curve) and average precision per resample.
+
+    One point per run of tied p (its threshold), highest first, after sklearn's (recall 0,
+    precision 1). A run no copy of which is in the resample repeats the previous point, which
+    adds nothing, so fixed p needs only its runs' starts; per-resample p (BC) uses every position
+    mapped to its run's start."""
+    if p.shape[0] == 1:
+        pos = np.flatnonzero(starts[0])[None, :]
+    else:
+        pos = np.maximum.accumulate(np.where(starts, np.arange(p.shape[1]), 0), axis=1)
+    ytot, n = sh.cy[:, -1:], sh.cw[:, -1:]
+    tps = (ytot - _at(sh.cy, pos))[:, ::-1]
+    pps = (n - _at(sh.cw, pos))[:, ::-1]
+    precision = np.where(pps > 0, tps / np.maximum(pps, 1), 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recall = tps / ytot
+    step = np.diff(recall, axis=1, prepend=0.0)
+    previous = np.concatenate([np.ones((tps.shape[0], 1)), precision[:, :-1]], axis=1)
+    ap = np.sum(step * precision, axis=1)
+    return (ap + np.sum(step * previous, axis=1)) / 2, ap
+
+
+def block_metrics(p: np.ndarray, sh: Shared, n_bins: int, sigma: float | None) -> np.ndarray:
+    """(b, len(EXTENDED_KEYS)) metrics of b resamples from data sorted so that p is
+    non-decreasing: p (1, N) or (b, N), and the block's shared sorted counts and sums; smooth
+    ECE at bandwidth `sigma` (NaN when None)."""
+    y, w, cw, cy = sh.y, sh.w, sh.cw, sh.cy
+    n = float(y.shape[0])
+    cp = _cum0(w * p)
+    ytot = cy[:, -1]
+    out: dict[str, np.ndarray] = {}
+
+    # equal-width bins of p: ECE, MCE and the Brier decomposition
+    edges = bin_edges(n_bins)
+    ends = np.full((p.shape[0], 1), y.shape[0])
+    bounds = np.concatenate(
+        [np.zeros_like(ends), row_searchsorted(p, edges[None, 1:-1], side="right"), ends], axis=1
+    )
+    count, sum_y, sum_p = (np.diff(_at(c, bounds), axis=1) for c in (cw, cy, cp))
+    filled = count > 0
+    safe_count = np.where(filled, count, 1.0)
+    gap = np.abs(sum_y - sum_p)
+    base = ytot / n
+    out["ece"] = gap.sum(axis=1) / n
+    out["mce"] = np.max(np.where(filled, gap / safe_count, 0.0), axis=1)
+    out["brier_reliability"] = np.sum(np.where(filled, gap**2 / safe_count, 0.0), axis=1) / n
+    resolution = np.where(filled, count * (sum_y / safe_count - base[:, None]) ** 2, 0.0)
+    out["brier_resolution"] = resolution.sum(axis=1) / n
+    out["brier_uncertainty"] = base * (1 - base)
+
+    # the verdict ŷ = 1 iff p ≥ 0.5: positions from k on
+    k = row_searchsorted(p, np.array([[THRESHOLD]]), side="left")
+    below_w, below_y = _at(cw, k)[:, 0], _at(cy, k)[:, 0]
+    tp, predicted = ytot - below_y, n - below_w
+    fp, fn = predicted - tp, below_y
+    out["accuracy"] = (tp + below_w - below_y) / n
+    out["precision"] = np.where(predicted > 0, tp / np.maximum(predicted, 1), 0.0)
+    out["recall"] = np.where(ytot > 0, tp / np.maximum(ytot, 1), 0.0)
+    f1_den = 2 * tp + fp + fn
+    out["f1"] = np.where(f1_den > 0, 2 * tp / np.maximum(f1_den, 1), 0.0)
+    out["nll"] = _wsum(w, log_loss_terms(y, p)) / n
+    out["brier"] = _wsum(w, (p - y) ** 2) / n
+
+    # top-label confidence c = max(p, 1 − p): bin m is p ∈ (e_m, e_m+1] from k on, and
+    # 1 − p ∈ (e_m, e_m+1] before k (1 − p falls along the order, so {1 − p > e} is a prefix);
+    # Σ (correct − confidence) over a run is Σ(y − p) above k and −Σ(y − p) below
+    upper = np.maximum(row_searchsorted(p, edges[None, :], side="right"), k)
+    lower = np.minimum(row_searchsorted(-(1.0 - p), -edges[None, :], side="left"), k)
+    per_bin = sum(np.diff(_at(cy, pos) - _at(cp, pos), axis=1) for pos in (upper, lower))
+    out["ece_top_label"] = np.abs(per_bin).sum(axis=1) / n
+
+    # equal-mass bins: cut the resample (copies in order) at counts q_0..q_M; a run of tied p
+    # that a cut falls in is shared in proportion (its mean label per copy)
+    starts, first, last = _tie_runs(p)
+    q = equal_mass_sizes(y.shape[0], n_bins)[None, :].astype(np.float64)
+    item = np.minimum(row_searchsorted(cw[:, 1:], q, side="right"), y.shape[0] - 1)
+    lo = np.take_along_axis(np.broadcast_to(first, w.shape), item, axis=1)
+    hi = np.take_along_axis(np.broadcast_to(last, w.shape), item, axis=1)
+    run_w = _at(cw, hi) - _at(cw, lo)
+    inside = q - _at(cw, lo)
+    share = np.where(run_w > 0, inside / np.where(run_w > 0, run_w, 1.0), 0.0)
+    p_run = np.take_along_axis(np.broadcast_to(p, w.shape), lo, axis=1)
+    mass_y = _at(cy, lo) + share * (_at(cy, hi) - _at(cy, lo))
+    mass_p = _at(cp, lo) + inside * p_run
+    out["ece_equal_mass"] = np.abs(np.diff(mass_y, axis=1) - np.diff(mass_p, axis=1)).sum(1) / n
+
+    if p.shape[0] == 1:
+        key = starts.tobytes()
+        if key not in sh.curves:
+            sh.curves[key] = _pr_curve(p, sh, starts)
+        out["auprc"], out["ap"] = sh.curves[key]
+    else:
+        out["auprc"], out["ap"] = _pr_curve(p, sh, starts)
+
+    no_smooth = np.full(w.shape[0], np.nan)
+    out["smooth_ece"] = no_smooth if sigma is None else _smooth_ece(p, sh, cp, sigma)
+    return np.stack([out[key] for key in EXTENDED_KEYS], axis=1)
+
+
+def resampled_metrics(
+    labels: ArrayLike,
+    rows: Mapping[str, ResampledProba | np.ndarray],
+    indices: np.ndarray,
+    n_bins: int = ECE_BINS,
+    progress: bool = True,
+    smooth: bool = True,
+) -> dict[str, np.ndarray]:
+    """Every metric (EXTENDED_KEYS, in order) of every row on every resample: (B, K) per row.
+
+    `rows` maps a name to p_unsafe (N,) fitted once (or a FixedProba with its logit gap as key),
+    or to a ResampledProba such as BC. Rows sorted in the same order share the counts' sums.
+    Smooth ECE (NaN unless `smooth`) uses the bandwidth relplot picks on the full sample.
+    Blocks of resamples bound the memory.
+    """
+    y = check_labels(labels)
+    n = y.shape[0]
+    if indices.ndim != 2 or indices.shape[1] != n:
+        raise ValueError(f"indices must have shape (B, {n}), got {indices.shape}")
+    probas = {
+        name: FixedProba(check_proba(r)) if isinstance(r, np.ndarray) else r
+        for name, r in rows.items()
+    }
+    by_order: dict[bytes, tuple[np.ndarray, list[str]]] = {}
+    for name, row in probas.items():
+        order = row.order(y)
+        by_order.setdefault(order.tobytes(), (order, []))[1].append(name)
+    sigmas = {
+        name: smooth_ece(y, r(np.ones((1, n)))[0])[1] if smooth else None
+        for name, r in probas.items()
+    }
+    out = {name: np.empty((indices.shape[0], len(EXTENDED_KEYS))) for name in probas}
+    todo = list(blocks(indices.shape[0], n))
+    bar = tqdm(total=len(todo) * len(probas), desc="bootstrap", disable=not progress, leave=False)
+    for part in todo:
+        counts = resample_counts(indices[part], n)
+        for order, names in by_order.values():
+            shared = Shared.of(y, counts, order)
+            for name in names:
+                p = probas[name](counts)[:, order]
+                out[name][part] = block_metrics(p, shared, n_bins, sigmas[name])
+                bar.update()
+    bar.close()
+    return out
+
+
+def percentile_interval(
+    stats: np.ndarray, confidence: float = CONFIDENCE
+) -> tuple[np.ndarray, np.ndarray]:
+    """The (lo, hi) percentile interval over axis 0, resamples with an undefined value skipped."""
+    alpha = (1 - confidence) / 2
+    lo, hi = np.nanquantile(stats, [alpha, 1 - alpha], axis=0)
+    return lo, hi

@@ -1,0 +1,159 @@
+"""Calibrators beyond the study (docs/design.md §3): Platt, isotonic, histogram binning and beta
+calibration, each a scikit-learn estimator on (N, 2) label logits [safe, unsafe], fitted on
+validation. They are reported in their own section, never in the study's table."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from betacal import BetaCalibration as BetaCal
+from numpy.typing import ArrayLike
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+
+from guardcal.calibration.logits import check_logits, proba_unsafe
+from guardcal.calibration.metrics import ECE_BINS, check_labels
+
+
+def logit_gap(logits: ArrayLike) -> np.ndarray:
+    """z_unsafe − z_safe, (N,): the log-odds of p_unsafe, what a binary calibrator maps."""
+    z = check_logits(logits)
+    return z[:, 1] - z[:, 0]
+
+
+def _two_columns(p_unsafe: np.ndarray) -> np.ndarray:
+    """(N, 2) [p_safe, p_unsafe] from p_unsafe."""
+    return np.stack([1.0 - p_unsafe, p_unsafe], axis=1)
+
+
+def _fitted(estimator: BaseEstimator, attribute: str) -> None:
+    """Raise NotFittedError naming the estimator when `attribute` is not set yet."""
+    if not hasattr(estimator, attribute):
+        raise NotFittedError(f"{type(estimator).__name__} is not fitted: call fit first")
+
+
+def platt_regression() -> LogisticRegression:
+    """The unpenalised logistic regression that Platt scaling fits (tolerance near machine
+    precision, so two fits of the same data agree to 1e-8)."""
+    return LogisticRegression(C=np.inf, solver="lbfgs", tol=1e-12, max_iter=10_000)
+
+
+class PlattScaling(BaseEstimator):
+    """p̂ = σ(a·(z_unsafe − z_safe) + b): scikit-learn's unpenalised logistic regression on the
+    logit gap (Platt 1999), i.e. temperature scaling (a = 1/T) plus a bias.
+
+    For two classes vector scaling (softmax(w ⊙ z + c)) has one slope per logit, so it is the
+    logistic regression on both logits; Platt ties the slopes (only the gap matters).
+
+    Attributes:
+        slope_: a.   intercept_: b.   regression_: the fitted LogisticRegression.
+    """
+
+    def fit(self, logits: ArrayLike, labels: ArrayLike) -> PlattScaling:
+        """Fit a and b by maximum likelihood on the validation logit gaps."""
+        gap = logit_gap(logits)
+        y = check_labels(labels, n=gap.shape[0])
+        self.regression_ = platt_regression().fit(gap[:, None], y)
+        self.slope_ = float(self.regression_.coef_[0, 0])
+        self.intercept_ = float(self.regression_.intercept_[0])
+        return self
+
+    def predict_proba(self, logits: ArrayLike) -> np.ndarray:
+        """Calibrated (N, 2) probabilities."""
+        _fitted(self, "regression_")
+        return self.regression_.predict_proba(logit_gap(logits)[:, None])
+
+
+class IsotonicCalibration(BaseEstimator):
+    """p̂ = a non-decreasing step function of the logit gap: scikit-learn's IsotonicRegression
+    (Zadrozny & Elkan 2002), clipped to [0, 1] and to the fitted range outside it.
+
+    The gap, not p_unsafe, is the input: float64 p saturates at 0 and 1 for large gaps, which would
+    tie examples the guard tells apart.
+
+    Attributes:
+        regression_: the fitted IsotonicRegression.
+    """
+
+    def fit(self, logits: ArrayLike, labels: ArrayLike) -> IsotonicCalibration:
+        """Pool adjacent violators over the validation examples sorted by gap."""
+        gap = logit_gap(logits)
+        y = check_labels(labels, n=gap.shape[0])
+        self.regression_ = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+        self.regression_.fit(gap, y.astype(np.float64))
+        return self
+
+    def predict_proba(self, logits: ArrayLike) -> np.ndarray:
+        """Calibrated (N, 2) probabilities."""
+        _fitted(self, "regression_")
+        return _two_columns(np.clip(self.regression_.predict(logit_gap(logits)), 0.0, 1.0))
+
+
+class HistogramBinning(BaseEstimator):
+    """p̂ = the unsafe fraction of the validation examples in the same equal-mass bin of the logit
+    gap (Zadrozny & Elkan 2001).
+
+    Parameters:
+        n_bins: number of bins; edges are the validation gaps' quantiles k/n_bins (inverted CDF,
+            so each edge is a validation gap), ties merged, so every bin holds validation examples.
+
+    Attributes:
+        edges_: the inner bin edges (bin j holds gaps in (edges_[j−1], edges_[j]]).
+        bin_proba_: the unsafe fraction per bin, len(edges_) + 1 values.
+    """
+
+    def __init__(self, n_bins: int = ECE_BINS) -> None:
+        self.n_bins = n_bins
+
+    def fit(self, logits: ArrayLike, labels: ArrayLike) -> HistogramBinning:
+        """Cut the validation gaps into equal-mass bins and record each bin's unsafe fraction."""
+        if int(self.n_bins) != self.n_bins or self.n_bins < 1:
+            raise ValueError(f"n_bins must be a positive integer, got {self.n_bins!r}")
+        gap = logit_gap(logits)
+        y = check_labels(labels, n=gap.shape[0])
+        q = np.arange(1, int(self.n_bins)) / int(self.n_bins)
+        edges = np.unique(np.quantile(gap, q, method="inverted_cdf"))
+        self.edges_ = edges[edges < gap.max()]
+        bins = np.searchsorted(self.edges_, gap, side="left")
+        counts = np.bincount(bins, minlength=self.edges_.shape[0] + 1)
+        self.bin_proba_ = np.bincount(bins, weights=y, minlength=counts.shape[0]) / counts
+        return self
+
+    def predict_proba(self, logits: ArrayLike) -> np.ndarray:
+        """Calibrated (N, 2) probabilities: each example gets its bin's unsafe fraction."""
+        _fitted(self, "bin_proba_")
+        bins = np.searchsorted(self.edges_, logit_gap(logits), side="left")
+        return _two_columns(self.bin_proba_[bins])
+
+
+class BetaCalibration(BaseEstimator):
+    """p̂ = σ(a·ln p − b·ln(1 − p) + c) with a, b ≥ 0 (Kull et al. 2017), fitted by the `betacal`
+    package's three-parameter model ("abm") on p_unsafe.
+
+    betacal clips p to [ε, 1 − ε] (float64 ε) before its logs, so guards whose p saturates share the
+    end values there. Its fit sets a global "ignore all warnings" filter; it runs inside
+    `warnings.catch_warnings()` here so the caller's filters survive.
+
+    Attributes:
+        a_, b_, c_: the fitted parameters (c the logistic intercept).   model_: betacal's model.
+    """
+
+    def fit(self, logits: ArrayLike, labels: ArrayLike) -> BetaCalibration:
+        """Fit betacal's "abm" model on the validation p_unsafe."""
+        p = proba_unsafe(logits)
+        y = check_labels(labels, n=p.shape[0])
+        with warnings.catch_warnings():
+            self.model_ = BetaCal(parameters="abm").fit(p, y)
+        inner = self.model_.calibrator_
+        self.a_, self.b_ = (float(v) for v in inner.map_[:2])
+        self.c_ = float(inner.lr_.intercept_[0])
+        return self
+
+    def predict_proba(self, logits: ArrayLike) -> np.ndarray:
+        """Calibrated (N, 2) probabilities."""
+        _fitted(self, "model_")
+        with warnings.catch_warnings():
+            return _two_columns(np.asarray(self.model_.predict(proba_unsafe(logits)), float))
