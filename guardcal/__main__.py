@@ -13,9 +13,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from guardcal.config import ConfigError, load_config
+from guardcal.config import SPLITS, Config, InputError, load_config, with_overrides
 from guardcal.extraction.formats import FormatError
-from guardcal.records import SPLITS, DataError, load_split
+from guardcal.locks import RunBusy
 
 SCORE_EPILOG = """examples:
   guardcal score                         # the embedded demo: every model, every split
@@ -61,11 +61,21 @@ def _config_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _validate_data(cfg: Config, splits: Sequence[str]) -> None:
+    """Load and check every split's rows (a DataError names file, row and field)."""
+    from guardcal.records import check_validation, load_split  # pandas: after the config
+    for split in splits:
+        frame = load_split(cfg, split)
+        if split == "validation":
+            check_validation(cfg, frame)
+
+
 def _score(args: argparse.Namespace) -> int:
     """`guardcal score`: extract the label logits into the run's scores files."""
     cfg = load_config(args.config)
     for name in args.model or ():
         cfg.model(name)
+    _validate_data(cfg, args.split or SPLITS)
     from guardcal.extraction import run_extraction  # torch and transformers: after validation
 
     run_extraction(
@@ -80,8 +90,15 @@ def _score(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     """`guardcal report`: run the notebooks and render report.html, slides.html, report.pdf."""
-    load_config(args.config)  # a bad config fails before papermill is imported
-    from guardcal.reporting.render import NotebookError, build_report
+    # a bad config or data file fails here, before papermill (and torch in its kernel) starts
+    cfg = with_overrides(
+        load_config(args.config),
+        run_name=args.run_name,
+        limit=args.limit,
+        reports_dir=args.reports_dir,
+    )
+    _validate_data(cfg, SPLITS)
+    from guardcal.reporting.render import RenderError, build_report
 
     start = time.perf_counter()
     try:
@@ -92,7 +109,7 @@ def _report(args: argparse.Namespace) -> int:
             reports_dir=args.reports_dir,
             pdf=not args.no_pdf,
         )
-    except NotebookError as exc:
+    except RenderError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for path in outputs.values():
@@ -106,6 +123,8 @@ def _render(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     name = args.model or cfg.models[0].name
     cfg.model(name)
+    from guardcal.records import load_split
+
     frame = load_split(cfg, args.split)
     if not 0 <= args.index < len(frame):
         last = len(frame) - 1
@@ -230,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return args.run(args)
-    except (ConfigError, DataError, FormatError, UsageError) as exc:
+    except (InputError, FormatError, UsageError, RunBusy) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyError as exc:  # an unknown --model name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -12,9 +13,8 @@ from typing import Any
 
 import yaml
 
-from guardcal.calibration.grid import GAMMA_RANGE, TEMPERATURE_RANGE
-from guardcal.calibration.metrics import ECE_BINS, PLOT_BINS
-from guardcal.layout import RunLayout
+from guardcal.calibration.defaults import ECE_BINS, GAMMA_RANGE, PLOT_BINS, TEMPERATURE_RANGE
+from guardcal.layout import RunLayout, model_slug
 from guardcal.policies import TAXONOMIES
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -27,9 +27,27 @@ PROMPT_FORMATS = ("llama_guard", "chat")
 FORMATS = ("auto", *PROMPT_FORMATS)
 LABEL_SCORES = ("first_token",)
 """How a label word is scored: the logit of its first token (the study's rule)."""
+OVERFLOWS = ("stop", "cut_end", "cut_middle")
+"""What to do with a guard input longer than the model's context (or `prompt.max_tokens`): stop
+with an error naming the row, or cut the response's end or middle until the input fits."""
+EMBEDDED_PREFIX = "embedded:"
+EMBEDDED_MODELS = ("smollm2-135m", "smollm2-135m-finetuned")
+"""The models shipped with guardcal (`embedded:<name>`): SmolLM2 and its fine-tuned guard."""
+DEVICES = ("auto", "cpu", "cuda", "mps")
+"""Where the scorer runs; `cuda:N` picks one GPU."""
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+"""The scorer's weight and activation types; `auto` is bf16 on a GPU, float32 on a CPU."""
 
 
-class ConfigError(ValueError):
+SPLITS = ("validation", "test", "content_free")
+"""A run's splits: tuning, evaluation, and the content-free inputs of contextual calibration."""
+
+
+class InputError(ValueError):
+    """Bad input from the user (a config or data file): the CLI prints its one-line message."""
+
+
+class ConfigError(InputError):
     """A config file that does not validate; the message names the file and the key."""
 
 
@@ -95,6 +113,8 @@ class PromptConfig:
     verbalizer: dict[str, str] = field(default_factory=lambda: {"safe": "safe", "unsafe": "unsafe"})
     label_score: str = "first_token"
     max_response_words: int | None = None
+    max_tokens: int | None = None
+    overflow: str = "stop"
 
 
 @dataclass(frozen=True)
@@ -239,49 +259,210 @@ def _value(tp: Any, value: Any, key: str, path: Path) -> Any:
     return value
 
 
-def _check(cfg: Config, path: Path) -> None:
-    """Cross-field checks that types alone cannot express."""
+def with_overrides(
+    cfg: Config,
+    *,
+    run_name: str | None = None,
+    limit: int | None = None,
+    reports_dir: str | Path | None = None,
+) -> Config:
+    """`cfg` with the command line's (or a notebook's) overrides, checked like the file was."""
+    if run_name:
+        cfg = dataclasses.replace(cfg, name=run_name)
+    if limit:
+        cfg = dataclasses.replace(cfg, dataset=dataclasses.replace(cfg.dataset, limit=int(limit)))
+    if reports_dir:
+        cfg = dataclasses.replace(cfg, reports_dir=str(reports_dir))
+    _check(cfg, Path(cfg.source_file or "<config>"))
+    return cfg
 
-    def bad(key: str, msg: str) -> None:
-        raise ConfigError(f"{path}: key '{key}' {msg}")
 
-    if not cfg.name or "/" in cfg.name:
-        bad("name", f"must be a non-empty run name without '/', got {cfg.name!r}")
+def looks_like_path(model: str) -> bool:
+    """Whether a model id is meant as a local folder: absolute, `./`, `../`, `~`, a backslash,
+    more than one `/`, or a folder that exists (a hub id is `org/name`)."""
+    return (
+        model.startswith(("/", ".", "~"))
+        or "\\" in model
+        or model.count("/") > 1
+        or Path(model).expanduser().is_dir()
+    )
+
+
+class _Checker:
+    """Raises a ConfigError naming the file, the dotted key and the bad value."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def bad(self, key: str, msg: str) -> None:
+        raise ConfigError(f"{self.path}: key '{key}' {msg}")
+
+    def positive(self, key: str, value: int | None, optional: bool = False) -> None:
+        """An integer ≥ 1 (or None when `optional`)."""
+        if value is None and optional:
+            return
+        if value is None or value < 1:
+            none = " or null" if optional else ""
+            self.bad(key, f"must be a positive integer{none}, got {value!r}")
+
+    def one_of(self, key: str, value: Any, choices: tuple[Any, ...]) -> None:
+        if value not in choices:
+            self.bad(key, f"must be one of {list(choices)}, got {value!r}")
+
+
+def _check_run(cfg: Config, c: _Checker) -> None:
+    """The run name is one safe folder name under reports_dir."""
+    name = cfg.name
+    if (
+        not name.strip()
+        or name in (".", "..")
+        or any(sep in name for sep in ("/", "\\", os.sep))
+        or any(ord(ch) < 32 for ch in name)
+        or name != name.strip()
+    ):
+        c.bad(
+            "name",
+            "must be one folder name (no '/', '\\', '.', '..', control characters or "
+            f"surrounding spaces), got {name!r}",
+        )
+
+
+def _check_dataset(cfg: Config, c: _Checker) -> None:
+    """Each split has one source; fractions, limits and label values make sense."""
     for split in ("validation", "test"):
         src: Source = getattr(cfg.dataset, split)
         if (src.path is None) == (src.hf is None):
-            bad(f"dataset.{split}", "needs exactly one of 'path' (a local file) or 'hf' (a hub id)")
+            c.bad(
+                f"dataset.{split}", "needs exactly one of 'path' (a local file) or 'hf' (a hub id)"
+            )
         if src.hf is not None and not src.split:
-            bad(f"dataset.{split}.split", "is required with 'hf' (e.g. 330k_train)")
+            c.bad(f"dataset.{split}.split", "is required with 'hf' (e.g. 330k_train)")
         if src.fraction is not None and not 0 < src.fraction <= 1:
-            bad(f"dataset.{split}.fraction", f"must be in (0, 1], got {src.fraction}")
-    both = set(map(repr, cfg.dataset.label_values.safe)) & set(
-        map(repr, cfg.dataset.label_values.unsafe)
-    )
+            c.bad(f"dataset.{split}.fraction", f"must be in (0, 1], got {src.fraction}")
+    labels = cfg.dataset.label_values
+    both = set(map(repr, labels.safe)) & set(map(repr, labels.unsafe))
     if both:
-        bad("dataset.label_values", f"lists {sorted(both)} as both safe and unsafe")
-    if cfg.dataset.limit is not None and cfg.dataset.limit < 1:
-        bad("dataset.limit", f"must be a positive integer, got {cfg.dataset.limit}")
+        c.bad("dataset.label_values", f"lists {sorted(both)} as both safe and unsafe")
+    for key in ("safe", "unsafe"):
+        if not getattr(labels, key):
+            c.bad(f"dataset.label_values.{key}", "must list at least one value")
+    seen: dict[str, str] = {}
+    for key, column in dataclasses.asdict(cfg.dataset.columns).items():
+        if not column.strip():
+            c.bad(f"dataset.columns.{key}", f"must be a column name, got {column!r}")
+        if column in seen:
+            c.bad(f"dataset.columns.{key}", f"{column!r} is already dataset.columns.{seen[column]}")
+        seen[column] = key
+    c.positive("dataset.limit", cfg.dataset.limit, optional=True)
+
+
+def _check_models(cfg: Config, c: _Checker) -> None:
+    """Models have distinct names and folders, a known format, and an id that can load."""
     if not cfg.models:
-        bad("models", "must list at least one model")
-    names = [m.name for m in cfg.models]
+        c.bad("models", "must list at least one model")
+    folders: dict[str, int] = {}
     for i, m in enumerate(cfg.models):
-        if names.count(m.name) > 1:
-            bad(f"models[{i}].name", f"{m.name!r} is used twice")
-        if m.format not in FORMATS:
-            bad(f"models[{i}].format", f"must be one of {FORMATS}, got {m.format!r}")
-    if cfg.prompt.taxonomy not in TAXONOMIES:
-        bad("prompt.taxonomy", f"must be one of {TAXONOMIES}, got {cfg.prompt.taxonomy!r}")
-    if sorted(cfg.prompt.verbalizer) != ["safe", "unsafe"]:
-        bad("prompt.verbalizer", f"must map 'safe' and 'unsafe' only, got {cfg.prompt.verbalizer}")
-    if cfg.prompt.label_score not in LABEL_SCORES:
-        bad("prompt.label_score", f"must be one of {LABEL_SCORES}, got {cfg.prompt.label_score!r}")
+        try:
+            slug = model_slug(m.name)
+        except ValueError:
+            c.bad(f"models[{i}].name", f"{m.name!r} has no letter or digit for its folder name")
+        if slug in folders:
+            j = folders[slug]
+            first = cfg.models[j].name
+            same = "is used twice" if first == m.name else f"and models[{j}].name {first!r}"
+            c.bad(
+                f"models[{i}].name",
+                f"{m.name!r} {same}: both would write scores/{slug}/; rename one",
+            )
+        folders[slug] = i
+        c.one_of(f"models[{i}].format", m.format, FORMATS)
+        if not m.model.strip():
+            c.bad(f"models[{i}].model", "must be a hub id, a local folder or embedded:<name>")
+        if m.model.startswith(EMBEDDED_PREFIX):
+            embedded = m.model[len(EMBEDDED_PREFIX) :]
+            if embedded not in EMBEDDED_MODELS:
+                c.bad(
+                    f"models[{i}].model",
+                    f"{m.model!r} is no embedded model (known: "
+                    f"{[EMBEDDED_PREFIX + e for e in EMBEDDED_MODELS]})",
+                )
+        elif looks_like_path(m.model):
+            folder = Path(m.model).expanduser()
+            if not folder.is_dir():
+                c.bad(
+                    f"models[{i}].model", f"{m.model!r} looks like a path but no such folder exists"
+                )
+            if not (folder / "config.json").is_file():
+                c.bad(f"models[{i}].model", f"{m.model!r} is a folder without a config.json")
+
+
+def _check_prompt(cfg: Config, c: _Checker) -> None:
+    """The prompt's taxonomy, verbalizer, label scoring and input limits."""
+    p = cfg.prompt
+    c.one_of("prompt.taxonomy", p.taxonomy, TAXONOMIES)
+    if sorted(p.verbalizer) != ["safe", "unsafe"]:
+        c.bad("prompt.verbalizer", f"must map 'safe' and 'unsafe' only, got {p.verbalizer}")
+    for key, word in p.verbalizer.items():
+        if not word.strip():
+            c.bad(f"prompt.verbalizer.{key}", f"must be a label word, got {word!r}")
+    if p.verbalizer["safe"] == p.verbalizer["unsafe"]:
+        c.bad("prompt.verbalizer", f"maps both labels to {p.verbalizer['safe']!r}")
+    c.one_of("prompt.label_score", p.label_score, LABEL_SCORES)
+    if p.max_response_words is not None and p.max_response_words < 1:
+        c.bad(
+            "prompt.max_response_words",
+            "must be a positive number of words, or null for whole responses (0 would empty "
+            f"every response), got {p.max_response_words!r}",
+        )
+    c.positive("prompt.max_tokens", p.max_tokens, optional=True)
+    c.one_of("prompt.overflow", p.overflow, OVERFLOWS)
     if not cfg.content_free:
-        bad("content_free", "must list at least one content-free input")
+        c.bad("content_free", "must list at least one content-free input")
+
+
+def _check_calibration(cfg: Config, c: _Checker) -> None:
+    """Positive bin counts; grids [start, stop, step] that rise, temperatures above 0."""
+    cal = cfg.calibration
     for key in ("ece_bins", "plot_bins"):
-        if getattr(cfg.calibration, key) < 1:
-            bad(f"calibration.{key}", "must be a positive integer")
+        c.positive(f"calibration.{key}", getattr(cal, key))
     for key in ("temperature_grid", "gamma_grid"):
-        lo, hi, step = getattr(cfg.calibration, key)
-        if not (step > 0 and hi > lo):
-            bad(f"calibration.{key}", "must be [start, stop, step] with stop > start, step > 0")
+        lo, hi, step = getattr(cal, key)
+        if not all(map(math.isfinite, (lo, hi, step))) or not (step > 0 and hi > lo):
+            c.bad(
+                f"calibration.{key}",
+                f"must be [start, stop, step] with stop > start and step > 0, got {[lo, hi, step]}",
+            )
+    if cal.temperature_grid[0] <= 0:
+        c.bad(
+            "calibration.temperature_grid",
+            f"must start above 0 (a temperature divides the logits), got {cal.temperature_grid[0]}",
+        )
+
+
+def _check_scoring(cfg: Config, c: _Checker) -> None:
+    """Positive sizes; a supported device and dtype."""
+    s = cfg.scoring
+    c.positive("scoring.batch_size", s.batch_size, optional=True)
+    c.positive("scoring.shard_size", s.shard_size)
+    device, _, index = s.device.partition(":")
+    if device not in DEVICES or (index and not (device == "cuda" and index.isdigit())):
+        c.bad("scoring.device", f"must be one of {list(DEVICES)} or cuda:N, got {s.device!r}")
+    c.one_of("scoring.dtype", s.dtype, DTYPES)
+
+
+CHECKS = (
+    _check_run,
+    _check_dataset,
+    _check_models,
+    _check_prompt,
+    _check_calibration,
+    _check_scoring,
+)
+"""The cross-field checks, one per config section; a new key's check goes in its section's."""
+
+
+def _check(cfg: Config, path: Path) -> None:
+    """Cross-field checks that types alone cannot express."""
+    checker = _Checker(path)
+    for check in CHECKS:
+        check(cfg, checker)

@@ -4,14 +4,24 @@ Pure numpy/scipy/scikit-learn: nothing here needs a model, so the whole half of 
 scores files runs anywhere.
 """
 
-from guardcal.calibration.calibrators import (
-    BatchCalibration,
-    ContextualCalibration,
-    TemperatureScaling,
-    select_gamma,
-)
-from guardcal.calibration.grid import GAMMA_GRID, TEMPERATURE_GRID, grid_values
-from guardcal.calibration.logits import check_logits, label_log_proba, label_proba, proba_unsafe
+import importlib
+from typing import Any
+
+_HOMES = {
+    "BatchCalibration": "calibrators",
+    "ContextualCalibration": "calibrators",
+    "TemperatureScaling": "calibrators",
+    "select_gamma": "calibrators",
+    "GAMMA_GRID": "grid",
+    "TEMPERATURE_GRID": "grid",
+    "grid_values": "grid",
+    "check_logits": "logits",
+    "label_log_proba": "logits",
+    "label_proba": "logits",
+    "proba_unsafe": "logits",
+}
+"""Where each public name lives; it is imported on first use, so `guardcal.calibration.defaults`
+(what a config needs) loads without scipy and scikit-learn."""
 
 __all__ = [
     "GAMMA_GRID",
@@ -26,3 +36,10 @@ __all__ = [
     "proba_unsafe",
     "select_gamma",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """A public name of the package, imported from its module on first access."""
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"guardcal.calibration.{_HOMES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from guardcal.calibration.defaults import GAMMA_RANGE, TEMPERATURE_RANGE
 from guardcal.calibration.metrics import THRESHOLD, bin_edges
 
 
@@ -37,12 +38,6 @@ def grid_values(start: float, stop: float, step: float) -> np.ndarray:
         return np.arange(round(start * per_unit), round(stop * per_unit) + 1) / per_unit
     return np.arange(round(start / step), round(stop / step) + 1) * step
 
-
-TEMPERATURE_RANGE = (0.1, 20.0, 0.1)
-"""The study's temperature grid as (start, stop, step)."""
-
-GAMMA_RANGE = (-10.0, 10.0, 0.1)
-"""The study's γ grid as (start, stop, step)."""
 
 TEMPERATURE_GRID = grid_values(*TEMPERATURE_RANGE)
 """T ∈ {0.1, 0.2, …, 20.0}: the study's 200 grid values, each the double nearest k/10."""

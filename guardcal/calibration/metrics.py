@@ -18,14 +18,10 @@ from sklearn.metrics import (
     recall_score,
 )
 
+from guardcal.calibration.defaults import ECE_BINS, PLOT_BINS
+
 THRESHOLD = 0.5
 """ŷ = 1 iff p_unsafe ≥ THRESHOLD (inclusive)."""
-
-ECE_BINS = 15
-"""Equal-width bins of the ECE/MCE in the tables (the study's M)."""
-
-PLOT_BINS = 10
-"""Equal-width bins of the reliability diagrams."""
 
 METRIC_KEYS = (
     "ece",
@@ -190,8 +186,11 @@ def predictions(proba_unsafe: ArrayLike) -> np.ndarray:
 
 
 def auprc(labels: ArrayLike, proba_unsafe: ArrayLike) -> float:
-    """Area under sklearn's precision–recall curve by the trapezoid rule (the study's number)."""
+    """Area under sklearn's precision–recall curve by the trapezoid rule (the study's number);
+    NaN (undefined) without an unsafe example."""
     y, p = _check(labels, proba_unsafe)
+    if not y.any():
+        return float("nan")
     precision, recall, _ = precision_recall_curve(y, p, pos_label=1)
     return float(auc(recall, precision))
 
@@ -199,7 +198,9 @@ def auprc(labels: ArrayLike, proba_unsafe: ArrayLike) -> float:
 def evaluate(
     labels: ArrayLike, proba_unsafe: ArrayLike, n_bins: int = ECE_BINS
 ) -> dict[str, float]:
-    """All metrics of one model/method as plain floats, keyed as in METRIC_KEYS."""
+    """All metrics of one model/method as plain floats, keyed as in METRIC_KEYS. Without an
+    unsafe example recall, AUPRC and AP (and F1 when nothing is predicted unsafe) are undefined:
+    NaN, never a made-up 0 or 0.5."""
     y, p = _check(labels, proba_unsafe)
     y_hat = predictions(p)
     ece, mce = calibration_errors(y, p, n_bins)
@@ -208,11 +209,11 @@ def evaluate(
         "mce": mce,
         "nll": negative_log_likelihood(y, p),
         "brier": brier_score(y, p),
-        "f1": f1_score(y, y_hat, zero_division=0),
+        "f1": f1_score(y, y_hat, zero_division=np.nan),
         "precision": precision_score(y, y_hat, zero_division=0),
-        "recall": recall_score(y, y_hat, zero_division=0),
+        "recall": recall_score(y, y_hat, zero_division=np.nan),
         "accuracy": accuracy_score(y, y_hat),
         "auprc": auprc(y, p),
-        "ap": average_precision_score(y, p),
+        "ap": average_precision_score(y, p) if y.any() else np.nan,
     }
     return {key: float(scores[key]) for key in METRIC_KEYS}

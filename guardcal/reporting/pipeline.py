@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from guardcal.calibration import (
     proba_unsafe,
 )
 from guardcal.calibration.metrics import evaluate
-from guardcal.config import CalibrationConfig, Config, load_config
+from guardcal.config import CalibrationConfig, Config, load_config, with_overrides
 from guardcal.policies import BEAVERTAILS_CATEGORIES
 from guardcal.reporting.tables import (
     METHODS,
@@ -47,14 +46,9 @@ def run_config(
     reports_dir: str | Path | None = None,
 ) -> Config:
     """The run's config (the demo when no path) with the notebooks' optional overrides applied."""
-    cfg = load_config(config_path)
-    if run_name:
-        cfg = dataclasses.replace(cfg, name=run_name)
-    if limit:
-        cfg = dataclasses.replace(cfg, dataset=dataclasses.replace(cfg.dataset, limit=int(limit)))
-    if reports_dir:
-        cfg = dataclasses.replace(cfg, reports_dir=str(reports_dir))
-    return cfg
+    return with_overrides(
+        load_config(config_path), run_name=run_name, limit=limit, reports_dir=reports_dir
+    )
 
 
 def scores_summary(cfg: Config) -> pd.DataFrame:
