@@ -5,7 +5,9 @@ carrying the fingerprint of what produced it; nothing half-written is ever left 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import logging
 import re
 import shutil
 from pathlib import Path
@@ -29,13 +31,54 @@ SCHEMA = pa.schema(
     ]
 )
 META_KEY = b"guardcal"
+CHECKSUM_KEY = b"guardcal_checksum"
+
+log = logging.getLogger(__name__)
+
+
+class ScoresError(ValueError):
+    """A scores file that fails its checksum; the message names it (it has been discarded)."""
+
+
+def checksum(frame: pd.DataFrame) -> str:
+    """sha256 of a scores frame's values, column by column in the file's types: what a file
+    carries so that a corrupted data page is caught even when its footer is intact."""
+    digest = hashlib.sha256()
+    for column in COLUMNS:
+        if column == "id":
+            digest.update(json.dumps(frame[column].astype(str).tolist()).encode("utf-8"))
+        else:
+            dtype = "<i8" if column == "label" else "<f8"
+            digest.update(frame[column].to_numpy(dtype=dtype).tobytes())
+    return digest.hexdigest()
 
 
 def write_table(frame: pd.DataFrame, path: Path, meta: dict[str, Any]) -> None:
-    """Write a scores frame with `meta` in the parquet schema metadata, atomically."""
+    """Write a scores frame with `meta` and its checksum in the parquet metadata, atomically."""
     table = pa.Table.from_pandas(frame[list(COLUMNS)], schema=SCHEMA, preserve_index=False)
-    table = table.replace_schema_metadata({META_KEY: json.dumps(meta, sort_keys=True)})
+    table = table.replace_schema_metadata(
+        {META_KEY: json.dumps(meta, sort_keys=True), CHECKSUM_KEY: checksum(frame)}
+    )
     atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+
+
+def _read_checked(path: Path) -> pd.DataFrame:
+    """A scores file's frame if it matches its checksum; otherwise the file is deleted and a
+    ScoresError names it and says why."""
+    try:
+        table = pq.read_table(path, columns=list(COLUMNS))
+        stored = (pq.read_schema(path).metadata or {}).get(CHECKSUM_KEY, b"").decode()
+        frame = table.to_pandas()
+        reason = None if stored == checksum(frame) else "its data do not match its checksum"
+    except (OSError, pa.ArrowException, KeyError, ValueError) as exc:
+        reason = f"unreadable ({exc})"
+    if reason is None:
+        return frame
+    path.unlink(missing_ok=True)
+    raise ScoresError(
+        f"{path}: scores file is corrupt, {reason}; discarded, the next `guardcal score` "
+        "or report recomputes it"
+    )
 
 
 def read_meta(path: Path) -> dict[str, Any] | None:
@@ -49,8 +92,16 @@ def read_meta(path: Path) -> dict[str, Any] | None:
 
 
 def is_current(path: Path, meta: dict[str, Any]) -> bool:
-    """Whether `path` exists and was produced by exactly `meta`."""
-    return read_meta(path) == meta
+    """Whether `path` exists, was produced by exactly `meta` and holds intact data (a file
+    failing its checksum is discarded, with a warning naming it)."""
+    if read_meta(path) != meta:
+        return False
+    try:
+        _read_checked(path)
+    except ScoresError as exc:
+        log.warning("%s", exc)
+        return False
+    return True
 
 
 def shard_meta(fingerprint: dict[str, Any], index: int, count: int, size: int) -> dict[str, Any]:
@@ -103,10 +154,8 @@ def assemble(
     if len(finished_shards(cfg, model_name, split, fingerprint, count, size)) < count:
         return False
     try:
-        parts = [
-            pd.read_parquet(cfg.layout.shard(model_name, split, i, count)) for i in range(count)
-        ]
-    except FileNotFoundError:  # another node assembled and removed them meanwhile
+        parts = [_read_checked(cfg.layout.shard(model_name, split, i, count)) for i in range(count)]
+    except (FileNotFoundError, ScoresError):  # another node assembled and removed them meanwhile
         return is_current(path, fingerprint)
     write_table(pd.concat(parts, ignore_index=True), path, fingerprint)
     shutil.rmtree(cfg.layout.shards(model_name, split), ignore_errors=True)
@@ -124,7 +173,7 @@ def read_scores(cfg: Config, model_name: str, split: str) -> pd.DataFrame:
             f"`guardcal score --config {cfg.source_file}` or "
             "guardcal.extraction.run_extraction(cfg)"
         )
-    return pd.read_parquet(path, columns=list(COLUMNS))
+    return _read_checked(path)
 
 
 def write_example(cfg: Config, model_name: str, example: dict[str, Any]) -> None:

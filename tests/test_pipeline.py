@@ -62,7 +62,7 @@ def write_scores(cfg) -> None:
             # Guard A: biased to safe and weak; guard B: sharp and overconfident.
             gap = (-2.5 + 1.0 * sign if k == 0 else 5.0 * sign) + rng.normal(0, 2.0, len(y))
             safe = rng.normal(10, 1, len(y))
-            scores = pd.DataFrame(
+            frame = pd.DataFrame(
                 {
                     "id": frame["id"],
                     "label": y,
@@ -71,9 +71,7 @@ def write_scores(cfg) -> None:
                     "label_mass": rng.uniform(0.5, 1.0, len(y)),
                 }
             )
-            path = cfg.layout.scores(model, split)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            scores.to_parquet(path, index=False)
+            scores.write_table(frame, cfg.layout.scores(model, split), {"synthetic": True})
 
 
 @pytest.fixture
