@@ -105,3 +105,13 @@ class RunLayout:
     def report_pdf(self) -> Path:
         """`report.pdf`: report.html printed by headless Chromium."""
         return self.root / "report.pdf"
+
+    @property
+    def report_failed(self) -> Path:
+        """`REPORT_FAILED.txt`: written when a report fails, naming the error and the outputs
+        left from an earlier run (removed by the next successful report)."""
+        return self.root / "REPORT_FAILED.txt"
+
+    def lock(self, what: str) -> Path:
+        """`.<what>.lock`: the lock a scoring (`score`, `score-0-of-4`) or report run holds."""
+        return self.root / f".{what}.lock"

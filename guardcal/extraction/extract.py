@@ -12,11 +12,23 @@ from tqdm.auto import tqdm
 
 from guardcal import scores
 from guardcal.config import Config
+from guardcal.extraction.context import fit_inputs, token_limit
 from guardcal.extraction.forward import LastHidden, default_batch_size
-from guardcal.extraction.models import Guard, backbone_key, load_guard, prompt_format
+from guardcal.extraction.models import (
+    Guard,
+    backbone_key,
+    guard_tokenizer,
+    load_guard,
+    prompt_format,
+)
 from guardcal.extraction.plan import SplitWork, plan_extraction
+from guardcal.extraction.prompts import GuardPrompt
 from guardcal.extraction.scoring import example_record, fingerprint, guard_answer, score_frame
-from guardcal.records import SPLITS, load_split
+from guardcal.locks import run_lock
+from guardcal.records import SPLITS, check_validation, load_split, split_source
+
+MIN_CLASS_ROWS = 10
+"""Fewer validation rows of a class than this fit T and γ on too little: a loud warning."""
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +93,9 @@ def run_extraction(
     names = [m.name for m in cfg.models] if models is None else list(models)
     specs = {name: cfg.model(name) for name in names}
     frames = {split: load_split(cfg, split) for split in splits}  # bad data fails here
+    if "validation" in frames:
+        check_validation(cfg, frames["validation"])
+        _warn_if_tiny(cfg, frames["validation"])
     prints = {
         (name, split): fingerprint(cfg, name, split, frames[split])
         for name in names
@@ -116,6 +131,60 @@ def run_extraction(
     )
     if not plan:
         log.info("scores of %s are up to date in %s", names, cfg.run_dir / "scores")
+        return
+    check_lengths(cfg, {(n, s) for n, s in stale}, frames)  # too long: stop before any load
+    lock = "score" if shard is None else f"score-{shard[0]}-of-{shard[1]}"
+    with run_lock(cfg.layout.lock(lock), f"guardcal score ({lock})"):
+        _run_plan(cfg, plan, frames, prints, batch_size)
+
+
+def _warn_if_tiny(cfg: Config, validation: pd.DataFrame) -> None:
+    """Warn loudly when a class has fewer than MIN_CLASS_ROWS validation rows."""
+    for name, value in (("safe", 0), ("unsafe", 1)):
+        n = int((validation["label"] == value).sum())
+        if n < MIN_CLASS_ROWS:
+            log.warning(
+                "validation split has only %d %s rows (%s): T and γ are fitted on very few "
+                "examples and their validation metrics are unreliable",
+                n,
+                name,
+                split_source(cfg, "validation"),
+            )
+
+
+def check_lengths(
+    cfg: Config, stale: set[tuple[str, str]], frames: Mapping[str, pd.DataFrame]
+) -> None:
+    """Measure every stale input against its model's limit with the tokenizer alone, so an input
+    too long (and `prompt.overflow: stop`) is an error naming its row before any model loads."""
+    seen = set()
+    for name, split in sorted(stale):
+        spec = cfg.model(name)
+        key = (backbone_key(cfg, spec), prompt_format(spec), split)
+        if key in seen:
+            continue
+        seen.add(key)
+        tokenizer = guard_tokenizer(cfg, name)
+        prompt = GuardPrompt(cfg.prompt.taxonomy, prompt_format(spec), tokenizer)
+        fit_inputs(
+            prompt,
+            tokenizer,
+            frames[split],
+            cfg.prompt.max_response_words,
+            token_limit(cfg, name),
+            cfg.prompt.overflow,
+            f"{split_source(cfg, split)} ({split} split)",
+        )
+
+
+def _run_plan(
+    cfg: Config,
+    plan: list,
+    frames: Mapping[str, pd.DataFrame],
+    prints: Mapping[tuple[str, str], dict[str, Any]],
+    batch_size: int | None,
+) -> None:
+    """Load each forward pass's guards once and score their stale splits and examples."""
     for forward_pass in plan:
         guards = [load_guard(cfg, name) for name in forward_pass.guards]
         for guard in guards:

