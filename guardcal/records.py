@@ -33,21 +33,21 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from guardcal.config import Columns, Config, LabelValues, Source, resolve_path
+from guardcal.config import SPLITS, Columns, Config, InputError, LabelValues, Source, resolve_path
 from guardcal.policies import BEAVERTAILS_CATEGORIES
 
 EXTENSIONS = (".jsonl", ".csv", ".parquet")
-SPLITS = ("validation", "test", "content_free")
-"""A run's splits: tuning, evaluation, and the content-free inputs of contextual calibration."""
 EVALUATED_SPLITS = ("validation", "test")
 """The splits with labels."""
+LABELS = {"safe": 0, "unsafe": 1}
+"""The normalised frame's label values."""
 COLUMNS = ("id", "prompt", "response", "label", "categories")
 BEAVERTAILS_COLUMNS = Columns()
 BOOLEAN_LABELS = LabelValues()
 CSV_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 
 
-class DataError(ValueError):
+class DataError(InputError):
     """Bad input data; the message names the file, the row and the field."""
 
 
@@ -222,7 +222,13 @@ def _normalise(
                 if label_values == BOOLEAN_LABELS
                 else f"one of safe {list(label_values.safe)} / unsafe {list(label_values.unsafe)}"
             )
-            raise _fail(source, where, columns.label, f"label {raw_label!r} is not {expected}")
+            raise _fail(
+                source,
+                where,
+                columns.label,
+                f"label {raw_label!r} is not {expected} (map other values under "
+                "dataset.label_values in the config)",
+            )
         if has_id:
             rid = record.get(columns.id)
             if _is_blank(rid) or not isinstance(rid, str | int) or isinstance(rid, bool):
@@ -244,7 +250,10 @@ def _normalise(
         responses.append(None if _is_blank(response) else response)
         labels.append(label)
         bad_category = partial(_fail, source, where, columns.category)
-        categories.append(_categories(record.get(columns.category), from_text, bad_category))
+        flags = _categories(record.get(columns.category), from_text, bad_category)
+        if flags and label == 0:
+            raise bad_category(f"flags {flags} as harmful but the label {raw_label!r} says safe")
+        categories.append(flags)
     return _frame(ids, prompts, responses, labels, categories)
 
 
@@ -323,6 +332,31 @@ def content_free_frame(texts: Iterable[str]) -> pd.DataFrame:
     )
 
 
+def split_source(cfg: Config, split: str) -> str:
+    """Where a split's rows come from, as errors name it: the file, or the hub id and split."""
+    if split == "content_free":
+        return f"{cfg.source_file}: content_free"
+    src: Source = getattr(cfg.dataset, split)
+    if src.path is not None:
+        return str(
+            resolve_path(src.path, Path(cfg.source_file).parent if cfg.source_file else None)
+        )
+    return f"{src.hf} (split {src.split})"
+
+
+def check_validation(cfg: Config, frame: pd.DataFrame) -> None:
+    """The validation split must hold both classes: temperature and γ are fitted on it, and its
+    AUPRC is undefined without unsafe rows. A DataError otherwise, before any model loads."""
+    counts = {name: int((frame["label"] == value).sum()) for name, value in LABELS.items()}
+    missing = [name for name, n in counts.items() if n == 0]
+    if missing:
+        raise DataError(
+            f"{split_source(cfg, 'validation')}: the validation split has no {missing[0]} rows "
+            f"({counts['safe']} safe, {counts['unsafe']} unsafe): the calibrators cannot be fitted "
+            "on one class; use more or other rows (dataset.limit, dataset.validation.fraction)"
+        )
+
+
 def load_split(cfg: Config, split: str) -> pd.DataFrame:
     """The normalised frame of one split of a run: its source, seeded fraction and row limit."""
     if split not in SPLITS:
@@ -331,13 +365,11 @@ def load_split(cfg: Config, split: str) -> pd.DataFrame:
         return content_free_frame(cfg.content_free)
     src: Source = getattr(cfg.dataset, split)
     columns, label_values = cfg.dataset.columns, cfg.dataset.label_values
+    source = split_source(cfg, split)
     if src.path is not None:
-        path = resolve_path(src.path, Path(cfg.source_file).parent if cfg.source_file else None)
-        frame = load_records(path, columns, label_values)
-        source = str(path)
+        frame = load_records(source, columns, label_values)
     else:
         frame = _load_hub(src, columns, label_values)
-        source = f"{src.hf} (split {src.split})"
     if src.fraction is not None:
         frame = split_fraction(frame, src.fraction, src.seed)[0]
         if frame.empty:

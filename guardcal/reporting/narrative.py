@@ -7,6 +7,7 @@ displays them, so the wording logic is tested here on any run, synthetic ones in
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,21 @@ from guardcal.reporting.tables import METHOD_NAMES
 
 CLASSIFICATION_METRICS = ("f1", "precision", "recall", "accuracy")
 """The metrics of ŷ = 1 iff p ≥ 0.5: temperature scaling leaves all of them unchanged."""
+
+
+def text(value: object) -> str:
+    """User-supplied text (a model or run name) as Markdown that shows it literally: HTML's
+    `<>&` as entities, Markdown's inline punctuation backslash-escaped (no markup, no links)."""
+    return re.sub(r"([\\`*_\[\]|])", r"\\\1", html.escape(str(value), quote=False))
+
+
+def code(value: object) -> str:
+    """User-supplied text as a Markdown code span (shown literally; a longer fence than any
+    backtick run inside it, newlines and table pipes neutralised)."""
+    raw = str(value).replace("\n", " ").replace("|", "\\|")
+    fence = "`" * (max(map(len, re.findall("`+", raw)), default=0) + 1)
+    pad = " " if raw.startswith("`") or raw.endswith("`") else ""
+    return f"{fence}{pad}{raw}{pad}{fence}"
 
 
 @dataclass(frozen=True)
@@ -62,7 +78,8 @@ def run_intro(facts: RunFacts) -> str:
     unit = "pairs" if sizes["with_response"].any() else "prompts"
     return (
         f"This report was produced by guardcal {guardcal.__version__} from the config "
-        f"`{facts.cfg.name}`: {len(facts.models)} guard(s) ({', '.join(facts.models)}) scored on "
+        f"{code(facts.cfg.name)}: {len(facts.models)} guard(s) "
+        f"({', '.join(map(text, facts.models))}) scored on "
         f"{sizes.at['test', 'examples']:,} test {unit}, calibrated on "
         f"{sizes.at['validation', 'examples']:,} validation {unit}. "
         "Every number below comes from this run."
@@ -73,8 +90,8 @@ def example_intro(facts: RunFacts) -> str:
     """The sentence above the example guard input."""
     first = facts.models[0]
     return (
-        f"One real guard input (test example `{facts.examples[first]['id']}`), the exact string "
-        f"{first} reads, ending with the assistant prefix before the verdict:"
+        f"One real guard input (test example {code(facts.examples[first]['id'])}), the exact "
+        f"string {text(first)} reads, ending with the assistant prefix before the verdict:"
     )
 
 
@@ -90,7 +107,8 @@ def answers(facts: RunFacts) -> str:
     for name in facts.models:
         mass = facts.summary.at[(name, "test"), "mean_label_mass"]
         lines.append(
-            f"- **{name}** answers `{facts.examples[name]['answer']}` (first output line, greedy); "
+            f"- **{text(name)}** answers {code(facts.examples[name]['answer'])} (first output "
+            "line, greedy); "
             "on the test split the two label tokens carry on average "
             f"{mass:.2g} of its next-token probability."
         )
@@ -101,7 +119,7 @@ def grids(facts: RunFacts) -> str:
     """The run's tuning grids and content-free inputs."""
     cfg = facts.cfg
     (t0, t1, dt), (g0, g1, dg) = cfg.calibration.temperature_grid, cfg.calibration.gamma_grid
-    inputs = ", ".join(f"`{s!r}`" for s in cfg.content_free)
+    inputs = ", ".join(code(repr(s)) for s in cfg.content_free)
     return (
         f"In this run: $T \\in [{t0:g}, {t1:g}]$ in steps of {dt:g} (then refined continuously), "
         f"$\\gamma \\in [{g0:g}, {g1:g}]$ in steps of {dg:g}, and {len(cfg.content_free)} "
@@ -112,7 +130,7 @@ def grids(facts: RunFacts) -> str:
 def source(cfg: Config, split: str) -> str:
     """Where a split's data comes from, in words."""
     src = getattr(cfg.dataset, split)
-    where = f"`{src.hf}` split `{src.split}`" if src.hf else f"`{src.path}`"
+    where = f"{code(src.hf)} split {code(src.split)}" if src.hf else code(src.path)
     part = f", a {src.fraction:.0%} sample (seed {src.seed})" if src.fraction else ""
     return where + part
 
@@ -125,7 +143,7 @@ def setup(facts: RunFacts) -> str:
         f"| {r.with_response:,} |"
         for split, r in facts.sizes.iterrows()
     )
-    guards = "\n".join(f"| {m.name} | `{m.model}` |" for m in cfg.models)
+    guards = "\n".join(f"| {text(m.name)} | {code(m.model)} |" for m in cfg.models)
     limit_note = f" (first {cfg.dataset.limit} rows of each split)" if cfg.dataset.limit else ""
     return (
         f"**Data**{limit_note}:\n\n| split | source | examples | safe | unsafe | with response |\n"
@@ -139,7 +157,7 @@ def uncalibrated(facts: RunFacts) -> str:
     """Each guard's uncalibrated ECE/MCE and mean p(unsafe) against the true unsafe share."""
     cfg = facts.cfg
     lines = [
-        f"- **{m}**: ECE {facts.value(m, 'uncalibrated', 'ece'):.3f}, "
+        f"- **{text(m)}**: ECE {facts.value(m, 'uncalibrated', 'ece'):.3f}, "
         f"MCE {facts.value(m, 'uncalibrated', 'mce'):.3f}; "
         f"mean p(unsafe) {facts.summary.at[(m, 'test'), 'mean_proba_unsafe']:.3f} "
         "against a true unsafe share "
@@ -171,7 +189,7 @@ def temperatures(facts: RunFacts) -> str:
     ts = facts.tuning[facts.tuning["method"] == "ts"].set_index("model")
     low, high = facts.cfg.calibration.temperature_grid[:2]
     return "\n".join(
-        f"- **{m}**: $T^\\ast = {ts.at[m, 'value']:.3f}$ "
+        f"- **{text(m)}**: $T^\\ast = {ts.at[m, 'value']:.3f}$ "
         f"{temperature_effect(ts.at[m, 'value'], low, high)}"
         for m in facts.models
     )
@@ -184,7 +202,8 @@ def best_ece(facts: RunFacts) -> str:
         block = facts.metrics[facts.metrics["model"] == m].set_index("method")
         best = block["ece"].idxmin()
         lines.append(
-            f"- **{m}**: lowest test ECE with {METHOD_NAMES[best]} ({block.at[best, 'ece']:.3f}, "
+            f"- **{text(m)}**: lowest test ECE with {METHOD_NAMES[best]} "
+            f"({block.at[best, 'ece']:.3f}, "
             f"uncalibrated {block.at['uncalibrated', 'ece']:.3f})."
         )
     return "\n".join(lines)

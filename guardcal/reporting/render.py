@@ -25,6 +25,7 @@ from papermill.exceptions import PapermillExecutionError
 from guardcal.atomic import atomic_write, write_text
 from guardcal.config import PACKAGE_DIR, Config
 from guardcal.layout import NOTEBOOKS, cache_dir
+from guardcal.locks import run_lock
 from guardcal.reporting.pipeline import run_config
 
 NOTEBOOK_DIR = PACKAGE_DIR / "notebooks"
@@ -52,6 +53,8 @@ SECTIONS = (
 )
 """The report's twelve section headings in order (docs/design.md §1), as 05_report writes them."""
 
+PDF_TIMEOUT = 120
+"""Seconds headless Chromium may take to print report.pdf (the demo's takes a few)."""
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_FLAGS = (
     "--headless",
@@ -250,32 +253,49 @@ def chromium() -> str | None:
     return next((p for p in map(shutil.which, CHROMIUM_NAMES) if p), None)
 
 
-def print_pdf(html: Path, pdf: Path, browser: str) -> Path:
-    """report.pdf: report.html printed by headless Chromium once MathJax has typeset."""
+class RenderError(RuntimeError):
+    """A report step failed; the one-line message names the step and what to do."""
+
+
+class NotebookError(RenderError):
+    """A report notebook failed; the message names it, the error, and the executed copy."""
+
+
+def print_pdf(html: Path, pdf: Path, browser: str, timeout: float = PDF_TIMEOUT) -> Path:
+    """report.pdf: report.html printed by headless Chromium once MathJax has typeset, within
+    `timeout` seconds (else a RenderError, and no PDF)."""
     html = Path(html).resolve()
 
     def write(tmp: Path) -> None:
         with tempfile.TemporaryDirectory() as profile:
-            subprocess.run(
-                [
-                    browser,
-                    *CHROMIUM_FLAGS,
-                    f"--user-data-dir={profile}",
-                    f"--print-to-pdf={tmp.resolve()}",
-                    html.as_uri(),
-                ],
-                check=True,
-                capture_output=True,
-                timeout=300,
-            )
+            try:
+                subprocess.run(
+                    [
+                        browser,
+                        *CHROMIUM_FLAGS,
+                        f"--user-data-dir={profile}",
+                        f"--print-to-pdf={tmp.resolve()}",
+                        html.as_uri(),
+                    ],
+                    check=True,
+                    capture_output=True,
+                    timeout=timeout,
+                )
+            except subprocess.TimeoutExpired:
+                raise RenderError(
+                    f"{pdf}: {browser} did not print within {timeout:g} s; report.html and "
+                    "slides.html are written (--no-pdf skips the PDF)"
+                ) from None
+            except subprocess.CalledProcessError as exc:
+                last = (exc.stderr or b"").decode(errors="replace").strip().splitlines()[-1:]
+                said = f": {last[0]}" if last else ""
+                raise RenderError(
+                    f"{pdf}: {browser} failed (exit {exc.returncode}){said}"
+                ) from None
         if not tmp.is_file() or tmp.stat().st_size == 0:
-            raise RuntimeError(f"{browser} printed no PDF for {html}")
+            raise RenderError(f"{pdf}: {browser} printed no PDF for {html}")
 
     return atomic_write(pdf, write)
-
-
-class NotebookError(RuntimeError):
-    """A report notebook failed; the message names it, the error, and the executed copy."""
 
 
 def run_notebooks(
@@ -314,7 +334,9 @@ def build_report(
     reports_dir: str | Path | None = None,
     pdf: bool = True,
 ) -> dict[str, Path]:
-    """The whole report of one config: notebooks, report.html, slides.html and report.pdf."""
+    """The whole report of one config: notebooks, report.html, slides.html and report.pdf.
+    One report per run folder at a time; if a step fails, the earlier report's HTML, slides and
+    PDF are removed and REPORT_FAILED.txt names the error and every file it did not rebuild."""
     modules = ensure_assets()
     cfg = run_config(config_path, run_name=run_name, limit=limit, reports_dir=reports_dir)
     parameters = {
@@ -323,6 +345,19 @@ def build_report(
         "limit": limit,
         "reports_dir": str(Path(reports_dir).resolve()) if reports_dir else None,
     }
+    with run_lock(cfg.layout.lock("report"), "a report"):
+        started = time.time()
+        try:
+            outputs = _build(cfg, parameters, modules, pdf)
+        except Exception as exc:
+            _mark_stale(cfg, started, exc)
+            raise
+        cfg.layout.report_failed.unlink(missing_ok=True)
+    return outputs
+
+
+def _build(cfg: Config, parameters: dict[str, object], modules: Path, pdf: bool) -> dict[str, Path]:
+    """Run the notebooks, then render the HTML report, the slides and (with chromium) the PDF."""
     notebooks = run_notebooks(cfg, parameters)
     outputs = {
         "html": render_html(notebooks[-1], cfg.layout.report_html, modules),
@@ -331,6 +366,33 @@ def build_report(
     browser = chromium()
     if pdf and browser:
         outputs["pdf"] = print_pdf(outputs["html"], cfg.layout.report_pdf, browser)
-    elif pdf:
+        return outputs
+    cfg.layout.report_pdf.unlink(missing_ok=True)  # an earlier run's PDF would be stale
+    if pdf:
         print("report.pdf skipped: no chromium on PATH (e.g. `apt-get install chromium`)")
     return outputs
+
+
+def _mark_stale(cfg: Config, started: float, exc: BaseException) -> None:
+    """After a failed report: drop the earlier run's rendered outputs (they would pass for this
+    run's) and list in REPORT_FAILED.txt the files this attempt did not rewrite."""
+    layout = cfg.layout
+    rendered = (layout.report_html, layout.slides_html, layout.report_pdf)
+    for path in rendered:
+        if path.is_file() and path.stat().st_mtime < started:
+            path.unlink()
+    stale = sorted(
+        str(p.relative_to(layout.root))
+        for p in layout.root.rglob("*")
+        if p.is_file()
+        and not p.name.startswith(".")
+        and p != layout.report_failed
+        and p.stat().st_mtime < started
+    )
+    lines = [
+        f"The report of {cfg.source_file} failed: {type(exc).__name__}: {exc}",
+        "report.html, slides.html and report.pdf of any earlier run were removed.",
+        f"These {len(stale)} files are left from an earlier run and were not rebuilt:",
+        *stale,
+    ]
+    write_text(layout.report_failed, "\n".join(lines) + "\n")

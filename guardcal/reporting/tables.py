@@ -36,6 +36,8 @@ FINAL_METRICS = ("ece", "mce", "nll", "f1", "precision", "recall", "accuracy", "
 LOWER_IS_BETTER = frozenset({"ece", "mce", "nll", "brier"})
 FLOAT_FORMAT = "%.6f"
 DISPLAY_DIGITS = 4
+UNDEFINED = "undefined"
+"""How a metric that has no value (AUPRC without an unsafe example) is displayed."""
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> Path:
@@ -94,11 +96,14 @@ def best_gamma_table(tuning: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def _final_styler(metrics: pd.DataFrame, escape: str | None = None) -> Styler:
-    """The final table styled: fixed precision, each model's best value per column in bold."""
+def _final_styler(metrics: pd.DataFrame, escape: str = "html") -> Styler:
+    """The final table styled: fixed precision, each model's best value per column in bold,
+    model names escaped for the output format, undefined values spelled out."""
     table = final_table(metrics)
     blocks = np.arange(len(table)) // len(METHODS)
-    styler = table.style.hide(axis="index").format(precision=DISPLAY_DIGITS, escape=escape)
+    styler = table.style.hide(axis="index").format(
+        precision=DISPLAY_DIGITS, escape=escape, na_rep=UNDEFINED
+    )
     for col in table.columns[1:]:
         values = table[col].astype(float).round(DISPLAY_DIGITS)
         lower = col.lower() in LOWER_IS_BETTER
@@ -128,4 +133,7 @@ def final_table_latex(metrics: pd.DataFrame) -> str:
 
 def table_html(table: pd.DataFrame, name: str) -> str:
     """A small results table as HTML (element id `T_<name>`), numbers at the display precision."""
-    return _html(table.style.hide(axis="index").format(precision=DISPLAY_DIGITS), name)
+    styler = table.style.hide(axis="index").format(
+        precision=DISPLAY_DIGITS, escape="html", na_rep=UNDEFINED
+    )
+    return _html(styler, name)
