@@ -1,0 +1,479 @@
+"""The hostile-user catalogue (issue 16): every case a bad config, a stale or broken cache or a
+name that escapes its folder used to get through, now stopped. A CLI case asserts the exit
+status, the one error line (no traceback), what it names, and that nothing was written; cases
+that fail before a model loads never load one."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from bs4 import BeautifulSoup
+from conftest import DEMO_DIR, EMBEDDED_MODELS, ZERO_SHOT
+
+from guardcal import scores
+from guardcal.__main__ import main
+from guardcal.calibration.metrics import evaluate
+from guardcal.config import ConfigError, load_config
+from guardcal.locks import RunBusy, run_lock
+from guardcal.records import DataError, load_records
+from guardcal.reporting import narrative, tables
+
+REPO = Path(__file__).resolve().parents[1]
+HOSTILE_NAME = '<img src=x onerror="alert(1)">'
+
+
+def base_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
+    """A small valid config over the demo files, reports under tmp_path/reports."""
+    raw: dict[str, Any] = {
+        "name": "hostile",
+        "reports_dir": str(tmp_path / "reports"),
+        "dataset": {
+            "validation": {"path": str(DEMO_DIR / "train.jsonl"), "fraction": 0.3, "seed": 42},
+            "test": str(DEMO_DIR / "test.jsonl"),
+            "limit": 6,
+        },
+        "models": [{"name": ZERO_SHOT, "model": EMBEDDED_MODELS[ZERO_SHOT]}],
+    }
+    for dotted, value in overrides.items():
+        *parents, last = dotted.split(".")
+        node = raw
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
+    return raw
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[..., Path]:
+    """Write base_config with dotted-key overrides (`scoring.shard_size=0`) and return its path."""
+
+    def write(**overrides: Any) -> Path:
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(base_config(tmp_path, **overrides)), encoding="utf-8")
+        return path
+
+    return write
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    """Run the guardcal CLI in-process: (exit status, stderr)."""
+    rc = main(list(argv))
+    return rc, capsys.readouterr().err
+
+
+def assert_one_error(err: str, *names: str) -> str:
+    """stderr is exactly one `error:` line, with no traceback, naming every one of `names`."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ") and "Traceback" not in err
+    for name in names:
+        assert name in lines[0], (name, lines[0])
+    return lines[0]
+
+
+def assert_nothing_written(tmp_path: Path) -> None:
+    """No run folder, and no file anywhere in the repository's notebooks, was written."""
+    assert not (tmp_path / "reports").exists()
+    assert not (REPO / "notebooks" / "scores").exists()
+    assert not (REPO / "scores").exists()
+
+
+CONFIG_CASES = [
+    # (overrides, what the error line must name)
+    ({"name": ".."}, ["'name'", "'..'"]),
+    ({"name": "."}, ["'name'", "'.'"]),
+    ({"name": "a/b"}, ["'name'", "'a/b'"]),
+    ({"name": "a\\b"}, ["'name'"]),
+    ({"name": " padded"}, ["'name'", "' padded'"]),
+    (
+        {"models": [{"name": "Guard A", "model": "a/b"}, {"name": "guard-a", "model": "c/d"}]},
+        ["'models[1].name'", "'guard-a'", "'Guard A'", "scores/guard-a/"],
+    ),
+    ({"models": [{"name": "???", "model": "a/b"}]}, ["'models[0].name'", "'???'"]),
+    ({"scoring.shard_size": 0}, ["'scoring.shard_size'", "0"]),
+    ({"scoring.batch_size": 0}, ["'scoring.batch_size'", "0"]),
+    ({"scoring.batch_size": -3}, ["'scoring.batch_size'", "-3"]),
+    ({"dataset.limit": 0}, ["'dataset.limit'", "0"]),
+    ({"calibration.ece_bins": 0}, ["'calibration.ece_bins'", "0"]),
+    ({"calibration.plot_bins": -1}, ["'calibration.plot_bins'", "-1"]),
+    ({"prompt.max_response_words": -5}, ["'prompt.max_response_words'", "-5"]),
+    ({"prompt.max_response_words": 0}, ["'prompt.max_response_words'", "0 would empty"]),
+    ({"prompt.max_tokens": 0}, ["'prompt.max_tokens'", "0"]),
+    ({"prompt.overflow": "truncate"}, ["'prompt.overflow'", "'truncate'", "cut_middle"]),
+    ({"scoring.device": "tpu"}, ["'scoring.device'", "'tpu'", "cuda:N"]),
+    ({"scoring.device": "cuda:x"}, ["'scoring.device'", "'cuda:x'"]),
+    ({"scoring.dtype": "float64"}, ["'scoring.dtype'", "'float64'", "bfloat16"]),
+    ({"calibration.temperature_grid": [0, 20, 0.1]}, ["'calibration.temperature_grid'", "0"]),
+    ({"calibration.temperature_grid": [-1, 5, 0.1]}, ["'calibration.temperature_grid'", "-1"]),
+    ({"calibration.temperature_grid": [5, 1, 0.1]}, ["'calibration.temperature_grid'", "[5"]),
+    ({"calibration.temperature_grid": [0.1, 5, 0]}, ["'calibration.temperature_grid'"]),
+    ({"calibration.gamma_grid": [1, -1, 0.1]}, ["'calibration.gamma_grid'"]),
+    (
+        {"models": [{"name": "g", "model": "/no/such/ckpt"}]},
+        ["'models[0].model'", "'/no/such/ckpt'", "no such folder"],
+    ),
+    (
+        {"models": [{"name": "g", "model": "./ckpt"}]},
+        ["'models[0].model'", "'./ckpt'", "no such folder"],
+    ),
+    (
+        {"models": [{"name": "g", "model": "embedded:gpt-5"}]},
+        ["'models[0].model'", "'embedded:gpt-5'", "embedded:smollm2-135m"],
+    ),
+    ({"prompt.verbalizer": {"safe": "ok", "unsafe": "ok"}}, ["'prompt.verbalizer'", "'ok'"]),
+    (
+        {"dataset.columns": {"prompt": "text", "response": "text"}},
+        ["'dataset.columns.response'", "'text'"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "names"), CONFIG_CASES, ids=[str(c[0])[:60] for c in CONFIG_CASES]
+)
+@pytest.mark.parametrize("command", ["score", "report"])
+def test_a_bad_config_value_is_one_error_line_naming_the_key(
+    capsys, tmp_path, write_config, command, overrides, names
+):
+    rc, err = run_cli(capsys, command, "--config", str(write_config(**overrides)))
+    assert rc == 2
+    assert_one_error(err, "config.yaml", *names)
+    assert_nothing_written(tmp_path)
+
+
+def test_a_folder_without_config_json_is_not_a_checkpoint(capsys, tmp_path, write_config):
+    (tmp_path / "ckpt").mkdir()
+    models = [{"name": "g", "model": str(tmp_path / "ckpt")}]
+    rc, err = run_cli(capsys, "score", "--config", str(write_config(models=models)))
+    assert rc == 2
+    assert_one_error(err, "'models[0].model'", "without a config.json")
+    assert_nothing_written(tmp_path)
+
+
+def test_a_run_name_override_is_validated_too(capsys, tmp_path, write_config):
+    rc, err = run_cli(capsys, "report", "--config", str(write_config()), "--run-name", "..")
+    assert rc == 2
+    assert_one_error(err, "'name'", "'..'")
+    assert_nothing_written(tmp_path)
+
+
+def test_the_shipped_configs_still_load():
+    load_config(None)
+    load_config(REPO / "guardcal" / "configs" / "beavertails.yaml")
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("command", ["score", "report"])
+def test_a_one_class_validation_split_stops_before_extraction(
+    capsys, tmp_path, write_config, command
+):
+    safe = [{"prompt": f"hello {i}", "response": "hi", "is_safe": True} for i in range(8)]
+    path = write_jsonl(tmp_path / "val.jsonl", safe)
+    rc, err = run_cli(
+        capsys, command, "--config", str(write_config(**{"dataset.validation": str(path)}))
+    )
+    assert rc == 2
+    assert_one_error(err, "val.jsonl", "no unsafe rows", "6 safe, 0 unsafe")
+    assert_nothing_written(tmp_path)
+
+
+def test_undefined_metrics_are_nan_and_shown_as_undefined():
+    y = np.zeros(6, dtype=int)
+    metrics = evaluate(y, np.linspace(0.1, 0.4, 6))
+    assert np.isnan(metrics["auprc"]) and np.isnan(metrics["ap"]) and np.isnan(metrics["recall"])
+    assert np.isnan(metrics["f1"])
+    assert metrics["accuracy"] == 1.0  # defined without positives
+    with_positive = evaluate(np.array([0, 1, 0, 1]), np.array([0.2, 0.8, 0.3, 0.6]))
+    assert with_positive["auprc"] == pytest.approx(1.0)
+    frame = pd.DataFrame([{"model": "g", "method": m, **metrics} for m in tables.METHODS])
+    html = tables.final_table_html(frame)
+    assert tables.UNDEFINED in html and "nan" not in html.lower().replace("undefined", "")
+    assert "0.5000" not in html
+
+
+def test_label_errors_point_to_label_values(tmp_path):
+    path = write_jsonl(tmp_path / "d.jsonl", [{"prompt": "p", "is_safe": "false"}])
+    with pytest.raises(DataError, match=r"line 1, field 'is_safe'.*dataset\.label_values"):
+        load_records(path)
+
+
+def test_category_flags_that_contradict_the_label_are_an_error(tmp_path):
+    row = {"prompt": "p", "response": "r", "is_safe": True, "category": {"privacy_violation": True}}
+    path = write_jsonl(tmp_path / "d.jsonl", [row])
+    with pytest.raises(DataError, match=r"line 1, field 'category'.*privacy_violation.*safe"):
+        load_records(path)
+
+
+# --- caches ---------------------------------------------------------------------------------
+
+
+def corrupt_data_page(path: Path) -> None:
+    """Flip bytes in the middle of a parquet file's data, leaving its footer intact."""
+    data = bytearray(path.read_bytes())
+    footer = int.from_bytes(data[-8:-4], "little")
+    start, end = 4, len(data) - 8 - footer
+    middle = (start + end) // 2
+    for i in range(middle - 4, middle + 4):
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def small_scores(n: int = 40) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    return pd.DataFrame(
+        {
+            "id": [f"r{i}" for i in range(n)],
+            "label": np.arange(n) % 2,
+            "logit_safe": rng.normal(size=n),
+            "logit_unsafe": rng.normal(size=n),
+            "label_mass": rng.random(n),
+        }
+    )
+
+
+def test_a_scores_file_with_a_corrupt_data_page_is_named_discarded_and_stale(tmp_path, caplog):
+    meta = {"model": "m", "split": "test"}
+    path = tmp_path / "test.parquet"
+    scores.write_table(small_scores(), path, meta)
+    assert scores.is_current(path, meta)
+    corrupt_data_page(path)
+    assert scores.read_meta(path) == meta  # the footer still says "up to date"
+    assert not scores.is_current(path, meta)
+    assert str(path) in caplog.text and "corrupt" in caplog.text
+    assert not path.exists()  # discarded: the next run recomputes it
+
+
+def test_reading_a_corrupt_scores_file_names_it(tmp_path, make_config):
+    cfg = make_config()
+    path = cfg.layout.scores(ZERO_SHOT, "test")
+    scores.write_table(small_scores(), path, {"model": "m"})
+    corrupt_data_page(path)
+    with pytest.raises(scores.ScoresError, match=str(path)):
+        scores.read_scores(cfg, ZERO_SHOT, "test")
+    assert not path.exists()
+
+
+def test_a_local_checkpoints_digest_follows_its_files_not_its_path(tmp_path, monkeypatch):
+    from guardcal.extraction.models import checkpoint_digest
+
+    monkeypatch.setenv("GUARDCAL_CACHE", str(tmp_path / "cache"))
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "config.json").write_text(json.dumps({"rms_norm_eps": 1e-5}), encoding="utf-8")
+    (ckpt / "tokenizer.json").write_text("{}", encoding="utf-8")
+    (ckpt / "model.safetensors").write_bytes(b"\0" * 64)
+    (ckpt / "README.md").write_text("notes", encoding="utf-8")
+    first = checkpoint_digest(ckpt)
+    assert first.startswith("sha256:") and checkpoint_digest(ckpt) == first
+    os.utime(ckpt / "model.safetensors", ns=(1, 1))  # touched, same bytes: the digest decides
+    assert checkpoint_digest(ckpt) == first
+    (ckpt / "README.md").write_text("other notes", encoding="utf-8")  # not a model file
+    assert checkpoint_digest(ckpt) == first
+    (ckpt / "config.json").write_text(json.dumps({"rms_norm_eps": 0.1}), encoding="utf-8")
+    assert checkpoint_digest(ckpt) != first
+    (ckpt / "config.json").write_text(json.dumps({"rms_norm_eps": 1e-5}), encoding="utf-8")
+    assert checkpoint_digest(ckpt) == first
+    (ckpt / "model.safetensors").write_bytes(b"\1" * 64)
+    assert checkpoint_digest(ckpt) != first
+
+
+def test_a_hub_id_resolves_to_the_cached_snapshots_commit_offline(tmp_path, monkeypatch, caplog):
+    from guardcal.extraction.models import hub_commit
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    hub_commit.cache_clear()
+    assert hub_commit("org/guard", None) == "main"
+    assert "could not be resolved" in caplog.text
+    commit = "a" * 40
+    repo = tmp_path / "hub" / "models--org--guard"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit, encoding="utf-8")
+    (repo / "snapshots" / commit).mkdir(parents=True)
+    (repo / "snapshots" / commit / "config.json").write_text("{}", encoding="utf-8")
+    hub_commit.cache_clear()
+    assert hub_commit("org/guard", None) == commit
+    assert hub_commit("org/guard", "b" * 40) == "b" * 40
+    hub_commit.cache_clear()
+
+
+# --- inputs longer than the model's context ------------------------------------------------
+
+
+def long_rows(words: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": "short",
+            "prompt": "How do I bake bread?",
+            "response": "Flour, water.",
+            "is_safe": True,
+        },
+        {"id": "huge", "prompt": "Tell me a story.", "response": "word " * words, "is_safe": True},
+    ]
+
+
+def test_an_input_longer_than_the_context_stops_naming_row_and_length(
+    capsys, tmp_path, write_config
+):
+    from guardcal.extraction.models import load_backbone
+
+    path = write_jsonl(tmp_path / "test.jsonl", long_rows(9000))
+    loads = load_backbone.cache_info().misses
+    rc, err = run_cli(
+        capsys,
+        "score",
+        "--config",
+        str(write_config(**{"dataset.test": str(path)})),
+        "--split",
+        "test",
+    )
+    assert rc == 2
+    line = assert_one_error(err, "test.jsonl", "row 2", "'huge'", "8,192", "max_response_words")
+    assert "cut_middle" in line
+    assert load_backbone.cache_info().misses == loads  # no model was loaded
+    assert not (tmp_path / "reports" / "hostile" / "scores" / "smollm2-135m-zero-shot").exists()
+
+
+@pytest.mark.parametrize("overflow", ["cut_end", "cut_middle"])
+def test_cut_inputs_fit_the_limit_and_keep_the_responses_start(overflow, demo_cfg):
+    from guardcal.extraction.context import CUT_MARK, fit_inputs
+    from guardcal.extraction.models import guard_tokenizer, prompt_format
+    from guardcal.extraction.prompts import GuardPrompt
+
+    tokenizer = guard_tokenizer(demo_cfg, ZERO_SHOT)
+    prompt = GuardPrompt("beavertails", prompt_format(demo_cfg.model(ZERO_SHOT)), tokenizer)
+    story = " ".join(f"w{i}" for i in range(3000)) + " THE-END"
+    frame = pd.DataFrame({"id": ["a", "b"], "prompt": ["p", "q"], "response": ["short", story]})
+    full = fit_inputs(prompt, tokenizer, frame, None, None, "stop", "x")
+    limit = 900
+    cut = fit_inputs(prompt, tokenizer, frame, None, limit, overflow, "x")
+    assert cut[0] == full[0]  # short inputs untouched
+    assert len(full[1]) > limit >= len(cut[1]) > limit - 40
+    text = tokenizer.decode(cut[1])
+    assert "w0 w1 w2" in text
+    assert ("THE-END" in text and CUT_MARK.strip() in text) == (overflow == "cut_middle")
+    with pytest.raises(DataError, match=r"x, row 2 \(id 'b'\).*more than the 900"):
+        fit_inputs(prompt, tokenizer, frame, None, limit, "stop", "x")
+
+
+# --- HTML, PDF -----------------------------------------------------------------------------
+
+
+def test_user_text_reaches_the_report_as_text_not_markup():
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    hostile = [HOSTILE_NAME, "[click](javascript:alert(1))", "a `tick` | pipe", "**bold**"]
+    for value in hostile:
+        for markdown in (
+            narrative.text(value),
+            narrative.code(value),
+            f"| {narrative.text(value)} |",
+        ):
+            soup = BeautifulSoup(markdown2html_mistune(markdown), "html.parser")
+            assert soup.find("img") is None and soup.find("a") is None
+            assert soup.find("strong") is None
+        soup = BeautifulSoup(markdown2html_mistune(narrative.text(value)), "html.parser")
+        assert soup.get_text().strip() == value
+    frame = pd.DataFrame({"Model": [HOSTILE_NAME], "Best T": [1.5]})
+    soup = BeautifulSoup(tables.table_html(frame, "t"), "html.parser")
+    assert soup.find("img") is None and HOSTILE_NAME in soup.get_text()
+
+
+def test_the_pdf_step_has_a_bounded_wait_and_a_one_line_error(tmp_path):
+    from guardcal.reporting.render import RenderError, print_pdf
+
+    browser = tmp_path / "slow-chromium"
+    browser.write_text("#!/bin/sh\nsleep 30\n", encoding="utf-8")
+    browser.chmod(0o755)
+    html = tmp_path / "report.html"
+    html.write_text("<p>x</p>", encoding="utf-8")
+    with pytest.raises(RenderError) as info:
+        print_pdf(html, tmp_path / "report.pdf", str(browser), timeout=1)
+    assert "did not print within 1 s" in str(info.value) and "\n" not in str(info.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html", "slow-chromium"]
+
+
+# --- concurrency and stale outputs ---------------------------------------------------------
+
+
+def test_a_second_run_on_a_locked_run_folder_stops_clearly(capsys, tmp_path, write_config):
+    cfg = load_config(write_config())
+    with run_lock(cfg.layout.lock("score"), "guardcal score (the first run)"):
+        rc, err = run_cli(capsys, "score", "--config", str(write_config()), "--split", "test")
+        with pytest.raises(RunBusy):
+            with run_lock(cfg.layout.lock("score"), "x"):
+                pass
+    assert rc == 2
+    assert_one_error(err, str(cfg.run_dir), "busy", "the first run")
+    assert not cfg.layout.model_scores(ZERO_SHOT).exists()
+    with run_lock(cfg.layout.lock("score"), "after"):  # released with its holder
+        pass
+
+
+def test_a_failed_report_removes_the_stale_render_and_lists_what_it_did_not_rebuild(
+    tmp_path, write_config
+):
+    from guardcal.reporting.render import _mark_stale
+
+    cfg = load_config(write_config())
+    layout = cfg.layout
+    for path in (layout.report_html, layout.slides_html, layout.table("metrics")):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("old", encoding="utf-8")
+        os.utime(path, (1, 1))
+    fresh = layout.table("dataset")
+    fresh.write_text("new", encoding="utf-8")
+    _mark_stale(cfg, started=100.0, exc=RuntimeError("02_tuning failed"))
+    assert not layout.report_html.exists() and not layout.slides_html.exists()
+    note = layout.report_failed.read_text(encoding="utf-8")
+    assert "02_tuning failed" in note and "tables/metrics.csv" in note
+    assert "tables/dataset.csv" not in note
+
+
+# --- speed: nothing heavy before validation ------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["score", "report"])
+def test_bad_input_is_reported_before_torch_or_papermill_is_imported(tmp_path, command):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        yaml.safe_dump(base_config(tmp_path, **{"scoring.shard_size": 0})), encoding="utf-8"
+    )
+    probe = textwrap.dedent(
+        f"""
+        import sys
+        from guardcal.__main__ import main
+        rc = main([{command!r}, "--config", {str(bad)!r}])
+        heavy = sorted(m for m in ("torch", "transformers", "papermill", "datasets")
+                       if m in sys.modules)
+        print(rc, heavy)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert out.stdout.strip() == "2 []", out.stdout + out.stderr
+    assert_one_error(out.stderr, "'scoring.shard_size'")
+
+
+def test_configerror_is_raised_by_load_config_itself(tmp_path, write_config):
+    with pytest.raises(ConfigError, match=r"'scoring\.dtype'"):
+        load_config(write_config(**{"scoring.dtype": "int8"}))
