@@ -41,6 +41,8 @@ EVALUATED_SPLITS = ("validation", "test")
 """The splits with labels."""
 LABELS = {"safe": 0, "unsafe": 1}
 """The normalised frame's label values."""
+MIN_CLASS_ROWS = 10
+"""Fewer validation rows of a class than this fit T and γ on too little: a loud warning."""
 COLUMNS = ("id", "prompt", "response", "label", "categories")
 BEAVERTAILS_COLUMNS = Columns()
 BOOLEAN_LABELS = LabelValues()

@@ -206,6 +206,17 @@ def test_undefined_metrics_are_nan_and_shown_as_undefined():
     assert "0.5000" not in html
 
 
+def test_a_tiny_validation_split_is_a_loud_warning_in_the_report():
+    sizes = pd.DataFrame(
+        {"examples": [12, 50], "safe": [9, 25], "unsafe": [3, 25]}, index=["validation", "test"]
+    )
+    facts = narrative.RunFacts(None, None, None, sizes, None, {})
+    warning = narrative.validation_warning(facts)
+    assert warning.startswith("\n\n**Warning: the validation split has only 9 safe and 3 unsafe")
+    sizes.loc["validation", ["safe", "unsafe"]] = [40, 40]
+    assert narrative.validation_warning(facts) == ""
+
+
 def test_label_errors_point_to_label_values(tmp_path):
     path = write_jsonl(tmp_path / "d.jsonl", [{"prompt": "p", "is_safe": "false"}])
     with pytest.raises(DataError, match=r"line 1, field 'is_safe'.*dataset\.label_values"):
@@ -477,3 +488,53 @@ def test_bad_input_is_reported_before_torch_or_papermill_is_imported(tmp_path, c
 def test_configerror_is_raised_by_load_config_itself(tmp_path, write_config):
     with pytest.raises(ConfigError, match=r"'scoring\.dtype'"):
         load_config(write_config(**{"scoring.dtype": "int8"}))
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory, demo_cfg) -> Path:
+    """A tiny random Llama saved with the embedded model's real tokenizer: a local checkpoint."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from guardcal.extraction.models import guard_tokenizer
+
+    tokenizer = guard_tokenizer(demo_cfg, ZERO_SHOT)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        rms_norm_eps=1e-5,
+    )
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("ckpt") / "tiny-llama"
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.model
+def test_a_local_checkpoint_edited_in_place_is_rescored(
+    capsys, tmp_path, write_config, tiny_checkpoint, monkeypatch
+):
+    monkeypatch.setenv("GUARDCAL_CACHE", str(tmp_path / "cache"))
+    models = [{"name": "tiny", "model": str(tiny_checkpoint)}]
+    path = write_config(models=models, **{"dataset.limit": 4})
+    cfg = load_config(path)
+    scores_file = cfg.layout.scores("tiny", "test")
+    assert main(["score", "--config", str(path), "--split", "test", "-q"]) == 0
+    first = scores.read_meta(scores_file)
+    before = scores.read_scores(cfg, "tiny", "test")
+    assert first["revision"].startswith("sha256:")
+    config_file = tiny_checkpoint / "config.json"
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config_file.write_text(json.dumps({**config, "rms_norm_eps": 0.1}), encoding="utf-8")
+    assert main(["score", "--config", str(path), "--split", "test", "-q"]) == 0
+    second = scores.read_meta(scores_file)
+    assert second["revision"] != first["revision"]
+    after = scores.read_scores(cfg, "tiny", "test")
+    assert not np.allclose(before["logit_unsafe"], after["logit_unsafe"])
+    config_file.write_text(json.dumps(config), encoding="utf-8")  # the module's other tests

@@ -25,10 +25,14 @@ from guardcal.extraction.plan import SplitWork, plan_extraction
 from guardcal.extraction.prompts import GuardPrompt
 from guardcal.extraction.scoring import example_record, fingerprint, guard_answer, score_frame
 from guardcal.locks import run_lock
-from guardcal.records import SPLITS, check_validation, load_split, split_source
-
-MIN_CLASS_ROWS = 10
-"""Fewer validation rows of a class than this fit T and γ on too little: a loud warning."""
+from guardcal.records import (
+    LABELS,
+    MIN_CLASS_ROWS,
+    SPLITS,
+    check_validation,
+    load_split,
+    split_source,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +76,10 @@ def _extract_split(
                 scores.write_shard(cfg, name, split, frame_scores, prints[name], i, count, size)
     for g in guards:
         if not scores.assemble(cfg, g.name, split, prints[g.name], count, size):
-            log.info("%s / %s: waiting for the other nodes' shards", g.name, split)
+            if len(work.shards) < count:
+                log.info("%s / %s: waiting for the other nodes' shards", g.name, split)
+            else:  # this node wrote every shard, yet one is missing or failed its checksum
+                log.warning("%s / %s: a shard is missing; run guardcal score again", g.name, split)
 
 
 def run_extraction(
@@ -140,7 +147,7 @@ def run_extraction(
 
 def _warn_if_tiny(cfg: Config, validation: pd.DataFrame) -> None:
     """Warn loudly when a class has fewer than MIN_CLASS_ROWS validation rows."""
-    for name, value in (("safe", 0), ("unsafe", 1)):
+    for name, value in LABELS.items():
         n = int((validation["label"] == value).sum())
         if n < MIN_CLASS_ROWS:
             log.warning(

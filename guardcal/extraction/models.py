@@ -90,11 +90,7 @@ def gguf_path() -> Path:
 def gguf_digest() -> str:
     """sha256 of the GGUF file (with its size): the embedded backbone's revision."""
     path = gguf_path()
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return f"{digest.hexdigest()[:16]}-{path.stat().st_size}"
+    return f"{_file_digest(path)[:16]}-{path.stat().st_size}"
 
 
 def embedded_checkpoint() -> Path:
@@ -125,9 +121,13 @@ def model_source(model: str) -> str:
 
 @functools.lru_cache(maxsize=8)
 def load_tokenizer(
-    model: str, revision: str | None = None, trust_remote_code: bool = False
+    model: str,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
+    identity: str | None = None,
 ) -> PreTrainedTokenizerBase:
-    """A guard's tokenizer, loaded once per process (cheap next to the model)."""
+    """A guard's tokenizer, loaded once per process per `identity` (the files' digest or commit,
+    so a checkpoint edited in place is read again)."""
     revision = None if embedded_name(model) else revision
     return AutoTokenizer.from_pretrained(
         model_source(model), revision=revision, trust_remote_code=trust_remote_code
@@ -141,8 +141,10 @@ def load_backbone(
     dtype: str = "auto",
     device: str = "auto",
     trust_remote_code: bool = False,
+    identity: str | None = None,
 ) -> PreTrainedModel:
-    """A causal LM in eval mode, loaded once per process per (model, revision, dtype, device)."""
+    """A causal LM in eval mode, loaded once per process per (model, revision, dtype, device,
+    identity): `identity` (the files' digest or commit) keys only this process cache."""
     where = resolve_device(device)
     revision = None if embedded_name(model) else revision
     loaded = AutoModelForCausalLM.from_pretrained(
@@ -211,7 +213,7 @@ def backbone_id(spec: ModelConfig) -> str:
 def guard_tokenizer(cfg: Config, name: str) -> PreTrainedTokenizerBase:
     """The tokenizer of guard `name`, without loading its weights."""
     spec = cfg.model(name)
-    return load_tokenizer(backbone_id(spec), spec.revision, spec.trust_remote_code)
+    return load_tokenizer(backbone_id(spec), spec.revision, spec.trust_remote_code, _identity(spec))
 
 
 def _file_digest(path: Path) -> str:
@@ -286,6 +288,11 @@ def weights_revision(spec: ModelConfig) -> str:
     return hub_commit(spec.model, spec.revision)
 
 
+def _identity(spec: ModelConfig) -> str | None:
+    """What a hub or local model's files are now (None for the embedded ones: their own key)."""
+    return None if embedded_name(spec.model) else weights_revision(spec)
+
+
 def guard_revision(cfg: Config, name: str) -> str | None:
     """What identifies guard `name`'s weights, computed without loading them: the fine-tuned
     rows' key, the GGUF file's digest, a local checkpoint's digest or a hub id's commit."""
@@ -315,6 +322,7 @@ def load_guard(cfg: Config, name: str) -> Guard:
         cfg.scoring.dtype,
         cfg.scoring.device,
         spec.trust_remote_code,
+        _identity(spec),
     )
     tokenizer = guard_tokenizer(cfg, name)
     model, rows = backbone, None

@@ -16,6 +16,7 @@ import pandas as pd
 import guardcal
 from guardcal import scores
 from guardcal.config import Config
+from guardcal.records import LABELS, MIN_CLASS_ROWS
 from guardcal.reporting.pipeline import read_table, scores_summary
 from guardcal.reporting.tables import METHOD_NAMES
 
@@ -83,6 +84,21 @@ def run_intro(facts: RunFacts) -> str:
         f"{sizes.at['test', 'examples']:,} test {unit}, calibrated on "
         f"{sizes.at['validation', 'examples']:,} validation {unit}. "
         "Every number below comes from this run."
+    ) + validation_warning(facts)
+
+
+def validation_warning(facts: RunFacts) -> str:
+    """A loud note when a class has fewer than MIN_CLASS_ROWS validation rows ('' otherwise)."""
+    few = [
+        f"{int(facts.sizes.at['validation', name])} {name}"
+        for name in LABELS
+        if facts.sizes.at["validation", name] < MIN_CLASS_ROWS
+    ]
+    if not few:
+        return ""
+    return (
+        f"\n\n**Warning: the validation split has only {' and '.join(few)} rows.** T and γ are "
+        "fitted on very few examples; their values and the validation metrics are unreliable."
     )
 
 
