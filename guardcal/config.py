@@ -125,6 +125,10 @@ class CalibrationConfig:
     plot_bins: int = PLOT_BINS
     temperature_grid: tuple[float, float, float] = TEMPERATURE_RANGE
     gamma_grid: tuple[float, float, float] = GAMMA_RANGE
+    histogram_bins: int = ECE_BINS  # equal-mass bins of histogram binning (beyond the study)
+    bootstrap_resamples: int = 1000  # resamples of the test split behind every interval
+    bootstrap_seed: int = 0
+    bootstrap_refit: bool = False  # refit the calibrators on a resample of validation each time
 
 
 @dataclass(frozen=True)
@@ -423,7 +427,7 @@ def _check_prompt(cfg: Config, c: _Checker) -> None:
 def _check_calibration(cfg: Config, c: _Checker) -> None:
     """Positive bin counts; grids [start, stop, step] that rise, temperatures above 0."""
     cal = cfg.calibration
-    for key in ("ece_bins", "plot_bins"):
+    for key in ("ece_bins", "plot_bins", "histogram_bins", "bootstrap_resamples"):
         c.positive(f"calibration.{key}", getattr(cal, key))
     for key in ("temperature_grid", "gamma_grid"):
         lo, hi, step = getattr(cal, key)

@@ -82,6 +82,14 @@ class RunLayout:
         """The name of a guard's reliability-diagram figure (without a suffix)."""
         return f"reliability_{model_slug(model)}"
 
+    def wilson_figure(self, model: str) -> str:
+        """The name of a guard's every-method reliability figure with Wilson intervals."""
+        return f"wilson_{model_slug(model)}"
+
+    def smooth_figure(self, model: str) -> str:
+        """The name of a guard's every-method smoothed (relplot) reliability figure."""
+        return f"smooth_{model_slug(model)}"
+
     @property
     def notebooks(self) -> Path:
         """`notebooks/`: the executed notebooks, outputs included."""

@@ -17,6 +17,7 @@ from guardcal.calibration.estimators import (
     evaluate_extended,
     smooth_ece,
     top_label_ece,
+    wilson_interval,
 )
 from guardcal.calibration.metrics import brier_score
 
@@ -187,3 +188,12 @@ def test_percentile_interval_agrees_with_scipy_bootstrap() -> None:
     ).confidence_interval
     assert lo == pytest.approx(ref.low, abs=2e-3)
     assert hi == pytest.approx(ref.high, abs=2e-3)
+
+
+def test_wilson_interval_equals_scipys() -> None:
+    k, n = np.array([0, 3, 7, 10]), np.array([10, 10, 10, 10])
+    lo, hi = wilson_interval(k, n)
+    for i in range(4):
+        ref = stats.binomtest(int(k[i]), int(n[i])).proportion_ci(0.95, method="wilson")
+        assert (lo[i], hi[i]) == pytest.approx((ref.low, ref.high), abs=1e-12)
+    assert np.isnan(wilson_interval([0], [0])[0]).all()

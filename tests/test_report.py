@@ -67,16 +67,17 @@ def test_every_figure_is_embedded(built) -> None:
     names = ["label_donuts", "category_donuts", "uncalibrated", "tuning_temperature"]
     names += ["tuning_gamma", "calibration_curves"]
     names += [cfg.layout.reliability_figure(m.name) for m in cfg.models]
+    names += ["ece_forest"]
+    names += [
+        f(m.name) for m in cfg.models for f in (cfg.layout.wilson_figure, cfg.layout.smooth_figure)
+    ]
     embedded = [
         img["src"].removeprefix("data:image/png;base64,")
         for img in soup.find_all("img")
         if img["src"].startswith("data:image/png;base64,")
     ]
-    on_disk = [
-        base64.b64encode((cfg.layout.figure(n)).read_bytes()).decode()
-        for n in names
-    ]
-    assert len(embedded) == len(names) == 6 + len(cfg.models)
+    on_disk = [base64.b64encode((cfg.layout.figure(n)).read_bytes()).decode() for n in names]
+    assert len(embedded) == len(names) == 7 + 3 * len(cfg.models)
     assert sorted(embedded) == sorted(on_disk)
 
 

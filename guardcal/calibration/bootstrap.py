@@ -47,8 +47,6 @@ from guardcal.calibration.metrics import (
     check_proba,
 )
 
-RESAMPLES = 1000
-"""Bootstrap resamples per split (the issue's minimum)."""
 CONFIDENCE = 0.95
 """Coverage of every interval."""
 BLOCK_ELEMENTS = 1 << 22
@@ -57,7 +55,7 @@ SMOOTH_EPS = 1e-4
 """relplot's density floor in `BaseKernelMixin.smooth`."""
 
 
-def resample_indices(n: int, resamples: int = RESAMPLES, seed: int = 0) -> np.ndarray:
+def resample_indices(n: int, resamples: int, seed: int) -> np.ndarray:
     """One seeded draw of (resamples, n) indices into a split of n examples."""
     if n < 1 or resamples < 1:
         raise ValueError(f"need n ≥ 1 and resamples ≥ 1, got n={n}, resamples={resamples}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import relplot
 from numpy.typing import ArrayLike
+from scipy import stats
 
 from guardcal.calibration.metrics import (
     ECE_BINS,
@@ -113,3 +114,17 @@ def evaluate_extended(
         **brier_decomposition(y, p, n_bins),
     }
     return {key: float(scores[key]) for key in EXTENDED_KEYS}
+
+
+def wilson_interval(
+    successes: ArrayLike, trials: ArrayLike, confidence: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of a binomial proportion (NaN where there are no trials): what a
+    reliability diagram's bin of n examples, k unsafe, can claim about its unsafe fraction."""
+    k, n = np.asarray(successes, dtype=np.float64), np.asarray(trials, dtype=np.float64)
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        center = (k + z**2 / 2) / (n + z**2)
+        half = z / (n + z**2) * np.sqrt(k * (n - k) / n + z**2 / 4)
+    empty = n == 0
+    return np.where(empty, np.nan, center - half), np.where(empty, np.nan, center + half)

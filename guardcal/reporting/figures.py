@@ -10,6 +10,7 @@ from typing import ParamSpec
 import matplotlib as mpl
 import numpy as np
 import pandas as pd
+import relplot
 import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -18,14 +19,22 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FormatStrFormatter, PercentFormatter
 
 from guardcal.atomic import atomic_write
+from guardcal.calibration.estimators import wilson_interval
 from guardcal.calibration.metrics import evaluate, reliability_bins
 from guardcal.config import Config
 from guardcal.policies import BEAVERTAILS_CATEGORIES, BEAVERTAILS_NAMES
 from guardcal.reporting.pipeline import read_predictions, read_table
-from guardcal.reporting.tables import METHOD_LABELS, METHODS, METRIC_LABELS
+from guardcal.reporting.tables import EXTRA_LABELS, METHOD_LABELS, METHODS, METRIC_LABELS
 
 # Okabe–Ito colours: distinguishable with colour-blindness, one fixed colour per method everywhere.
 METHOD_COLORS = {"uncalibrated": "#6E6E6E", "cc": "#E69F00", "bc": "#009E73", "ts": "#0072B2"}
+EXTRA_COLORS = {
+    "platt": "#56B4E9",
+    "isotonic": "#CC79A7",
+    "histogram": "#D55E00",
+    "beta": "#000000",
+}
+"""The calibrators beyond the study (its section only), the rest of the Okabe–Ito palette."""
 LABEL_COLORS = {"safe": "#56B4E9", "unsafe": "#D55E00"}
 METRIC_COLORS = {
     "nll": "#000000",
@@ -384,6 +393,144 @@ def gamma_tuning(history: pd.DataFrame, tuning: pd.DataFrame) -> Figure:
     )
 
 
+def _method_grid(n: int) -> tuple[Figure, np.ndarray]:
+    """A 2 × 4 grid of square panels, one per method of the extended table."""
+    fig, axes = _subplots(2, (n + 1) // 2, figsize=(3.3 * ((n + 1) // 2), 7.0))
+    fig.subplots_adjust(hspace=0.35, wspace=0.3)
+    return fig, axes
+
+
+def _all_labels() -> dict[str, str]:
+    """Every method's display label and colour key, the study's then the extra ones."""
+    return {**METHOD_LABELS, **EXTRA_LABELS}
+
+
+@_styled
+def ece_forest(ci: pd.DataFrame, metric: str = "ece") -> Figure:
+    """Per guard, every method's test `metric` with its bootstrap 95 % interval; the dotted line
+    is the uncalibrated value."""
+    models = list(dict.fromkeys(ci["model"]))
+    methods = list(dict.fromkeys(ci["method"]))
+    colors = {**METHOD_COLORS, **EXTRA_COLORS}
+    labels = _all_labels()
+    fig, axes = _subplots(1, len(models), figsize=(4.6 * len(models), 0.42 * len(methods) + 1.4))
+    fig.subplots_adjust(wspace=0.45)
+    for ax, model in zip(axes.flat, models, strict=True):
+        rows = ci[(ci["model"] == model) & (ci["metric"] == metric)].set_index("method")
+        for i, method in enumerate(methods):
+            r = rows.loc[method]
+            ax.errorbar(
+                r["value"],
+                i,
+                xerr=[[r["value"] - r["lo"]], [r["hi"] - r["value"]]],
+                fmt="o",
+                color=colors[method],
+                ms=6,
+                capsize=3,
+                lw=1.6,
+            )
+        ax.axvline(rows.at["uncalibrated", "value"], ls=":", color="#333333", lw=1)
+        ax.set_yticks(range(len(methods)), [labels[m] for m in methods])
+        ax.invert_yaxis()
+        ax.set_xlim(left=0)
+        ax.set_title(model)
+        ax.set_xlabel(f"{METRIC_LABELS.get(metric, metric)} (test, 95 % bootstrap interval)")
+    return fig
+
+
+@_styled
+def wilson_reliability(preds: pd.DataFrame, model: str, n_bins: int) -> Figure:
+    """One guard under every method: each bin's unsafe fraction at its mean p(unsafe), with the
+    bin's Wilson 95 % interval; the marker area grows with the bin's share of examples."""
+    methods = list(dict.fromkeys(preds["method"]))
+    colors = {**METHOD_COLORS, **EXTRA_COLORS}
+    fig, axes = _method_grid(len(methods))
+    for ax, method in zip(axes.flat, methods, strict=False):
+        y, p = _model_method(preds, model, method)
+        bins = reliability_bins(y, p, n_bins=n_bins)
+        bins = bins[bins["count"] > 0]
+        lo, hi = wilson_interval(np.round(bins["positive_rate"] * bins["count"]), bins["count"])
+        rate = bins["positive_rate"].to_numpy()
+        ax.plot([0, 1], [0, 1], **DIAGONAL_STYLE)
+        ax.errorbar(
+            bins["confidence"],
+            rate,
+            yerr=[np.clip(rate - lo, 0, None), np.clip(hi - rate, 0, None)],
+            fmt="none",
+            ecolor=colors[method],
+            lw=1.4,
+            capsize=2.5,
+        )
+        ax.scatter(
+            bins["confidence"],
+            rate,
+            s=20 + 400 * bins["count"] / len(p),
+            color=colors[method],
+            edgecolor="white",
+            zorder=3,
+        )
+        ax.set_xlim(-0.02, 1.02)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_aspect("equal")
+        ax.set_title(_all_labels()[method])
+        ax.set_xlabel("Mean p(unsafe) in bin")
+    for ax in axes.flat[len(methods) :]:
+        ax.axis("off")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("Fraction unsafe in bin")
+    fig.suptitle(f"{model}: reliability with Wilson 95 % intervals ({n_bins} bins)", y=0.97)
+    return fig
+
+
+@_styled
+def smooth_reliability(preds: pd.DataFrame, model: str) -> Figure:
+    """One guard under every method: relplot's smoothed reliability diagram (kernel regression of
+    the label on p(unsafe) at smooth ECE's bandwidth, line width the density of p)."""
+    methods = list(dict.fromkeys(preds["method"]))
+    colors = {**METHOD_COLORS, **EXTRA_COLORS}
+    fig, axes = _method_grid(len(methods))
+    for ax, method in zip(axes.flat, methods, strict=False):
+        y, p = _model_method(preds, model, method)
+        diagram = relplot.prepare_rel_diagram(p, y, plot_confidence_band=False, report_CE_std=False)
+        relplot.plot_rel_diagram(
+            diagram,
+            fig=fig,
+            ax=ax,
+            use_default_style=False,
+            color=colors[method],
+            plot_labels=False,
+        )
+        ax.set_title(_all_labels()[method])
+        ax.set_xlabel("p(unsafe)")
+    for ax in axes.flat[len(methods) :]:
+        ax.axis("off")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("E[unsafe | p]")
+    fig.suptitle(f"{model}: smoothed reliability (relplot)", y=0.97)
+    return fig
+
+
+def render_beyond_figures(cfg: Config) -> dict[str, Path]:
+    """The figures of "Beyond the study", from `metrics_ci.csv` and every method's predictions."""
+    ci = read_table(cfg, "metrics_ci")
+    preds = pd.concat(
+        [
+            read_predictions(cfg),
+            pd.read_parquet(cfg.layout.table("predictions_beyond", ".parquet")),
+        ],
+        ignore_index=True,
+    )
+    draw: dict[str, Callable[[], Figure]] = {"ece_forest": lambda: ece_forest(ci)}
+    for m in cfg.models:
+        draw[cfg.layout.wilson_figure(m.name)] = functools.partial(
+            wilson_reliability, preds, m.name, cfg.calibration.plot_bins
+        )
+        draw[cfg.layout.smooth_figure(m.name)] = functools.partial(
+            smooth_reliability, preds, m.name
+        )
+    return {name: save_figure(fn(), cfg.layout.figures, name)[0] for name, fn in draw.items()}
+
+
 def render_figures(cfg: Config) -> dict[str, Path]:
     """Draw every figure of a run from its tables; save PNG + PDF; return the PNG paths by name."""
     sizes, categories = read_table(cfg, "dataset"), read_table(cfg, "categories")
@@ -404,4 +551,5 @@ def render_figures(cfg: Config) -> dict[str, Path]:
         draw[cfg.layout.reliability_figure(m.name)] = functools.partial(
             reliability_diagrams, preds, m.name, bins, ece_bins
         )
-    return {name: save_figure(fn(), cfg.layout.figures, name)[0] for name, fn in draw.items()}
+    figures = {name: save_figure(fn(), cfg.layout.figures, name)[0] for name, fn in draw.items()}
+    return {**figures, **render_beyond_figures(cfg)}

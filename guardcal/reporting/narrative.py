@@ -18,7 +18,7 @@ from guardcal import scores
 from guardcal.config import Config
 from guardcal.records import LABELS, MIN_CLASS_ROWS
 from guardcal.reporting.pipeline import read_table, scores_summary
-from guardcal.reporting.tables import METHOD_NAMES
+from guardcal.reporting.tables import EXTRA_LABELS, METHOD_LABELS, METHOD_NAMES
 
 CLASSIFICATION_METRICS = ("f1", "precision", "recall", "accuracy")
 """The metrics of ŷ = 1 iff p ≥ 0.5: temperature scaling leaves all of them unchanged."""
@@ -250,3 +250,52 @@ def results_note(facts: RunFacts) -> str:
         + ("; TS leaves F1, precision, recall and accuracy unchanged" if keeps else "")
         + ". The LaTeX version of this table is `tables/metrics.tex`."
     )
+
+
+def beyond_intro(cfg: Config) -> str:
+    """How every interval of "Beyond the study" was made."""
+    c = cfg.calibration
+    fitted = (
+        "refitted on a bootstrap resample of the validation split for every test resample (so "
+        "the intervals include the calibrators' own uncertainty)"
+        if c.bootstrap_refit
+        else "fitted once on the validation split; the intervals are over the test examples only"
+    )
+    return (
+        "Every number below has a 95 % percentile bootstrap interval from "
+        f"{c.bootstrap_resamples:,} resamples of the test examples (seed {c.bootstrap_seed}), "
+        "one draw shared by every guard "
+        f"and method, so differences are paired. The calibrators are {fitted}. Batch "
+        "calibration's prior is the evaluated batch's mean, so each resample recomputes BC on "
+        "itself; smooth ECE keeps relplot's bandwidth of the full test split on every resample. "
+        "Platt scaling is logistic regression on the logit gap (temperature scaling plus a bias), "
+        "isotonic regression is scikit-learn's on the gap, histogram binning uses "
+        f"{c.histogram_bins} equal-mass bins, and beta calibration is the `betacal` package's "
+        "three-parameter model. These methods appear only here, never in the study's table."
+    )
+
+
+def beyond_differences(diff: pd.DataFrame, models: list[str], metric: str = "ece") -> str:
+    """Per guard, which methods change `metric` beyond noise: their paired 95 % interval of the
+    difference to the uncalibrated row excludes 0."""
+    labels = {**METHOD_LABELS, **EXTRA_LABELS}
+    lines = []
+    for model in models:
+        rows = diff[(diff["model"] == model) & (diff["metric"] == metric)]
+        lower = [r for r in rows.itertuples() if r.hi < 0]
+        higher = [r for r in rows.itertuples() if r.lo > 0]
+        unclear = [r for r in rows.itertuples() if r.lo <= 0 <= r.hi]
+
+        def named(group: list) -> str:
+            return ", ".join(
+                f"{labels[r.method].lstrip('+')} ({r.value:+.3f} [{r.lo:+.3f}, {r.hi:+.3f}])"
+                for r in group
+            )
+
+        parts = [f"lower with {named(lower)}" if lower else "no method lowers it beyond noise"]
+        if higher:
+            parts.append(f"higher with {named(higher)}")
+        if unclear:
+            parts.append(f"not distinguishable from uncalibrated with {named(unclear)}")
+        lines.append(f"- **{model}**, test {metric.upper()}: " + "; ".join(parts) + ".")
+    return "\n".join(lines)

@@ -49,9 +49,11 @@ SECTIONS = (
     "Calibration curves",
     "Reliability diagrams",
     "Results",
+    "Beyond the study",
     "References",
 )
-"""The report's twelve section headings in order (docs/design.md §1), as 05_report writes them."""
+"""The report's section headings in order, as 05_report writes them: the study's twelve
+(docs/design.md §1) with "Beyond the study" after its final table."""
 
 PDF_TIMEOUT = 120
 """Seconds headless Chromium may take to print report.pdf (the demo's takes a few)."""

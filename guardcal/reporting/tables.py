@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +18,22 @@ METHOD_LABELS = {"uncalibrated": "Uncalibrated", "cc": "+CC", "bc": "+BC", "ts":
 """Row labels of the study's final table."""
 METHOD_NAMES = {"uncalibrated": "uncalibrated", "cc": "CC", "bc": "BC", "ts": "TS"}
 """Method names in running text."""
+EXTRA_LABELS = {
+    "platt": "+Platt",
+    "isotonic": "+Isotonic",
+    "histogram": "+Hist. binning",
+    "beta": "+Beta",
+}
+"""Row labels of the calibrators beyond the study (their own section)."""
+EXTRA_METRIC_LABELS = {
+    "smooth_ece": "smECE",
+    "ece_equal_mass": "ECE (equal mass)",
+    "ece_top_label": "ECE (top label)",
+    "brier_reliability": "Brier REL",
+    "brier_resolution": "Brier RES",
+    "brier_uncertainty": "Brier UNC",
+}
+"""Column labels of the estimators beyond the study."""
 METRICS_COLUMNS = ("model", "method", *METRIC_KEYS)
 TUNING_METRICS = ("nll", "ece", "mce", "accuracy", "precision", "recall", "f1", "auprc")
 TUNING_COLUMNS = ("model", "method", "parameter", "value", *TUNING_METRICS)
@@ -137,3 +154,28 @@ def table_html(table: pd.DataFrame, name: str) -> str:
         precision=DISPLAY_DIGITS, escape="html", na_rep=UNDEFINED
     )
     return _html(styler, name)
+
+
+def extended_table_html(ci: pd.DataFrame) -> str:
+    """The extended table (every calibrator × every estimator) as HTML: each cell the test value
+    over its bootstrap 95 % interval."""
+    labels = {**METRIC_LABELS, **EXTRA_METRIC_LABELS}
+    metrics = list(dict.fromkeys(ci["metric"]))
+    head = "".join(f"<th>{labels.get(m, m)}</th>" for m in metrics)
+    body = []
+    for (model, method), rows in ci.groupby(["model", "method"], sort=False):
+        rows = rows.set_index("metric")
+        name = model if method == "uncalibrated" else {**METHOD_LABELS, **EXTRA_LABELS}[method]
+        name = html.escape(name)  # a model name is user text
+        cells = "".join(
+            f"<td>{UNDEFINED}</td>"
+            if np.isnan(rows.at[m, "value"])
+            else f"<td>{rows.at[m, 'value']:.{DISPLAY_DIGITS}f}<br><small>[{rows.at[m, 'lo']:.3f}, "
+            f"{rows.at[m, 'hi']:.3f}]</small></td>"
+            for m in metrics
+        )
+        body.append(f'<tr><th style="text-align:left">{name}</th>{cells}</tr>')
+    return (
+        '<table id="T_extended" style="font-size:11px"><thead><tr><th>Model</th>'
+        f"{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    )

@@ -1,0 +1,178 @@
+"""Beyond the study: every calibrator (the study's three and four more) under every estimator, each
+number with a seeded bootstrap 95 % interval, and paired intervals of each method's difference to
+its guard's uncalibrated row (`metrics_ci.csv`, `metrics_diff_ci.csv`)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from tqdm.auto import tqdm
+
+from guardcal import scores
+from guardcal.calibration.bootstrap import (
+    CONFIDENCE,
+    BatchResampled,
+    FixedProba,
+    ResampledProba,
+    percentile_interval,
+    resample_counts,
+    resample_indices,
+    resampled_metrics,
+)
+from guardcal.calibration.estimators import EXTENDED_KEYS, evaluate_extended
+from guardcal.calibration.more_calibrators import (
+    BetaCalibration,
+    HistogramBinning,
+    IsotonicCalibration,
+    PlattScaling,
+)
+from guardcal.config import CalibrationConfig, Config
+from guardcal.reporting.pipeline import FittedModel, fit_model, logits_of
+from guardcal.reporting.tables import METHODS, check_columns, write_csv, write_parquet
+
+EXTRA_METHODS = ("platt", "isotonic", "histogram", "beta")
+"""The calibrators beyond the study, in the order of the extended table."""
+ALL_METHODS = (*METHODS, *EXTRA_METHODS)
+CI_COLUMNS = ("model", "method", "metric", "value", "lo", "hi")
+"""`metrics_ci.csv` and `metrics_diff_ci.csv` (there `value` is method − uncalibrated)."""
+
+
+def fit_extra(validation: pd.DataFrame, calibration: CalibrationConfig) -> dict[str, BaseEstimator]:
+    """The four calibrators beyond the study, fitted on one guard's validation scores."""
+    z, y = logits_of(validation), validation["label"].to_numpy()
+    return {
+        "platt": PlattScaling().fit(z, y),
+        "isotonic": IsotonicCalibration().fit(z, y),
+        "histogram": HistogramBinning(calibration.histogram_bins).fit(z, y),
+        "beta": BetaCalibration().fit(z, y),
+    }
+
+
+def method_probas(
+    fitted: FittedModel, extra: dict[str, BaseEstimator], logits: np.ndarray
+) -> dict[str, ResampledProba]:
+    """p_unsafe of every method on `logits` as the bootstrap takes it: fixed for each calibrator
+    fitted on validation, recomputed per resample for BC (its prior is the resample's mean)."""
+    gap = logits[:, 1] - logits[:, 0]
+    study = fitted.proba_unsafe(logits)
+    rows: dict[str, ResampledProba] = {m: FixedProba(study[m], gap) for m in METHODS if m != "bc"}
+    rows["bc"] = BatchResampled(logits, fitted.batch.gamma_)
+    rows.update({m: FixedProba(e.predict_proba(logits)[:, 1], gap) for m, e in extra.items()})
+    return {m: rows[m] for m in ALL_METHODS}
+
+
+def point_probas(
+    fitted: FittedModel, extra: dict[str, BaseEstimator], logits: np.ndarray
+) -> dict[str, np.ndarray]:
+    """p_unsafe of every method on the whole split (BC with the split's prior, as the study)."""
+    study = fitted.proba_unsafe(logits)
+    return {
+        m: study[m] if m in study else extra[m].predict_proba(logits)[:, 1] for m in ALL_METHODS
+    }
+
+
+def refit_statistics(
+    cfg: Config,
+    model: str,
+    validation: pd.DataFrame,
+    content_free: pd.DataFrame,
+    test: pd.DataFrame,
+    test_indices: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """(B, K) metrics per method when every resample also refits the calibrators on a resample of
+    the validation split (one seeded draw for it), so the intervals include their uncertainty."""
+    z, y = logits_of(test), test["label"].to_numpy()
+    gap = z[:, 1] - z[:, 0]
+    resamples = test_indices.shape[0]
+    val_indices = resample_indices(len(validation), resamples, cfg.calibration.bootstrap_seed + 1)
+    out = {m: np.empty((resamples, len(EXTENDED_KEYS))) for m in ALL_METHODS}
+    for b in tqdm(range(resamples), desc=f"refit bootstrap ({model})", leave=False):
+        val = validation.iloc[val_indices[b]].reset_index(drop=True)
+        fitted = fit_model(model, val, content_free, cfg.calibration)
+        rows = method_probas(fitted, fit_extra(val, cfg.calibration), z)
+        counts = resample_counts(test_indices[b : b + 1], y.shape[0])
+        fixed = {m: FixedProba(r(counts)[0], gap) for m, r in rows.items()}
+        stats = resampled_metrics(
+            y, fixed, test_indices[b : b + 1], cfg.calibration.ece_bins, progress=False
+        )
+        for m in ALL_METHODS:
+            out[m][b] = stats[m][0]
+    return out
+
+
+def interval_rows(
+    model: str, values: dict[str, dict[str, float]], stats: dict[str, np.ndarray]
+) -> tuple[list[dict], list[dict]]:
+    """The rows of both interval tables for one guard: each method's value and interval, and each
+    method's paired difference to the uncalibrated row on the same resamples."""
+    ci, diff = [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a metric undefined on every resample
+        for method in ALL_METHODS:
+            lo, hi = percentile_interval(stats[method], CONFIDENCE)
+            d_lo, d_hi = percentile_interval(stats[method] - stats["uncalibrated"], CONFIDENCE)
+            for k, key in enumerate(EXTENDED_KEYS):
+                v = values[method][key]
+                ci.append(dict(model=model, method=method, metric=key, value=v, lo=lo[k], hi=hi[k]))
+                if method != "uncalibrated":
+                    delta = v - values["uncalibrated"][key]
+                    diff.append(
+                        dict(
+                            model=model,
+                            method=method,
+                            metric=key,
+                            value=delta,
+                            lo=d_lo[k],
+                            hi=d_hi[k],
+                        )
+                    )
+    return ci, diff
+
+
+def evaluate_beyond(cfg: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write `metrics_ci.csv`, `metrics_diff_ci.csv` and the extra methods' test predictions."""
+    calibration = cfg.calibration
+    ci, diff, preds = [], [], []
+    for m in cfg.models:
+        validation = scores.read_scores(cfg, m.name, "validation")
+        content_free = scores.read_scores(cfg, m.name, "content_free")
+        test = scores.read_scores(cfg, m.name, "test")
+        z, y = logits_of(test), test["label"].to_numpy()
+        fitted = fit_model(m.name, validation, content_free, calibration)
+        extra = fit_extra(validation, calibration)
+        probas = point_probas(fitted, extra, z)
+        values = {k: evaluate_extended(y, p, calibration.ece_bins) for k, p in probas.items()}
+        indices = resample_indices(
+            y.shape[0], calibration.bootstrap_resamples, calibration.bootstrap_seed
+        )
+        if calibration.bootstrap_refit:
+            stats = refit_statistics(cfg, m.name, validation, content_free, test, indices)
+        else:
+            rows = method_probas(fitted, extra, z)
+            stats = resampled_metrics(y, rows, indices, calibration.ece_bins)
+        model_ci, model_diff = interval_rows(m.name, values, stats)
+        ci += model_ci
+        diff += model_diff
+        for method in EXTRA_METHODS:
+            preds.append(
+                pd.DataFrame(
+                    {
+                        "model": m.name,
+                        "method": method,
+                        "id": test["id"].astype(str).to_numpy(),
+                        "label": y.astype(np.int64),
+                        "proba_unsafe": probas[method],
+                    }
+                )
+            )
+    ci_table = check_columns(pd.DataFrame(ci), CI_COLUMNS, "interval table")
+    diff_table = check_columns(pd.DataFrame(diff), CI_COLUMNS, "difference table")
+    write_csv(ci_table, cfg.layout.table("metrics_ci"))
+    write_csv(diff_table, cfg.layout.table("metrics_diff_ci"))
+    write_parquet(
+        pd.concat(preds, ignore_index=True), cfg.layout.table("predictions_beyond", ".parquet")
+    )
+    return ci_table, diff_table

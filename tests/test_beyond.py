@@ -1,0 +1,138 @@
+"""Beyond the study on synthetic score files: the interval tables, their wording and figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_pipeline import MODELS, write_config, write_scores
+
+from guardcal import scores
+from guardcal.calibration.estimators import EXTENDED_KEYS, evaluate_extended
+from guardcal.reporting import beyond, figures, narrative, pipeline, tables
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory):
+    """A finished synthetic run (no model) with its interval tables, 100 resamples."""
+    tmp = tmp_path_factory.mktemp("beyond")
+    cfg = pipeline.run_config(write_config(Path(tmp), bootstrap_resamples=100))
+    write_scores(cfg)
+    pipeline.evaluate_run(cfg)
+    ci, diff = beyond.evaluate_beyond(cfg)
+    return cfg, ci, diff
+
+
+def test_interval_tables_have_the_contract_columns_and_every_row(run) -> None:
+    cfg, _, _ = run
+    ci = pd.read_csv(cfg.layout.table("metrics_ci"))
+    diff = pd.read_csv(cfg.layout.table("metrics_diff_ci"))
+    assert list(ci.columns) == list(beyond.CI_COLUMNS) == list(diff.columns)
+    assert len(ci) == len(MODELS) * len(beyond.ALL_METHODS) * len(EXTENDED_KEYS)
+    assert len(diff) == len(MODELS) * (len(beyond.ALL_METHODS) - 1) * len(EXTENDED_KEYS)
+    assert (ci["lo"] <= ci["hi"]).all()
+    # the point value lies inside its interval for all but degenerate metrics
+    inside = (ci["lo"] - 1e-9 <= ci["value"]) & (ci["value"] <= ci["hi"] + 1e-9)
+    assert inside.mean() > 0.95
+
+
+def test_study_rows_equal_metrics_csv_and_every_value_is_recomputable(run) -> None:
+    cfg, ci, _ = run
+    metrics = pd.read_csv(cfg.layout.table("metrics")).set_index(["model", "method"])
+    study = ci[ci["method"].isin(tables.METHODS) & ci["metric"].isin(metrics.columns)]
+    for r in study.itertuples():
+        assert r.value == pytest.approx(metrics.at[(r.model, r.method), r.metric], abs=1e-6)
+    # an extra method's values: its calibrator fitted on validation, applied to test
+    model = MODELS[0]
+    val, test = (scores.read_scores(cfg, model, s) for s in ("validation", "test"))
+    extra = beyond.fit_extra(val, cfg.calibration)
+    p = extra["isotonic"].predict_proba(pipeline.logits_of(test))[:, 1]
+    want = evaluate_extended(test["label"].to_numpy(), p)
+    got = ci[(ci["model"] == model) & (ci["method"] == "isotonic")].set_index("metric")["value"]
+    for key in EXTENDED_KEYS:
+        assert got[key] == pytest.approx(want[key], abs=1e-12)
+
+
+def test_differences_are_paired_against_the_uncalibrated_row(run) -> None:
+    _, ci, diff = run
+    point = ci.set_index(["model", "method", "metric"])["value"]
+    for r in diff.itertuples():
+        want = point[(r.model, r.method, r.metric)] - point[(r.model, "uncalibrated", r.metric)]
+        assert r.value == pytest.approx(want, abs=1e-12)
+    # TS leaves every verdict alone: its accuracy difference is 0 on every resample
+    ts = diff[(diff["method"] == "ts") & (diff["metric"] == "accuracy")]
+    assert (ts[["value", "lo", "hi"]].abs().to_numpy() < 1e-12).all()
+
+
+def test_intervals_are_deterministic_and_the_seed_matters(run, tmp_path: Path) -> None:
+    cfg, ci, _ = run
+    again = pipeline.run_config(write_config(tmp_path, bootstrap_resamples=100))
+    write_scores(again)
+    pipeline.evaluate_run(again)
+    beyond.evaluate_beyond(again)
+    assert (
+        again.layout.table("metrics_ci").read_bytes() == cfg.layout.table("metrics_ci").read_bytes()
+    )
+    (tmp_path / "s").mkdir()
+    other = pipeline.run_config(
+        write_config(tmp_path / "s", bootstrap_resamples=100, bootstrap_seed=1)
+    )
+    write_scores(other)
+    pipeline.evaluate_run(other)
+    lo = beyond.evaluate_beyond(other)[0]["lo"].to_numpy()
+    assert not np.allclose(lo, ci["lo"].to_numpy())
+
+
+def test_refit_option_widens_the_temperature_rows(tmp_path: Path) -> None:
+    """Refitting on validation resamples adds the calibrators' uncertainty to their rows."""
+    cfg = pipeline.run_config(write_config(tmp_path, bootstrap_resamples=15, bootstrap_refit=True))
+    write_scores(cfg)
+    pipeline.evaluate_run(cfg)
+    refit, _ = beyond.evaluate_beyond(cfg)
+    (tmp_path / "f").mkdir()
+    fixed = pipeline.run_config(write_config(tmp_path / "f", bootstrap_resamples=15))
+    write_scores(fixed)
+    pipeline.evaluate_run(fixed)
+    once, _ = beyond.evaluate_beyond(fixed)
+    pd.testing.assert_series_equal(refit["value"], once["value"])
+    width = lambda t: (t["hi"] - t["lo"])[(t["method"] == "ts") & (t["metric"] == "nll")]  # noqa: E731
+    assert width(refit).sum() > width(once).sum()
+
+
+def test_narrative_names_the_resamples_and_the_clear_differences(run) -> None:
+    cfg, _, diff = run
+    intro = narrative.beyond_intro(cfg)
+    assert "100 resamples" in intro and "fitted once on the validation split" in intro
+    text = narrative.beyond_differences(diff, list(MODELS))
+    for model in MODELS:
+        rows = diff[(diff["model"] == model) & (diff["metric"] == "ece")]
+        for r in rows.itertuples():
+            label = {**tables.METHOD_LABELS, **tables.EXTRA_LABELS}[r.method].lstrip("+")
+            assert f"{label} ({r.value:+.3f}" in text
+    fake = diff.assign(lo=-1.0, hi=1.0)
+    assert "no method lowers it beyond noise" in narrative.beyond_differences(fake, [MODELS[0]])
+
+
+def test_extended_table_shows_every_row_with_its_interval(run) -> None:
+    _, ci, _ = run
+    html = tables.extended_table_html(ci)
+    assert html.count("<tr>") == 1 + len(MODELS) * len(beyond.ALL_METHODS)
+    r = ci.iloc[0]
+    assert f"[{r.lo:.3f}, {r.hi:.3f}]" in html
+
+
+def test_beyond_figures_are_drawn(run) -> None:
+    cfg, ci, _ = run
+    fig = figures.ece_forest(ci)
+    assert len(fig.axes) == len(MODELS)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()][-1] == "+Beta"
+    preds = pd.concat(
+        [
+            pipeline.read_predictions(cfg),
+            pd.read_parquet(cfg.layout.table("predictions_beyond", ".parquet")),
+        ]
+    )
+    fig = figures.wilson_reliability(preds, MODELS[0], cfg.calibration.plot_bins)
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["Uncalibrated", "+CC"]
