@@ -80,7 +80,8 @@ def main() -> None:
                 got = evaluate_extended(labels[idx], p[:, 1])
             else:
                 got = evaluate_extended(labels[idx], row.proba[idx])
-            assert abs(got["accuracy"] - stats[name][b, EXTENDED_KEYS.index("accuracy")]) < 1e-12  # the same numbers
+            same = stats[name][b, EXTENDED_KEYS.index("accuracy")]
+            assert abs(got["accuracy"] - same) < 1e-12  # the same numbers
     baseline = (time.perf_counter() - loop) * args.resamples / args.loop
     print(f"rows: {len(rows)}, metrics per row: {stats[next(iter(stats))].shape[1]}")
     print(
