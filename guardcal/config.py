@@ -25,8 +25,11 @@ REPORTS_ENV = "GUARDCAL_REPORTS"
 PROMPT_FORMATS = ("llama_guard", "chat")
 """How a guard input is built: Llama Guard 3's own string, or the instruction as a chat turn."""
 FORMATS = ("auto", *PROMPT_FORMATS)
-LABEL_SCORES = ("first_token",)
-"""How a label word is scored: the logit of its first token (the study's rule)."""
+LABEL_SCORES = ("first_token", "sequence")
+"""How a label word is scored: the logit of its first token (the study's rule), or the summed
+log-probability of all its tokens."""
+INPUT_MODES = ("study", "model")
+"""How the guard input is built: as the study's code did, or as the model's documentation does."""
 OVERFLOWS = ("stop", "cut_end", "cut_middle")
 """What to do with a guard input longer than the model's context (or `prompt.max_tokens`): stop
 with an error naming the row, or cut the response's end or middle until the input fits."""
@@ -107,9 +110,11 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class PromptConfig:
-    """The guard prompt: taxonomy, verbalizer words and how a label word is scored."""
+    """The guard prompt: taxonomy, input mode (`study` or `model`, see
+    `guardcal.extraction.prompts`), verbalizer words and how a label word is scored."""
 
     taxonomy: str = "beavertails"
+    input: str = "model"
     verbalizer: dict[str, str] = field(default_factory=lambda: {"safe": "safe", "unsafe": "unsafe"})
     label_score: str = "first_token"
     max_response_words: int | None = None
@@ -411,6 +416,7 @@ def _check_prompt(cfg: Config, c: _Checker) -> None:
             c.bad(f"prompt.verbalizer.{key}", f"must be a label word, got {word!r}")
     if p.verbalizer["safe"] == p.verbalizer["unsafe"]:
         c.bad("prompt.verbalizer", f"maps both labels to {p.verbalizer['safe']!r}")
+    c.one_of("prompt.input", p.input, INPUT_MODES)
     c.one_of("prompt.label_score", p.label_score, LABEL_SCORES)
     if p.max_response_words is not None and p.max_response_words < 1:
         c.bad(

@@ -1,80 +1,48 @@
-"""Safety policies as data: the harm categories guards are asked about, and their names."""
+"""Safety policies as data: each taxonomy's categories, read from a file with its provenance and
+licence (`guardcal/data/policies/`), and the category block a guard prompt carries."""
 
 from __future__ import annotations
 
-# The 14 BeaverTails harm categories, by their dataset keys, in the dataset's order.
-BEAVERTAILS_CATEGORIES: tuple[str, ...] = (
-    "animal_abuse",
-    "child_abuse",
-    "controversial_topics,politics",
-    "discrimination,stereotype,injustice",
-    "drug_abuse,weapons,banned_substance",
-    "financial_crime,property_crime,theft",
-    "hate_speech,offensive_language",
-    "misinformation_regarding_ethics,laws_and_safety",
-    "non_violent_unethical_behavior",
-    "privacy_violation",
-    "self_harm",
-    "sexually_explicit,adult_content",
-    "terrorism,organized_crime",
-    "violence,aiding_and_abetting,incitement",
-)
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
 
-# Short names of the BeaverTails categories as they appear in the policy block.
-BEAVERTAILS_NAMES: tuple[str, ...] = (
-    "Animal Abuse",
-    "Child Abuse",
-    "Controversial Topics, Politics",
-    "Discrimination, Stereotype, Injustice",
-    "Drug Abuse, Weapons, Banned Substance",
-    "Financial Crime, Property Crime, Theft",
-    "Hate Speech, Offensive Language",
-    "Misinformation Regarding Ethics, Laws and Safety",
-    "Non-Violent Unethical Behavior",
-    "Privacy Violation",
-    "Self-Harm",
-    "Sexually Explicit, Adult Content",
-    "Terrorism, Organized Crime",
-    "Violence, Aiding and Abetting, Incitement",
-)
-
-# One-line descriptions for the `beavertails_descriptions` taxonomy (paraphrasing the
-# BeaverTails annotation guidelines).
-BEAVERTAILS_DESCRIPTIONS: tuple[str, ...] = (
-    "Cruelty, neglect or harm inflicted on animals, or content that encourages it.",
-    "Physical, emotional or other abuse, neglect or exploitation of minors, or content "
-    "that excuses it.",
-    "One-sided, inflammatory or manipulative content on divisive political or social issues.",
-    "Unfair treatment, stereotyping or demeaning of people based on protected characteristics.",
-    "Misuse of drugs, illegal weapons or banned substances, or help obtaining or making them.",
-    "Fraud, scams, money laundering, theft, burglary or damage to property.",
-    "Insults, slurs, harassment or hateful language against people or groups.",
-    "False or misleading claims about ethics, the law or safety that could lead to harm.",
-    "Lying, cheating, manipulation or other unethical conduct that is not violent.",
-    "Exposing, collecting or tracking personal information without consent.",
-    "Encouraging, glorifying or giving means for suicide or self-injury.",
-    "Sexually explicit material or adult content unsuitable for a general audience.",
-    "Planning, supporting or glorifying terrorism or organised criminal activity.",
-    "Physical violence, threats, or aiding and inciting others to commit violence.",
-)
-
-# Llama Guard 3's own hazard taxonomy (MLCommons), as in the model's chat template.
-LLAMA_GUARD_3_NAMES: tuple[str, ...] = (
-    "Violent Crimes",
-    "Non-Violent Crimes",
-    "Sex Crimes",
-    "Child Exploitation",
-    "Defamation",
-    "Specialized Advice",
-    "Privacy",
-    "Intellectual Property",
-    "Indiscriminate Weapons",
-    "Hate",
-    "Self-Harm",
-    "Sexual Content",
-    "Elections",
-    "Code Interpreter Abuse",
-)
+POLICY_DIR = Path(__file__).parent / "data" / "policies"
 
 TAXONOMIES = ("beavertails", "beavertails_descriptions", "llama_guard_3")
-"""The policy blocks a guard prompt can carry (see `guardcal.extraction.prompts.taxonomy_lines`)."""
+"""The policy blocks a guard prompt can carry: the study's BeaverTails policy without or with its
+descriptions, and Llama Guard 3's own MLCommons S1–S14."""
+
+
+@cache
+def policy_file(name: str) -> dict[str, Any]:
+    """A policy data file (`beavertails`, `llama_guard_3`): categories, line format, provenance."""
+    return json.loads((POLICY_DIR / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def _taxonomy(taxonomy: str) -> tuple[dict[str, Any], str]:
+    """(the policy file, its line format) of a taxonomy name."""
+    if taxonomy not in TAXONOMIES:
+        raise ValueError(f"unknown taxonomy {taxonomy!r}; use one of {TAXONOMIES}")
+    data = policy_file(taxonomy.removesuffix("_descriptions"))
+    line = "with_descriptions" if taxonomy.endswith("_descriptions") else "without_descriptions"
+    return data, data["line"][line]
+
+
+def category_block(taxonomy: str) -> str:
+    """The text between `<BEGIN UNSAFE CONTENT CATEGORIES>` and `<END …>`, without the newline
+    that ends its last line (`S1: Violent Crimes.\\n…S14: Code Interpreter Abuse.`)."""
+    data, line = _taxonomy(taxonomy)
+    return "".join(line.format(**c) for c in data["categories"]).removesuffix("\n")
+
+
+BEAVERTAILS_CATEGORIES: tuple[str, ...] = tuple(
+    c["dataset_key"] for c in policy_file("beavertails")["categories"]
+)
+"""The 14 BeaverTails harm categories by their dataset keys, in the study's order (S1…S14)."""
+
+BEAVERTAILS_NAMES: tuple[str, ...] = tuple(
+    c["name"] for c in policy_file("beavertails")["categories"]
+)
+"""Their names as the study's policy block spells them."""

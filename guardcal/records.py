@@ -314,12 +314,20 @@ def _load_hub(src: Source, columns: Columns, label_values: LabelValues) -> pd.Da
 def split_fraction(
     df: pd.DataFrame, fraction: float, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A seeded sample of round(fraction·N) rows without replacement, and the rest; both keep
-    the original row order (the fine-tuned guard is fitted on the rest of the demo train split)."""
-    order = np.random.default_rng(seed).permutation(len(df))
-    chosen = np.zeros(len(df), dtype=bool)
-    chosen[order[: round(fraction * len(df))]] = True
-    return df[chosen].reset_index(drop=True), df[~chosen].reset_index(drop=True)
+    """The study's split, by the library that made it: the `test` part of
+    `datasets.Dataset.train_test_split(test_size=fraction, seed=seed)` over the rows (ceil(
+    fraction·N) rows, in that function's order), and the `train` part (the rest; the fine-tuned
+    guard is fitted on it)."""
+    if fraction == 1:
+        return df.reset_index(drop=True), df.iloc[:0].reset_index(drop=True)
+    import datasets  # slow to import; only split sources need it
+
+    rows = datasets.Dataset.from_dict({"row": np.arange(len(df))})
+    parts = rows.train_test_split(test_size=fraction, seed=seed)
+    return (
+        df.iloc[list(parts["test"]["row"])].reset_index(drop=True),
+        df.iloc[list(parts["train"]["row"])].reset_index(drop=True),
+    )
 
 
 def content_free_frame(texts: Iterable[str]) -> pd.DataFrame:

@@ -102,7 +102,7 @@ def test_beavertails_schema_loads_without_mapping(tmp_path: Path, fmt: str) -> N
     assert df["response"].tolist() == [r["response"] for r in ROWS]
     assert df["label"].tolist() == [0, 1, 0]
     assert df["label"].dtype == "int64"
-    assert df["categories"].tolist() == [[], [THEFT, VIOLENCE], []]
+    assert df["categories"].tolist() == [[], [VIOLENCE, THEFT], []]  # the study's S1, S2
 
 
 def test_three_formats_give_the_same_frame(tmp_path: Path) -> None:
@@ -410,27 +410,17 @@ def frame(n: int) -> pd.DataFrame:
     return pd.DataFrame({"id": [f"i{k}" for k in range(n)], "label": [k % 2 for k in range(n)]})
 
 
-def test_split_fraction_is_deterministic_disjoint_and_ordered() -> None:
+def test_split_fraction_is_deterministic_and_disjoint() -> None:
     df = frame(101)
     chosen, rest = split_fraction(df, 0.3, 42)
     again, _ = split_fraction(df, 0.3, 42)
     other, _ = split_fraction(df, 0.3, 7)
-    assert len(chosen) == round(0.3 * 101) and len(rest) == 101 - len(chosen)
+    assert len(chosen) == 31 and len(rest) == 101 - len(chosen)  # ceil(0.3 · 101), as datasets
     assert chosen["id"].tolist() == again["id"].tolist()
     assert chosen["id"].tolist() != other["id"].tolist()
     assert not set(chosen["id"]) & set(rest["id"])
     assert sorted(chosen["id"].tolist() + rest["id"].tolist()) == sorted(df["id"])
-    positions = [int(i[1:]) for i in chosen["id"]]
-    assert positions == sorted(positions)
     assert list(chosen.index) == list(range(len(chosen)))
-
-
-def test_split_fraction_takes_the_head_of_the_seeded_permutation() -> None:
-    import numpy as np
-
-    df = frame(20)
-    expected = sorted(np.random.default_rng(42).permutation(20)[:5].tolist())
-    assert split_fraction(df, 0.25, 42)[0]["id"].tolist() == [f"i{k}" for k in expected]
 
 
 def test_split_fraction_one_keeps_everything() -> None:

@@ -3,6 +3,7 @@ do not change it, the fine-tuned guard is real, and extraction resumes and cache
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -16,7 +17,6 @@ from sklearn.metrics import roc_auc_score
 
 from guardcal import scores
 from guardcal.__main__ import main
-from guardcal.config import ConfigError
 from guardcal.extraction import finetune
 from guardcal.extraction.extract import run_extraction
 from guardcal.extraction.forward import LastHidden, prefix_ids, render_inputs
@@ -307,10 +307,48 @@ def test_bad_data_fails_before_any_model_loads(make_config, tmp_path, monkeypatc
     assert main(["score", "--config", cfg.source_file]) == 2
 
 
-def test_sequence_label_score_is_refused_when_the_config_loads(make_config):
-    """Not implemented yet, so refused with the key named before anything is read or loaded."""
-    with pytest.raises(ConfigError, match=r"prompt\.label_score"):
-        make_config(prompt={"label_score": "sequence"})
+@pytest.mark.parametrize("name", [ZERO_SHOT, FINE_TUNED])
+def test_sequence_label_score_equals_forced_generation(demo_cfg, guards, sample, name):
+    """`label_score: sequence` sums the log-probabilities of every token of each label word
+    (SmolLM2's `unsafe` is `uns` + `afe`: one extra cached step), as `generate()` writing that
+    word reads them."""
+    guard = guards[name]
+    cfg = dataclasses.replace(
+        demo_cfg, prompt=dataclasses.replace(demo_cfg.prompt, label_score="sequence")
+    )
+    got = score_frame([guard], sample, cfg, LastHidden(guard.model, 3))[name]
+    words = verbalizer(guard.tokenizer, cfg.prompt.verbalizer).tokens
+    assert [len(w) for w in words] == [1, 2]
+    expected = []
+    with torch.inference_mode():
+        for text in render_inputs(guard_prompt(cfg, guard), sample):
+            ids = guard.tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids
+            start, row = ids.shape[1], []
+            for word in words:
+                out = guard.model.generate(
+                    ids,
+                    attention_mask=torch.ones_like(ids),
+                    max_new_tokens=len(word),
+                    prefix_allowed_tokens_fn=lambda _, done, w=word, n=start: [w[len(done) - n]],
+                    do_sample=False,
+                    temperature=None,
+                    top_p=None,
+                    top_k=None,
+                    output_logits=True,
+                    return_dict_in_generate=True,
+                    pad_token_id=guard.tokenizer.eos_token_id,
+                )
+                assert out.sequences[0, start:].tolist() == list(word)
+                row.append(
+                    sum(
+                        float(torch.log_softmax(out.logits[j][0].double(), 0)[t])
+                        for j, t in enumerate(word)
+                    )
+                )
+            expected.append(row)
+    expected = np.array(expected)
+    np.testing.assert_allclose(got[["logit_safe", "logit_unsafe"]], expected, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(got["label_mass"], np.exp(expected).sum(1), rtol=1e-4)
 
 
 def test_help_is_quick_and_lists_the_score_command():

@@ -66,7 +66,7 @@ def fit_inputs(
     """The token ids of every row's guard input, none longer than `limit`: a longer one is a
     DataError naming `where`, the row, its id and length (`stop`), or its response is cut."""
     texts = render_inputs(prompt, frame, max_response_words)
-    sequences = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    sequences = prompt.encode(texts)
     if limit is None:
         return sequences
     for i, ids in enumerate(sequences):
@@ -106,7 +106,7 @@ def fit(
         text = prompt.render(
             user, None if response is None else cut_response(response, keep, overflow)
         )
-        ids = tokenizer.encode(text, add_special_tokens=False)
+        ids = prompt.encode([text])[0]
         if limit is None or len(ids) <= limit or overflow == "stop":
             return text, ids
         if keep == 0:

@@ -47,7 +47,7 @@ def render_inputs(
 def prefix_ids(prompt: GuardPrompt, tokenizer: PreTrainedTokenizerBase, role: str) -> list[int]:
     """The token ids shared by every input judging `role`: the prefix's ids minus its last
     token, which a tokenizer may merge with the text after it."""
-    return tokenizer.encode(prompt.prefix(role), add_special_tokens=False)[:-1]
+    return prompt.encode([prompt.prefix(role)])[0][:-1]
 
 
 class LastHidden:
@@ -75,8 +75,11 @@ class LastHidden:
         sequences: Sequence[Sequence[int]],
         prefix: Sequence[int] = (),
         progress: tqdm | None = None,
+        steps: Sequence[Sequence[int]] = (),
     ) -> torch.Tensor:
-        """(N, hidden) final hidden states at each sequence's last token, in input order."""
+        """(N, hidden) final hidden states at each sequence's last token, in input order; with
+        `steps`, (N, 1 + Σ len(steps), hidden): then the states after each token of each
+        continuation in `steps`, every one fed on the cache from the sequence's end."""
         prefix = tuple(prefix)
         n = len(prefix)
         shared = [i for i, s in enumerate(sequences) if n and len(s) > n and tuple(s[:n]) == prefix]
@@ -89,6 +92,7 @@ class LastHidden:
             )
         out = torch.empty(
             len(sequences),
+            1 + sum(len(t) for t in steps),
             self.model.config.get_text_config().hidden_size,
             dtype=self.model.dtype,
             device=self.device,
@@ -99,13 +103,21 @@ class LastHidden:
             # longest batch first: one that does not fit in memory fails in the first seconds
             for start in reversed(starts):
                 batch = rows[start : start + self.batch_size]
-                out[batch] = self._forward([sequences[i][skip:] for i in batch], prefix[:skip])
+                out[batch] = self._forward(
+                    [sequences[i][skip:] for i in batch], prefix[:skip], steps
+                )
                 if progress is not None:
                     progress.update(len(batch))
-        return out
+        return out if steps else out[:, 0]
 
-    def _forward(self, suffixes: list[Sequence[int]], prefix: tuple[int, ...]) -> torch.Tensor:
-        """One batch: suffixes after a cached prefix (or whole sequences when it is empty)."""
+    def _forward(
+        self,
+        suffixes: list[Sequence[int]],
+        prefix: tuple[int, ...],
+        steps: Sequence[Sequence[int]] = (),
+    ) -> torch.Tensor:
+        """One batch: suffixes after a cached prefix (or whole sequences when it is empty), then
+        each continuation in `steps` from every suffix's last token, on the batch's cache."""
         size, start = len(suffixes), len(prefix)
         lengths = torch.tensor([len(s) for s in suffixes], device=self.device)
         width = int(lengths.max())
@@ -118,6 +130,8 @@ class LastHidden:
             mask = torch.ones(size, start + width, dtype=torch.long, device=self.device)
             mask[:, start:] = positions - start < lengths[:, None]
         cache = self._cache(prefix, size) if prefix else None
+        if steps and cache is None:
+            cache = DynamicCache(config=self.model.config)
         hidden = self.base(
             input_ids=ids,
             attention_mask=mask,
@@ -125,7 +139,23 @@ class LastHidden:
             cache=cache,
             use_cache=cache is not None,
         ).last_hidden_state
-        return hidden[torch.arange(size, device=self.device), lengths - 1]
+        out = [hidden[torch.arange(size, device=self.device), lengths - 1]]
+        for tokens in steps:  # one cached position per token, cropped off again afterwards
+            # the tokens sit after the batch's padding in the cache, at their true positions
+            after = start + lengths[:, None] + torch.arange(len(tokens), device=self.device)
+            extended = None
+            if mask is not None:
+                extended = torch.cat([mask, mask.new_ones(size, len(tokens))], dim=1)
+            hidden = self.base(
+                input_ids=torch.tensor(tokens, device=self.device).expand(size, -1),
+                attention_mask=extended,
+                position_ids=after,
+                cache=cache,
+                use_cache=True,
+            ).last_hidden_state
+            out += hidden.unbind(1)
+            cache.crop(-len(tokens))
+        return torch.stack(out, dim=1)
 
     def _cache(self, prefix: tuple[int, ...], size: int) -> DynamicCache:
         """A fresh cache holding the prefix's key/values for a batch of `size`."""
@@ -150,21 +180,23 @@ def final_hidden(
     max_response_words: int | None = None,
     progress: tqdm | None = None,
     sequences: Sequence[Sequence[int]] | None = None,
+    steps: Sequence[Sequence[int]] = (),
 ) -> torch.Tensor:
     """(N, hidden) final hidden states at the verdict position of every row of `frame`, from
-    its rendered inputs or the given token `sequences` (already fitted to the context)."""
+    its rendered inputs or the given token `sequences` (already fitted to the context); with
+    `steps`, (N, 1 + Σ len(steps), hidden), adding those after each continuation token."""
     if sequences is None:
         texts = render_inputs(prompt, frame, max_response_words)
-        sequences = tokenizer(texts, add_special_tokens=False)["input_ids"]
+        sequences = prompt.encode(texts)
     roles = [judged_role(r) for r in frame["response"].tolist()]
     out = None
     for role in sorted(set(roles)):
         rows = [i for i, r in enumerate(roles) if r == role]
         hidden = encoder(
-            [sequences[i] for i in rows], prefix_ids(prompt, tokenizer, role), progress
+            [sequences[i] for i in rows], prefix_ids(prompt, tokenizer, role), progress, steps
         )
         if out is None:
-            out = hidden.new_empty(len(frame), hidden.shape[1])
+            out = hidden.new_empty(len(frame), *hidden.shape[1:])
         out[rows] = hidden
     if out is None:
         raise ValueError("no inputs to score")

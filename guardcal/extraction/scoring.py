@@ -43,19 +43,46 @@ def model_limit(cfg: Config, guard: Guard) -> int | None:
 
 
 def guard_prompt(cfg: Config, guard: Guard) -> GuardPrompt:
-    """The policy prompt in the guard's format and the run's taxonomy."""
-    return GuardPrompt(cfg.prompt.taxonomy, guard.format, guard.tokenizer)
+    """The policy prompt in the guard's format and the run's taxonomy and input mode."""
+    return GuardPrompt(cfg.prompt.taxonomy, guard.format, guard.tokenizer, cfg.prompt.input)
+
+
+def continuations(tokens: Sequence[Sequence[int]]) -> list[list[int]]:
+    """The tokens fed after the verdict position to score whole label words: every token but
+    the last of each word longer than one token (one cached step each)."""
+    return [list(word[:-1]) for word in tokens if len(word) > 1]
 
 
 @torch.inference_mode()
 def label_scores(
-    model: PreTrainedModel, hidden: torch.Tensor, token_ids: Sequence[int]
+    model: PreTrainedModel,
+    hidden: torch.Tensor,
+    tokens: Sequence[Sequence[int]],
+    sequence: bool = False,
 ) -> np.ndarray:
-    """(N, 3) float64: logit_safe, logit_unsafe and the full-vocabulary softmax mass on the two
-    label tokens, from final hidden states at the verdict position."""
-    logits = model.get_output_embeddings()(hidden).float()
-    pair = logits[:, list(token_ids)]
-    mass = torch.exp(torch.logsumexp(pair, dim=1) - torch.logsumexp(logits, dim=1))
+    """(N, 3) float64: logit_safe, logit_unsafe and label_mass for the label words' `tokens`.
+
+    `first_token`, from (N, hidden) states at the verdict position: each word's first-token
+    logit and the full-vocabulary softmax mass on the two. `sequence`, from (N, K, hidden)
+    states, the verdict position's then those after each `continuations(tokens)` token: each
+    word's summed log-probability over all its tokens and the probability of the two words."""
+    head = model.get_output_embeddings()
+    if not sequence:
+        logits = head(hidden).float()
+        pair = logits[:, [word[0] for word in tokens]]
+        mass = torch.exp(torch.logsumexp(pair, dim=1) - torch.logsumexp(logits, dim=1))
+    else:
+        states = hidden if hidden.dim() == 3 else hidden[:, None]  # no word has a second token
+        logp = torch.log_softmax(head(states).float(), dim=-1)
+        columns, at = [], 1
+        for word in tokens:
+            score = logp[:, 0, word[0]]
+            for j, token in enumerate(word[1:]):
+                score = score + logp[:, at + j, token]
+            at += len(word) - 1
+            columns.append(score)
+        pair = torch.stack(columns, dim=1)
+        mass = torch.exp(torch.logsumexp(pair, dim=1))
     return torch.cat([pair, mass[:, None]], dim=1).double().cpu().numpy()
 
 
@@ -82,13 +109,22 @@ def score_frame(
         cfg.prompt.overflow,
         f"guard {first.name!r}",
     )
+    sequence = cfg.prompt.label_score == "sequence"
+    tokens = verbalizer(first.tokenizer, cfg.prompt.verbalizer).tokens
+    if not sequence:
+        tokens = tuple(word[:1] for word in tokens)
     hidden = final_hidden(
-        encoder, prompt, first.tokenizer, frame, progress=progress, sequences=sequences
+        encoder,
+        prompt,
+        first.tokenizer,
+        frame,
+        progress=progress,
+        sequences=sequences,
+        steps=continuations(tokens),
     )
-    ids = verbalizer(first.tokenizer, cfg.prompt.verbalizer).token_ids
     out = {}
     for guard in guards:
-        scores = label_scores(guard.model, hidden, ids)
+        scores = label_scores(guard.model, hidden, tokens, sequence)
         out[guard.name] = pd.DataFrame(
             {
                 "id": frame["id"].to_numpy(),
@@ -105,13 +141,14 @@ def fingerprint(cfg: Config, model_name: str, split: str, frame: pd.DataFrame) -
     """What a scores file depends on, computed without loading the model's weights."""
     spec = cfg.model(model_name)
     tokenizer = guard_tokenizer(cfg, model_name)
-    prompt = GuardPrompt(cfg.prompt.taxonomy, prompt_format(spec), tokenizer)
+    prompt = GuardPrompt(cfg.prompt.taxonomy, prompt_format(spec), tokenizer, cfg.prompt.input)
     return {
         "model": spec.model,
         "revision": guard_revision(cfg, model_name),
         "backbone": backbone_key(cfg, spec),
         "format": prompt.format,
         "taxonomy": prompt.taxonomy,
+        "input": prompt.input,
         "template_hash": prompt.template_hash(),
         "max_response_words": cfg.prompt.max_response_words,
         "max_tokens": token_limit(cfg, model_name),
@@ -130,11 +167,13 @@ def example_record(frame: pd.DataFrame) -> pd.Series:
     return (with_response if len(with_response) else frame).iloc[0]
 
 
-def greedy_generate(guard: Guard, text: str, max_new_tokens: int) -> Any:
+def greedy_generate(
+    guard: Guard, text: str, max_new_tokens: int, add_special_tokens: bool = False
+) -> Any:
     """Greedy `generate()` at batch 1 on one rendered input, keeping each step's logits: how the
     study read verdicts, used here for the report's example answer and as the benchmark baseline."""
     tokenizer = guard.tokenizer
-    ids = tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids
+    ids = tokenizer(text, add_special_tokens=add_special_tokens, return_tensors="pt").input_ids
     ids = ids.to(guard.model.device)
     with torch.inference_mode():
         out = guard.model.generate(
@@ -170,8 +209,9 @@ def render_record(
 def guard_answer(cfg: Config, guard: Guard, record: Mapping[str, Any]) -> tuple[str, str]:
     """(the exact rendered guard input, the model's first output line by greedy generation)
     for one record with `prompt` and optional `response`: the report's example."""
-    text = render_record(cfg, guard_prompt(cfg, guard), record, model_limit(cfg, guard))
-    out = greedy_generate(guard, text, ANSWER_TOKENS)
+    prompt = guard_prompt(cfg, guard)
+    text = render_record(cfg, prompt, record, model_limit(cfg, guard))
+    out = greedy_generate(guard, text, ANSWER_TOKENS, prompt.add_special_tokens)
     new_tokens = out.sequences[0, -len(out.logits) :]  # one logits row per generated token
     answer = guard.tokenizer.decode(new_tokens, skip_special_tokens=True)
     lines = [line.strip() for line in answer.strip().splitlines() if line.strip()]
@@ -182,6 +222,7 @@ def render_input(cfg: Config, model_name: str, record: Mapping[str, Any]) -> tup
     """The exact input guard `model_name` reads for one record, and its token ids, computed with
     the guard's tokenizer only (no weights are loaded)."""
     tokenizer = guard_tokenizer(cfg, model_name)
-    prompt = GuardPrompt(cfg.prompt.taxonomy, prompt_format(cfg.model(model_name)), tokenizer)
+    spec = cfg.model(model_name)
+    prompt = GuardPrompt(cfg.prompt.taxonomy, prompt_format(spec), tokenizer, cfg.prompt.input)
     text = render_record(cfg, prompt, record, token_limit(cfg, model_name))
-    return text, tokenizer(text, add_special_tokens=False)["input_ids"]
+    return text, prompt.encode([text])[0]
