@@ -1,6 +1,6 @@
 """A real checkpoint through the real path: a tiny random Llama saved with the real Llama 3
 tokenizer and Llama Guard 3 8B's template, loaded by `from_pretrained(path)` as a hub id is, through
-`guardcal score` and `guardcal report`, reading what greedy `generate()` reads at the verdict."""
+`guardcal score`, reading what greedy `generate()` reads at the verdict."""
 
 from __future__ import annotations
 
@@ -81,12 +81,3 @@ def test_score_reads_what_greedy_generation_reads(tmp_path, tiny_llama3, mode):
     np.testing.assert_allclose(pair, expected[:, :2], atol=1e-4, rtol=0)
     np.testing.assert_allclose(got["label_mass"], expected[:, 2], rtol=1e-4, atol=0)
     assert np.isfinite(pair).all()
-
-
-def test_report_runs_on_the_checkpoint(tmp_path, tiny_llama3):
-    path = write_config(tmp_path, tiny_llama3, "study")
-    assert main(["report", "--config", str(path), "--no-pdf"]) == 0  # dataset.limit: 8 rows
-    cfg = load_config(path)
-    assert cfg.layout.report_html.is_file()
-    metrics = cfg.layout.table("metrics").read_text(encoding="utf-8")
-    assert MODEL in metrics
