@@ -408,6 +408,26 @@ def test_user_text_reaches_the_report_as_text_not_markup():
     assert soup.find("img") is None and HOSTILE_NAME in soup.get_text()
 
 
+def test_the_beyond_the_study_narrative_escapes_model_names_too():
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    diff = pd.DataFrame(
+        [
+            {
+                "model": HOSTILE_NAME,
+                "metric": "ece",
+                "method": "ts",
+                "value": -0.1,
+                "lo": -0.2,
+                "hi": -0.05,
+            }
+        ]
+    )
+    markdown = narrative.beyond_differences(diff, [HOSTILE_NAME])
+    soup = BeautifulSoup(markdown2html_mistune(markdown), "html.parser")
+    assert soup.find("img") is None and HOSTILE_NAME in soup.get_text()
+
+
 def test_the_pdf_step_has_a_bounded_wait_and_a_one_line_error(tmp_path):
     from guardcal.reporting.render import RenderError, print_pdf
 

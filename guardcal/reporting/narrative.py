@@ -297,5 +297,5 @@ def beyond_differences(diff: pd.DataFrame, models: list[str], metric: str = "ece
             parts.append(f"higher with {named(higher)}")
         if unclear:
             parts.append(f"not distinguishable from uncalibrated with {named(unclear)}")
-        lines.append(f"- **{model}**, test {metric.upper()}: " + "; ".join(parts) + ".")
+        lines.append(f"- **{text(model)}**, test {metric.upper()}: " + "; ".join(parts) + ".")
     return "\n".join(lines)
