@@ -1,4 +1,5 @@
-"""guardcal's one command line: `guardcal score | report | render | formats | datasheet | assets`.
+"""guardcal's one command line: `guardcal score | report | render | formats | predict | datasheet`
+and `guardcal assets`.
 
 Heavy imports (torch, transformers, papermill) happen inside the commands that need them, after
 the config and data have been validated, so `--help` and bad input answer at once.
@@ -13,6 +14,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from guardcal.atomic import write_text
+from guardcal.calibration.defaults import PRIORS
 from guardcal.config import SPLITS, Config, InputError, load_config, with_overrides
 from guardcal.extraction.formats import FormatError
 from guardcal.locks import RunBusy
@@ -64,6 +67,7 @@ def _config_argument(parser: argparse.ArgumentParser) -> None:
 def _validate_data(cfg: Config, splits: Sequence[str]) -> None:
     """Load and check every split's rows (a DataError names file, row and field)."""
     from guardcal.records import check_validation, load_split  # pandas: after the config
+
     for split in splits:
         frame = load_split(cfg, split)
         if split == "validation":
@@ -151,6 +155,36 @@ def _formats(args: argparse.Namespace) -> int:
     return 0
 
 
+PREDICT_EPILOG = """examples:
+  guardcal predict --run reports/demo --model "SmolLM2-135M fine-tuned" --method ts new.jsonl
+  guardcal predict --run reports/demo --model "SmolLM2-135M zero-shot" --method bc \\
+      --prior validation -o scored.jsonl new.jsonl
+
+Input: records in the run's schema (BeaverTails by default: prompt, optional response, id, label
+and category), as .jsonl, .csv or .parquet; the label is not needed. Output: one JSON object per
+record with id, logit_safe, logit_unsafe, p_unsafe (calibrated by --method) and verdict (unsafe
+iff p_unsafe >= 0.5). Batch calibration removes the prior p(y|C): with --prior batch (the default,
+as BC defines it) the prior of the records given, so pass a whole batch at once; with
+--prior validation the run's validation prior that gamma was tuned with (for a small or skewed
+batch, or one record at a time).
+"""
+
+
+def _predict(args: argparse.Namespace) -> int:
+    """`guardcal predict`: score new records with a run's calibrated guard."""
+    from guardcal.guard import CalibratedGuard, predictions_jsonl
+
+    guard = CalibratedGuard.from_run(args.run_dir, args.model)
+    guard.check_method(args.method, args.prior)
+    frame = guard.read_records(args.input)  # bad input fails here, before any model loads
+    text = predictions_jsonl(guard.predict(frame, args.method, args.prior, args.batch_size))
+    if args.output:
+        write_text(args.output, text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _datasheet(args: argparse.Namespace) -> int:
     """`guardcal datasheet`: the statistics a dataset's datasheet quotes."""
     from guardcal.reporting.datasheet import DEMO_FILES, datasheet
@@ -229,6 +263,34 @@ def parser() -> argparse.ArgumentParser:
         help="list the guard families (verdict words, text before the verdict, model ids)",
     )
     formats.set_defaults(run=_formats)
+
+    predict = commands.add_parser(
+        "predict",
+        help="score new records with a run's calibrated guard (calibrators/<model>.json)",
+        description="Score records with one guard of a finished run and calibrate its "
+        "p(unsafe) with the run's fitted calibrators.",
+        epilog=PREDICT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    predict.add_argument(
+        "--run", dest="run_dir", required=True, metavar="DIR", help="the run folder reports/<run>"
+    )
+    predict.add_argument("--model", required=True, metavar="NAME", help="a guard's name in the run")
+    predict.add_argument(
+        "--method", default="ts", metavar="METHOD", help="uncalibrated, cc, bc or ts (default ts)"
+    )
+    predict.add_argument(
+        "--prior",
+        choices=PRIORS,
+        default="batch",
+        help="BC's p(y|C): the records' own (batch, default) or the run's validation prior",
+    )
+    predict.add_argument(
+        "--batch-size", type=positive_int, metavar="N", help="default: the run's batch size"
+    )
+    predict.add_argument("-o", "--output", type=Path, help="write JSONL here (default: stdout)")
+    predict.add_argument("input", type=Path, help="records to score (.jsonl, .csv or .parquet)")
+    predict.set_defaults(run=_predict)
 
     sheet = commands.add_parser("datasheet", help="a dataset's datasheet statistics")
     sheet.add_argument("paths", nargs="*", type=Path, help="data files (default: the demo)")

@@ -137,6 +137,15 @@ class CalibrationConfig:
 
 
 @dataclass(frozen=True)
+class DecisionsConfig:
+    """What a guard's user decides with: the precision and recall an operating point must reach
+    (thresholds chosen on validation, measured on test; docs/design.md §11)."""
+
+    target_precision: float = 0.9
+    target_recall: float = 0.9
+
+
+@dataclass(frozen=True)
 class ScoringConfig:
     """Extraction settings; `auto` picks CUDA + bf16 when a GPU is there, else CPU + float32."""
 
@@ -156,6 +165,7 @@ class Config:
     prompt: PromptConfig = field(default_factory=PromptConfig)
     content_free: tuple[str, ...] = (" ",)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+    decisions: DecisionsConfig = field(default_factory=DecisionsConfig)
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
     reports_dir: str = field(default_factory=lambda: os.environ.get(REPORTS_ENV, "reports"))
     source_file: str | None = None
@@ -449,6 +459,14 @@ def _check_calibration(cfg: Config, c: _Checker) -> None:
         )
 
 
+def _check_decisions(cfg: Config, c: _Checker) -> None:
+    """Operating-point targets are rates in (0, 1]."""
+    for key in ("target_precision", "target_recall"):
+        value = getattr(cfg.decisions, key)
+        if not (math.isfinite(value) and 0 < value <= 1):
+            c.bad(f"decisions.{key}", f"must be in (0, 1], got {value}")
+
+
 def _check_scoring(cfg: Config, c: _Checker) -> None:
     """Positive sizes; a supported device and dtype."""
     s = cfg.scoring
@@ -467,6 +485,7 @@ CHECKS = (
     _check_prompt,
     _check_calibration,
     _check_scoring,
+    _check_decisions,
 )
 """The cross-field checks, one per config section; a new key's check goes in its section's."""
 

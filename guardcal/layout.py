@@ -61,6 +61,15 @@ class RunLayout:
         return self.root / "models" / model_slug(model) / "label_rows.npz"
 
     @property
+    def calibrators(self) -> Path:
+        """`calibrators/`: each guard's calibrated-guard file."""
+        return self.root / "calibrators"
+
+    def calibrator(self, model: str) -> Path:
+        """`calibrators/<model>.json`: the calibrated guard (every fitted parameter, JSON only)."""
+        return self.calibrators / f"{model_slug(model)}.json"
+
+    @property
     def tables(self) -> Path:
         """`tables/`: every CSV, parquet and LaTeX table of the run."""
         return self.root / "tables"
@@ -89,6 +98,10 @@ class RunLayout:
     def smooth_figure(self, model: str) -> str:
         """The name of a guard's every-method smoothed (relplot) reliability figure."""
         return f"smooth_{model_slug(model)}"
+
+    def category_figure(self, model: str) -> str:
+        """The name of a guard's per-harm-category heat map (without a suffix)."""
+        return f"categories_{model_slug(model)}"
 
     @property
     def notebooks(self) -> Path:

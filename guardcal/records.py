@@ -187,8 +187,10 @@ def _normalise(
     label_values: LabelValues,
     id_prefix: str,
     from_text: bool = False,
+    require_label: bool = True,
 ) -> pd.DataFrame:
-    """Validate every (row number, record) and build the normalised frame."""
+    """Validate every (row number, record) and build the normalised frame; without
+    `require_label` a row may lack the label (new traffic to score), which is then -1."""
     if not records:
         raise DataError(f"{source}: empty file: no records")
     allowed = set(astuple(columns))
@@ -215,9 +217,9 @@ def _normalise(
         if not isinstance(response, str | None):
             raise _fail(source, where, columns.response, f"must be text, got {response!r}")
         raw_label = record.get(columns.label)
-        if raw_label is None:
+        if raw_label is None and require_label:
             raise _fail(source, where, columns.label, "missing label")
-        label = _label(raw_label, label_values, from_text)
+        label = -1 if raw_label is None else _label(raw_label, label_values, from_text)
         if label is None:
             expected = (
                 "a boolean (true/false)"
@@ -283,20 +285,23 @@ def load_records(
     path: str | Path,
     columns: Columns = BEAVERTAILS_COLUMNS,
     label_values: LabelValues = BOOLEAN_LABELS,
+    require_label: bool = True,
 ) -> pd.DataFrame:
-    """Read and validate a local .jsonl/.csv/.parquet file into the normalised frame."""
+    """Read and validate a local .jsonl/.csv/.parquet file into the normalised frame (with
+    `require_label=False`, unlabelled rows get label -1)."""
     path = Path(path)
     source = str(path)
     suffix = path.suffix.lower()
+    need = {"require_label": require_label}
     if suffix == ".jsonl":
         records = _read_jsonl(path, source)
-        return _normalise(records, source, "line", columns, label_values, path.stem)
+        return _normalise(records, source, "line", columns, label_values, path.stem, **need)
     if suffix == ".csv":
         records = _read_csv(path, source)
-        return _normalise(records, source, "row", columns, label_values, path.stem, True)
+        return _normalise(records, source, "row", columns, label_values, path.stem, True, **need)
     if suffix == ".parquet":
         records = _read_parquet(path, source)
-        return _normalise(records, source, "row", columns, label_values, path.stem)
+        return _normalise(records, source, "row", columns, label_values, path.stem, **need)
     raise DataError(f"{source}: unsupported file type {suffix!r} (supported: {list(EXTENSIONS)})")
 
 

@@ -71,13 +71,14 @@ def test_every_figure_is_embedded(built) -> None:
     names += [
         f(m.name) for m in cfg.models for f in (cfg.layout.wilson_figure, cfg.layout.smooth_figure)
     ]
+    names += [cfg.layout.category_figure(m.name) for m in cfg.models] + ["risk_coverage"]
     embedded = [
         img["src"].removeprefix("data:image/png;base64,")
         for img in soup.find_all("img")
         if img["src"].startswith("data:image/png;base64,")
     ]
     on_disk = [base64.b64encode((cfg.layout.figure(n)).read_bytes()).decode() for n in names]
-    assert len(embedded) == len(names) == 7 + 3 * len(cfg.models)
+    assert len(embedded) == len(names) == 8 + 4 * len(cfg.models)
     assert sorted(embedded) == sorted(on_disk)
 
 

@@ -8,6 +8,7 @@ import importlib
 from typing import Any
 
 _HOMES = {
+    "PRIORS": "defaults",
     "BatchCalibration": "calibrators",
     "ContextualCalibration": "calibrators",
     "TemperatureScaling": "calibrators",
@@ -25,6 +26,7 @@ _HOMES = {
 
 __all__ = [
     "GAMMA_GRID",
+    "PRIORS",
     "TEMPERATURE_GRID",
     "BatchCalibration",
     "ContextualCalibration",

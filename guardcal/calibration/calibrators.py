@@ -9,6 +9,7 @@ from scipy.optimize import minimize_scalar
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
+from guardcal.calibration.defaults import PRIORS
 from guardcal.calibration.grid import (
     GAMMA_GRID,
     TEMPERATURE_GRID,
@@ -132,9 +133,13 @@ class BatchCalibration(BaseEstimator):
             the lower NLL, then the smaller |γ|, then the smaller γ.
         n_bins: equal-width bins of the ECE/MCE recorded in `history_`.
         grid: the γ values searched, increasing (default the study's −10…10 by 0.1).
+        prior: which p(y|C) `predict_proba` removes: `batch` (the study's: estimated on the rows
+            being calibrated) or `validation` (the validation split's, `prior_log_proba_`: for
+            batches too small or too skewed to estimate their own).
 
     Attributes:
         gamma_: the γ used by `predict_proba` (the chosen one, or `gamma` when given).
+        prior_log_proba_: log p(y|C) of the validation split γ was tuned with, (2,).
         history_: one row per grid γ on the validation split, columns `gamma`, `nll` (mean
             negative log-likelihood), `ece`, `mce` (binned, `n_bins` bins), `accuracy`, `f1`,
             `precision`, `recall` (of ŷ = 1 iff p̂_unsafe ≥ 0.5; 0 where undefined), each with the
@@ -142,11 +147,16 @@ class BatchCalibration(BaseEstimator):
     """
 
     def __init__(
-        self, gamma: float | None = None, n_bins: int = ECE_BINS, grid: ArrayLike | None = None
+        self,
+        gamma: float | None = None,
+        n_bins: int = ECE_BINS,
+        grid: ArrayLike | None = None,
+        prior: str = "batch",
     ) -> None:
         self.gamma = gamma
         self.n_bins = n_bins
         self.grid = grid
+        self.prior = prior
 
     @staticmethod
     def batch_log_prior(logits: ArrayLike) -> np.ndarray:
@@ -171,6 +181,7 @@ class BatchCalibration(BaseEstimator):
         y = check_labels(labels, n=z.shape[0])
         log_p = class_first_log_proba(z)
         log_prior = log_mean_proba(log_p)[:, 0]
+        self.prior_log_proba_ = log_prior
         # two classes: log p̂_unsafe − log p̂_safe = (log p_unsafe − log p_safe) − γ·prior_gap
         prior_gap = log_prior[1] - log_prior[0]
         scores = grid_scores(
@@ -201,16 +212,25 @@ class BatchCalibration(BaseEstimator):
         return self
 
     def predict_proba(self, logits: ArrayLike) -> np.ndarray:
-        """Calibrated (N, 2) probabilities, p(y|C) estimated on these very rows (the batch).
+        """Calibrated (N, 2) probabilities, p(y|C) estimated on these very rows (the batch), or
+        the validation split's with `prior="validation"`.
 
-        A fixed `gamma` needs no fit: nothing else is learnt from the validation split."""
+        With a fixed `gamma` the batch prior needs no fit: nothing else is learnt from validation.
+        """
+        if self.prior not in PRIORS:
+            raise ValueError(f"prior must be one of {PRIORS}, got {self.prior!r}")
         gamma = getattr(self, "gamma_", self.gamma)
         if gamma is None:
             _check_fitted(self, "gamma_", "fit(logits, labels) or pass gamma")
         if not np.isfinite(gamma):
             raise ValueError(f"gamma must be finite, got {gamma!r}")
         log_p = class_first_log_proba(check_logits(logits))
-        return quiet_exp(self._log_proba(log_p, log_mean_proba(log_p)[:, 0], gamma)).T
+        if self.prior == "validation":
+            _check_fitted(self, "prior_log_proba_", "fit(logits, labels)")
+            log_prior = np.asarray(self.prior_log_proba_, dtype=np.float64)
+        else:
+            log_prior = log_mean_proba(log_p)[:, 0]
+        return quiet_exp(self._log_proba(log_p, log_prior, gamma)).T
 
 
 def select_gamma(correct: ArrayLike, nll: ArrayLike, gammas: ArrayLike) -> int:

@@ -12,3 +12,6 @@ TEMPERATURE_RANGE = (0.1, 20.0, 0.1)
 
 GAMMA_RANGE = (-10.0, 10.0, 0.1)
 """The study's γ grid as (start, stop, step)."""
+
+PRIORS = ("batch", "validation")
+"""Where batch calibration's p(y|C) comes from: the batch being calibrated, or validation."""

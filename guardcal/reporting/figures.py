@@ -21,6 +21,7 @@ from matplotlib.ticker import FormatStrFormatter, PercentFormatter
 from guardcal.atomic import atomic_write
 from guardcal.calibration.estimators import wilson_interval
 from guardcal.calibration.metrics import evaluate, reliability_bins
+from guardcal.calibration.thresholds import risk_coverage
 from guardcal.config import Config
 from guardcal.policies import BEAVERTAILS_CATEGORIES, BEAVERTAILS_NAMES
 from guardcal.reporting.pipeline import read_predictions, read_table
@@ -531,6 +532,118 @@ def render_beyond_figures(cfg: Config) -> dict[str, Path]:
     return {name: save_figure(fn(), cfg.layout.figures, name)[0] for name, fn in draw.items()}
 
 
+CATEGORY_PANELS = (
+    ("recall", "Recall (p ≥ 0.5)", "rocket", 1.0),
+    ("mean_proba_unsafe", "Mean p(unsafe)", "rocket", 1.0),
+    ("ece", "ECE (safe + category)", "mako_r", None),
+)
+"""The per-category heat map's panels: column, title, colour map, upper end (None: the data's)."""
+
+
+@_styled
+def category_heatmap(table: pd.DataFrame, model: str) -> Figure:
+    """One guard's per-category recall, mean p(unsafe) and ECE: categories × methods."""
+    rows = table[table["model"] == model]
+    keys = list(dict.fromkeys(rows["category"]))
+    if not keys:
+        fig, axes = _subplots(1, 1, figsize=(6, 1.5))
+        axes[0, 0].axis("off")
+        axes[0, 0].text(0.5, 0.5, "No harm-category flags in this data.", ha="center", va="center")
+        return fig
+    counts = rows.drop_duplicates("category").set_index("category")["unsafe"]
+    labels = [f"{category_name(k)} (n={counts[k]})" for k in keys]
+    fig, axes = _subplots(
+        1, len(CATEGORY_PANELS), figsize=(4.8 + 2.7 * len(CATEGORY_PANELS), 1.2 + 0.42 * len(keys))
+    )
+    for i, (ax, (column, title, cmap, vmax)) in enumerate(
+        zip(axes.flat, CATEGORY_PANELS, strict=True)
+    ):
+        grid = rows.pivot(index="category", columns="method", values=column).loc[keys]
+        grid = grid[list(METHODS)].rename(columns=METHOD_LABELS)
+        sns.heatmap(
+            grid,
+            ax=ax,
+            annot=True,
+            fmt=".2f",
+            cmap=cmap,
+            vmin=0.0,
+            vmax=vmax if vmax is not None else max(float(np.nanmax(grid.to_numpy())), 1e-3),
+            cbar=False,
+            linewidths=0.5,
+            linecolor="white",
+            annot_kws={"fontsize": 9},
+        )
+        ax.set_title(title)
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+        ax.set_yticklabels(labels if i == 0 else [], rotation=0)
+        ax.tick_params(left=False, bottom=False)
+    fig.suptitle(f"{model}: unsafe test items by harm category", fontsize=13)
+    fig.subplots_adjust(wspace=0.08, top=1 - 0.9 / (1.2 + 0.42 * len(keys)))
+    return fig
+
+
+@_styled
+def risk_coverage_curves(preds: pd.DataFrame, points: pd.DataFrame) -> Figure:
+    """Per guard, each method's accuracy of the auto-decided items against the share decided
+    automatically (least confident items to review), with the narrowest review band marked."""
+    models = list(dict.fromkeys(preds["model"]))
+    fig, axes = _subplots(1, len(models), figsize=(4.8 * len(models), 4.8))
+    bands = points[points["point"] == "review_band"].set_index(["model", "method"])
+    for ax, model in zip(axes.flat, models, strict=True):
+        for method in METHODS:
+            y, p = _model_method(preds, model, method)
+            curve = risk_coverage(y, p)
+            ax.step(
+                curve["coverage"],
+                curve["accuracy"],
+                where="post",
+                color=METHOD_COLORS[method],
+                lw=1.8,
+                label=METHOD_LABELS[method],
+            )
+            band = bands.loc[(model, method)]
+            if np.isfinite(band["test_auto_accuracy"]):
+                ax.plot(
+                    1 - band["test_review"],
+                    band["test_auto_accuracy"],
+                    marker="D",
+                    ms=8,
+                    mec="black",
+                    color=METHOD_COLORS[method],
+                    ls="none",
+                )
+        ax.set_xlim(0, 1.02)
+        ax.set_ylim(-0.02, 1.02)
+        ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        ax.set_xlabel("Decided automatically (coverage)")
+        ax.set_title(model)
+    axes.flat[0].set_ylabel("Accuracy of the auto-decided items")
+    handles = [
+        Line2D([], [], color=METHOD_COLORS[m], lw=1.8, label=METHOD_LABELS[m]) for m in METHODS
+    ]
+    handles.append(
+        Line2D(
+            [],
+            [],
+            marker="D",
+            ms=8,
+            mec="black",
+            color="white",
+            ls="none",
+            label="narrowest review band (test)",
+        )
+    )
+    fig.legend(
+        handles=handles,
+        loc="lower center",
+        ncol=len(handles),
+        frameon=False,
+        bbox_to_anchor=(0.5, -0.06),
+    )
+    return fig
+
+
 def render_figures(cfg: Config) -> dict[str, Path]:
     """Draw every figure of a run from its tables; save PNG + PDF; return the PNG paths by name."""
     sizes, categories = read_table(cfg, "dataset"), read_table(cfg, "categories")
@@ -551,5 +664,11 @@ def render_figures(cfg: Config) -> dict[str, Path]:
         draw[cfg.layout.reliability_figure(m.name)] = functools.partial(
             reliability_diagrams, preds, m.name, bins, ece_bins
         )
+    categories_table = read_table(cfg, "category_metrics")
+    for m in cfg.models:
+        draw[cfg.layout.category_figure(m.name)] = functools.partial(
+            category_heatmap, categories_table, m.name
+        )
+    draw["risk_coverage"] = lambda: risk_coverage_curves(preds, read_table(cfg, "operating_points"))
     figures = {name: save_figure(fn(), cfg.layout.figures, name)[0] for name, fn in draw.items()}
     return {**figures, **render_beyond_figures(cfg)}

@@ -14,9 +14,10 @@ from typing import Any
 import pandas as pd
 
 import guardcal
-from guardcal import scores
+from guardcal import artifact, scores
 from guardcal.config import Config
 from guardcal.records import LABELS, MIN_CLASS_ROWS
+from guardcal.reporting.figures import category_name
 from guardcal.reporting.pipeline import read_table, scores_summary
 from guardcal.reporting.tables import EXTRA_LABELS, METHOD_LABELS, METHOD_NAMES
 
@@ -299,3 +300,142 @@ def beyond_differences(diff: pd.DataFrame, models: list[str], metric: str = "ece
             parts.append(f"not distinguishable from uncalibrated with {named(unclear)}")
         lines.append(f"- **{text(model)}**, test {metric.upper()}: " + "; ".join(parts) + ".")
     return "\n".join(lines)
+
+
+def _join(items: list[str]) -> str:
+    """`a`, `a and b`, `a, b and c`."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def under_flagged(table: pd.DataFrame, model: str, overall: float, limit: int = 3) -> list[str]:
+    """A guard's categories whose uncalibrated recall is below its recall on all unsafe items,
+    lowest first (at most `limit`), each as `name (recall of n)`."""
+    rows = table[(table["model"] == model) & (table["method"] == "uncalibrated")]
+    low = rows[rows["recall"] < overall].sort_values(["recall", "unsafe"], ascending=[True, False])
+    return [
+        f"{category_name(r.category)} ({r.recall:.2f} of {r.unsafe})"
+        for r in low.head(limit).itertuples()
+    ]
+
+
+def calibration_changes(table: pd.DataFrame, model: str, method: str) -> str:
+    """How one calibrator changes a guard's per-category recall and ECE against uncalibrated."""
+    rows = table[table["model"] == model]
+    base = rows[rows["method"] == "uncalibrated"].set_index("category")
+    new = rows[rows["method"] == method].set_index("category").loc[base.index]
+    change = (new["recall"] - base["recall"]).dropna()
+    n = len(base)
+    better_ece = int((new["ece"] < base["ece"]).sum())
+    ece = f"lowers the ECE in {better_ece} of {n}"
+    if (change == 0).all():
+        return f"{METHOD_NAMES[method]} changes no category's recall and {ece}"
+    key = change.abs().idxmax()
+    up, down = int((change > 0).sum()), int((change < 0).sum())
+    return (
+        f"{METHOD_NAMES[method]} raises the recall in {up} and lowers it in {down} of {n} "
+        f"categories (most in {category_name(key)}: {base.at[key, 'recall']:.2f} → "
+        f"{new.at[key, 'recall']:.2f}) and {ece}"
+    )
+
+
+def categories_note(facts: RunFacts, table: pd.DataFrame) -> str:
+    """Per guard: the categories it under-flags uncalibrated, and what each calibrator changes."""
+    if table.empty:
+        return "This data carries no harm-category flags, so there is no per-category view."
+    lines = []
+    for m in facts.models:
+        overall = facts.value(m, "uncalibrated", "recall")
+        low = under_flagged(table, m, overall)
+        if overall == 0:
+            head = "flags none of the unsafe test items uncalibrated, in any category"
+        elif low:
+            head = f"under-flags {_join(low)} (recall against {overall:.2f} overall)"
+        else:
+            head = f"flags every category at least as well as overall (recall {overall:.2f})"
+        changes = "; ".join(calibration_changes(table, m, k) for k in ("cc", "bc", "ts"))
+        lines.append(f"- **{m}** {head}. {changes}.")
+    return (
+        "Per harm category of the test split, for the unsafe items carrying the flag: recall "
+        "(share flagged at p ≥ 0.5) and mean p(unsafe); the ECE is over the safe items together "
+        "with the category's items. n is the category's number of unsafe items: small ones are "
+        "noisy.\n\n" + "\n".join(lines)
+    )
+
+
+def _threshold(value: float) -> str:
+    """A threshold in words: +inf flags nothing."""
+    return "nothing (no threshold reaches it)" if value == float("inf") else f"p ≥ {value:.3f}"
+
+
+def operating_points_note(facts: RunFacts, points: pd.DataFrame) -> str:
+    """Per guard: the thresholds for the targets, the narrowest review band, and whether the
+    calibrators change which items they pick."""
+    d = facts.cfg.decisions
+    lines = []
+    for m in facts.models:
+        rows = points[points["model"] == m].set_index(["point", "method"])
+        p, r = rows.loc[("precision", "uncalibrated")], rows.loc[("recall", "uncalibrated")]
+        band = rows.loc[("review_band", "uncalibrated")]
+        lines.append(
+            f"- **{m}** (uncalibrated): precision {d.target_precision:.2f} on validation needs "
+            f"{_threshold(p['low'])}, which on test gives precision {p['test_precision']:.2f} at "
+            f"recall {p['test_recall']:.2f}; recall {d.target_recall:.2f} needs "
+            f"{_threshold(r['low'])} (test: recall {r['test_recall']:.2f}, precision "
+            f"{r['test_precision']:.2f}). Both at once: review [{band['low']:.3f}, "
+            f"{band['high']:.3f}), {band['val_review']:.0%} of validation and "
+            f"{band['test_review']:.0%} of test items; the auto-decided test items are "
+            f"{band['test_auto_accuracy']:.0%} correct."
+        )
+        test_cols = [c for c in points.columns if c.startswith("test_")]
+        same = [
+            METHOD_NAMES[k]
+            for k in ("cc", "bc", "ts")
+            if rows.xs(k, level="method")[test_cols]
+            .fillna(-1)
+            .equals(rows.xs("uncalibrated", level="method")[test_cols].fillna(-1))
+        ]
+        differ = [METHOD_NAMES[k] for k in ("cc", "bc", "ts") if METHOD_NAMES[k] not in same]
+        if same:
+            lines.append(
+                f"  {_join(same)} move{'s' if len(same) == 1 else ''} the thresholds but pick the "
+                "same test items (a fixed monotone map of p(unsafe))"
+                + (
+                    f"; {_join(differ)} re-estimate{'s' if len(differ) == 1 else ''} its prior on "
+                    "the test batch and picks other items."
+                    if differ
+                    else "."
+                )
+            )
+    return (
+        f"Targets (config `decisions`): precision {d.target_precision:.2f} and recall "
+        f"{d.target_recall:.2f}, thresholds chosen on validation and measured on test. A review "
+        "band [low, high) flags p ≥ high, passes p < low and sends the rest to a human; its "
+        "recall counts reviewed unsafe items as caught.\n\n" + "\n".join(lines)
+    )
+
+
+def calibrated_guard_note(facts: RunFacts) -> str:
+    """Where each guard's calibrated-guard file is, its fitted values, and how to apply it."""
+    lines = []
+    for m in facts.models:
+        path = facts.cfg.layout.calibrator(m)
+        cal = artifact.read_artifact(path)["calibrators"]
+        cf = cal["cc"]["content_free_proba"][1]
+        prior = cal["bc"]["prior_proba"][1]
+        lines.append(
+            f"- **{m}**: `{path.relative_to(facts.cfg.run_dir)}` — $T = "
+            f"{cal['ts']['temperature']:.3f}$; $\\gamma = {cal['bc']['gamma']:.1f}$ tuned with the "
+            f"validation prior p(unsafe | C) = {prior:.3g}; content-free p(unsafe) = {cf:.3g}."
+        )
+    first = facts.models[0]
+    return (
+        "Each guard's fitted calibrators are saved as JSON (never a pickle) with the guard's "
+        "format, verbalizer and a format version; `guardcal.CalibratedGuard.from_run` loads "
+        "one, and `guardcal predict` scores new records with it:\n\n"
+        + "\n".join(lines)
+        + "\n\n```\nguardcal predict --run "
+        f'{facts.cfg.run_dir} --model "{first}" --method ts new.jsonl -o scored.jsonl\n```\n\n'
+        "Batch calibration removes the prior of the batch it is given (`--prior batch`, as BC "
+        "defines it: pass a whole batch at once) or the run's validation prior "
+        "(`--prior validation`, for small or skewed batches)."
+    )

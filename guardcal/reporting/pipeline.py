@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from guardcal import records, scores
+from guardcal import artifact, records, scores
 from guardcal.calibration import (
     BatchCalibration,
     ContextualCalibration,
@@ -240,9 +240,26 @@ def summarise_data(cfg: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
     return sizes, categories
 
 
+def write_calibrated_guard(cfg: Config, fitted: FittedModel) -> Path:
+    """`calibrators/<model>.json`: the fitted calibrators as `guardcal predict` reads them."""
+    validation = cfg.layout.scores(fitted.model, "validation")
+    params = artifact.calibrator_params(fitted.temperature, fitted.contextual, fitted.batch)
+    counts = {
+        split: len(scores.read_scores(cfg, fitted.model, split))
+        for split in ("validation", "content_free")
+    }
+    document = artifact.build_artifact(
+        cfg, fitted.model, params, scores.read_meta(validation), counts
+    )
+    return artifact.write_artifact(cfg.layout.calibrator(fitted.model), document)
+
+
 def tune(cfg: Config) -> pd.DataFrame:
-    """Fit every guard's calibrators; write `tuning.csv` and the T and γ grid histories."""
+    """Fit every guard's calibrators; write `tuning.csv`, the T and γ grid histories and each
+    calibrated guard's `calibrators/<model>.json`."""
     fitted = fit_run(cfg)
+    for f in fitted.values():
+        write_calibrated_guard(cfg, f)
     tuning = pd.concat(
         [
             tuning_rows(f, scores.read_scores(cfg, name, "validation"), cfg.calibration.ece_bins)

@@ -50,10 +50,14 @@ SECTIONS = (
     "Reliability diagrams",
     "Results",
     "Beyond the study",
+    "Harm categories",
+    "Operating points",
+    "The calibrated guard",
     "References",
 )
 """The report's section headings in order, as 05_report writes them: the study's twelve
-(docs/design.md §1) with "Beyond the study" after its final table."""
+(docs/design.md §1) with "Beyond the study" after its final table, then the decisions a guard's
+user makes (§8)."""
 
 PDF_TIMEOUT = 120
 """Seconds headless Chromium may take to print report.pdf (the demo's takes a few)."""

@@ -1,0 +1,179 @@
+"""What a guard's user decides with (docs/design.md §11): per-harm-category recall, mean
+p(unsafe) and ECE (`tables/category_metrics.csv`), and operating points chosen on validation and
+measured on test (`tables/operating_points.csv`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from guardcal import records, scores
+from guardcal.calibration.metrics import calibration_errors
+from guardcal.calibration.thresholds import (
+    RULE_METRICS,
+    review_band,
+    rule_metrics,
+    threshold_for_precision,
+    threshold_for_recall,
+)
+from guardcal.config import Config, DecisionsConfig
+from guardcal.policies import BEAVERTAILS_CATEGORIES
+from guardcal.reporting.pipeline import (
+    PREDICTION_COLUMNS,
+    fit_run,
+    logits_of,
+    read_predictions,
+)
+from guardcal.reporting.tables import METHOD_LABELS, METHODS, check_columns, write_csv
+
+CATEGORY_METRICS_COLUMNS = (
+    "model",
+    "method",
+    "category",
+    "unsafe",
+    "recall",
+    "mean_proba_unsafe",
+    "ece",
+)
+POINTS = ("precision", "recall", "review_band")
+"""A threshold for the target precision, one for the target recall, the narrowest review band."""
+OPERATING_COLUMNS = (
+    "model",
+    "method",
+    "point",
+    "target_precision",
+    "target_recall",
+    "low",
+    "high",
+    *(f"{split}_{m}" for split in ("val", "test") for m in RULE_METRICS),
+)
+
+
+def category_keys(categories: pd.Series) -> list[str]:
+    """The categories flagged anywhere in a split: BeaverTails' 14 in their order, then others."""
+    seen = set(categories.explode().dropna())
+    return [c for c in BEAVERTAILS_CATEGORIES if c in seen] + sorted(
+        seen - set(BEAVERTAILS_CATEGORIES)
+    )
+
+
+def category_metrics(preds: pd.DataFrame, split: pd.DataFrame, n_bins: int) -> pd.DataFrame:
+    """Per model, method and flagged category: how many unsafe items carry it, the share of them
+    flagged (recall at p ≥ 0.5), their mean p(unsafe), and the ECE over the safe items together
+    with the category's items. `split` is the normalised frame the predictions were made on."""
+    preds = check_columns(preds, PREDICTION_COLUMNS, "predictions")
+    flags = split.set_index(split["id"].astype(str))["categories"]
+    keys = category_keys(flags)
+    rows = []
+    for model in preds["model"].unique():
+        for method in METHODS:
+            block = preds[(preds["model"] == model) & (preds["method"] == method)]
+            ids = block["id"].astype(str)
+            missing = sorted(set(ids) - set(flags.index))
+            if missing:
+                raise ValueError(f"predictions of {model!r} name ids not in the split: {missing}")
+            y = block["label"].to_numpy()
+            p = block["proba_unsafe"].to_numpy()
+            item_flags = flags.loc[ids].to_numpy()
+            for key in keys:
+                flagged = np.fromiter((key in f for f in item_flags), bool, len(item_flags))
+                unsafe = flagged & (y == 1)
+                subset = flagged | (y == 0)
+                rows.append(
+                    {
+                        "model": model,
+                        "method": method,
+                        "category": key,
+                        "unsafe": int(unsafe.sum()),
+                        "recall": float(np.mean(p[unsafe] >= 0.5)) if unsafe.any() else np.nan,
+                        "mean_proba_unsafe": float(np.mean(p[unsafe])) if unsafe.any() else np.nan,
+                        "ece": float(calibration_errors(y[subset], p[subset], n_bins)[0]),
+                    }
+                )
+    return pd.DataFrame(rows, columns=list(CATEGORY_METRICS_COLUMNS))
+
+
+def operating_points(
+    validation: Mapping[tuple[str, str], tuple[np.ndarray, np.ndarray]],
+    test: Mapping[tuple[str, str], tuple[np.ndarray, np.ndarray]],
+    targets: DecisionsConfig,
+) -> pd.DataFrame:
+    """Per (model, method): the thresholds for the target precision and the target recall and the
+    narrowest review band meeting both, chosen on validation (labels, p) and measured on test."""
+    rows = []
+    tp, tr = targets.target_precision, targets.target_recall
+    for key, (y_val, p_val) in validation.items():
+        y_test, p_test = test[key]
+        t_precision = threshold_for_precision(y_val, p_val, tp)
+        t_recall = threshold_for_recall(y_val, p_val, tr)
+        bands = {
+            "precision": ((t_precision, t_precision), tp, np.nan),
+            "recall": ((t_recall, t_recall), np.nan, tr),
+            "review_band": (review_band(y_val, p_val, tp, tr), tp, tr),
+        }
+        for point, ((low, high), want_p, want_r) in bands.items():
+            val = rule_metrics(y_val, p_val, low, high)
+            out = rule_metrics(y_test, p_test, low, high)
+            rows.append(
+                {
+                    "model": key[0],
+                    "method": key[1],
+                    "point": point,
+                    "target_precision": want_p,
+                    "target_recall": want_r,
+                    "low": low,
+                    "high": high,
+                    **{f"val_{m}": val[m] for m in RULE_METRICS},
+                    **{f"test_{m}": out[m] for m in RULE_METRICS},
+                }
+            )
+    return pd.DataFrame(rows, columns=list(OPERATING_COLUMNS))
+
+
+def by_model_method(preds: pd.DataFrame) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
+    """(model, method) → (labels, p_unsafe) of a long predictions frame, in its order."""
+    return {
+        (model, method): (g["label"].to_numpy(), g["proba_unsafe"].to_numpy())
+        for (model, method), g in preds.groupby(["model", "method"], sort=False)
+    }
+
+
+def write_decision_tables(cfg: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write `category_metrics.csv` (test split) and `operating_points.csv` (validation → test)."""
+    preds = read_predictions(cfg)
+    test = records.load_split(cfg, "test")
+    categories = category_metrics(preds, test, cfg.calibration.ece_bins)
+    validation = {}
+    for name, fitted in fit_run(cfg).items():
+        frame = scores.read_scores(cfg, name, "validation")
+        y = frame["label"].to_numpy()
+        for method, p in fitted.proba_unsafe(logits_of(frame)).items():
+            validation[name, method] = (y, p)
+    points = operating_points(validation, by_model_method(preds), cfg.decisions)
+    write_csv(categories, cfg.layout.table("category_metrics"))
+    write_csv(points, cfg.layout.table("operating_points"))
+    return categories, points
+
+
+POINT_LABELS = {"precision": "precision target", "recall": "recall target", "review_band": "both"}
+
+
+def operating_points_display(points: pd.DataFrame) -> pd.DataFrame:
+    """The operating points as the report shows them: a row per guard, method and point."""
+    points = check_columns(points, OPERATING_COLUMNS, "operating points")
+    return pd.DataFrame(
+        {
+            "Model": points["model"],
+            "Method": points["method"].map(METHOD_LABELS),
+            "Meets": points["point"].map(POINT_LABELS),
+            "Low": points["low"],
+            "High": points["high"],
+            "Val review": points["val_review"],
+            "Test precision": points["test_precision"],
+            "Test recall": points["test_recall"],
+            "Test review": points["test_review"],
+            "Auto accuracy": points["test_auto_accuracy"],
+        }
+    )

@@ -1,0 +1,111 @@
+"""`guardcal predict` on the embedded guards: a small demo run, then its test split scored anew
+through the calibrated-guard files must give back the run's predictions."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from guardcal import records, scores
+from guardcal.__main__ import main
+from guardcal.config import DEMO_CONFIG
+from guardcal.extraction import run_extraction
+from guardcal.reporting import decisions, pipeline, tables
+
+LIMIT = 12
+"""Rows per split: both labels occur in each demo split (as in test_report)."""
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory):
+    """The demo config on its first LIMIT rows, scored, tuned and evaluated; and its test split
+    as a records file of its own."""
+    tmp = tmp_path_factory.mktemp("predict")
+    raw = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
+    raw.update(name="predict-test", reports_dir=str(tmp / "reports"))
+    raw["dataset"]["limit"] = LIMIT
+    path = tmp / "config.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    cfg = pipeline.run_config(path)
+    run_extraction(cfg)
+    pipeline.tune(cfg)
+    pipeline.evaluate_run(cfg)
+    decisions.write_decision_tables(cfg)
+    test_file = records.resolve_path(cfg.dataset.test.path, None)
+    lines = test_file.read_text(encoding="utf-8").splitlines()[:LIMIT]
+    new = tmp / "new.jsonl"
+    new.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return cfg, new
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("method", tables.METHODS)
+def test_predict_reproduces_the_runs_predictions(demo_run, method: str) -> None:
+    cfg, new = demo_run
+    preds = pipeline.read_predictions(cfg)
+    for m in cfg.models:
+        out = new.parent / f"{method}-{m.name}.jsonl"
+        argv = ["predict", "--run", str(cfg.run_dir), "--model", m.name, "--method", method]
+        assert main([*argv, "-o", str(out), str(new)]) == 0
+        got = pd.read_json(out, lines=True, dtype={"id": str})
+        assert list(got.columns) == ["id", "logit_safe", "logit_unsafe", "p_unsafe", "verdict"]
+        want = preds[(preds["model"] == m.name) & (preds["method"] == method)]
+        assert got["id"].tolist() == want["id"].tolist()
+        np.testing.assert_allclose(got["p_unsafe"], want["proba_unsafe"], rtol=0, atol=1e-9)
+        run_scores = scores.read_scores(cfg, m.name, "test")
+        np.testing.assert_allclose(
+            got[["logit_safe", "logit_unsafe"]],
+            run_scores[["logit_safe", "logit_unsafe"]],
+            rtol=0,
+            atol=1e-9,
+        )
+        verdict = np.where(want["proba_unsafe"] >= 0.5, "unsafe", "safe")
+        assert got["verdict"].tolist() == verdict.tolist()
+
+
+@pytest.mark.model
+def test_predict_writes_stdout_and_takes_the_validation_prior(demo_run, capsys) -> None:
+    cfg, new = demo_run
+    name = cfg.models[0].name
+    argv = ["predict", "--run", str(cfg.run_dir), "--model", name, "--method", "bc"]
+    assert main([*argv, "--prior", "validation", str(new)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == LIMIT
+    from guardcal import CalibratedGuard
+
+    guard = CalibratedGuard.from_run(cfg.run_dir, name)
+    z = pipeline.logits_of(scores.read_scores(cfg, name, "test"))
+    want = guard.calibrate(z, "bc", prior="validation")
+    np.testing.assert_allclose([r["p_unsafe"] for r in rows], want, rtol=0, atol=1e-9)
+
+
+@pytest.mark.model
+def test_calibrated_guard_file_names_the_guard(demo_run) -> None:
+    cfg, _ = demo_run
+    for m in cfg.models:
+        data = json.loads(cfg.layout.calibrator(m.name).read_text(encoding="utf-8"))
+        meta = scores.read_meta(cfg.layout.scores(m.name, "validation"))
+        assert data["guard"]["template_hash"] == meta["template_hash"]
+        assert data["guard"]["verbalizer"] == meta["verbalizer"]
+        assert data["model"]["model"] == m.model
+        assert data["fitted_on"]["validation"] == LIMIT
+        assert set(data["calibrators"]) == {"ts", "cc", "bc"}
+
+
+@pytest.mark.model
+def test_demo_category_table_equals_a_recomputation(demo_run) -> None:
+    from test_decisions import recompute_categories
+
+    cfg, _ = demo_run
+    preds = pipeline.read_predictions(cfg)
+    split = records.load_split(cfg, "test")
+    want = recompute_categories(preds, split, cfg.calibration.ece_bins)
+    got = pd.read_csv(cfg.layout.table("category_metrics"))
+    assert len(got) > 0
+    keys = ["model", "method", "category"]
+    got, want = (t.sort_values(keys).reset_index(drop=True) for t in (got, want))
+    pd.testing.assert_frame_equal(got, want, atol=1e-6, check_dtype=False)
