@@ -16,6 +16,7 @@ from test_pipeline import MODELS, write_config, write_scores
 from guardcal import artifact, records, scores
 from guardcal.__main__ import main
 from guardcal.calibration import BatchCalibration, label_log_proba
+from guardcal.calibration.bootstrap import resample_indices
 from guardcal.calibration.metrics import expected_calibration_error
 from guardcal.calibration.thresholds import (
     review_band,
@@ -271,3 +272,21 @@ def test_no_category_flags_means_an_empty_table_and_a_sentence(run) -> None:
     assert table.empty and list(table.columns) == list(decisions.CATEGORY_METRICS_COLUMNS)
     facts = narrative.RunFacts.load(cfg)
     assert "no harm-category flags" in narrative.categories_note(facts, table)
+
+
+def test_operating_point_intervals_equal_the_rule_on_each_resampled_batch(run) -> None:
+    cfg, _, points = run
+    model = MODELS[0]
+    test = scores.read_scores(cfg, model, "test")
+    z, y = pipeline.logits_of(test), test["label"].to_numpy()
+    gamma = pipeline.fit_run(cfg)[model].batch.gamma_
+    indices = resample_indices(len(y))
+    row = points.set_index(["model", "method", "point"]).loc[(model, "bc", "review_band")]
+    stats = []
+    for idx in indices:  # the slow way: BC applied to each resampled batch, then the rule
+        p = BatchCalibration(gamma=gamma).predict_proba(z[idx])[:, 1]
+        stats.append(rule_metrics(y[idx], p, row["low"], row["high"])["review"])
+    lo, hi = np.quantile(stats, [0.025, 0.975])
+    assert row["test_review_lo"] == pytest.approx(lo, abs=1e-6)
+    assert row["test_review_hi"] == pytest.approx(hi, abs=1e-6)
+    assert row["test_review_lo"] <= row["test_review"] <= row["test_review_hi"]

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import FINE_TUNED, ZERO_SHOT
 
 from guardcal import records, scores
 from guardcal.__main__ import main
@@ -16,8 +17,8 @@ from guardcal.config import DEMO_CONFIG
 from guardcal.extraction import run_extraction
 from guardcal.reporting import decisions, pipeline, tables
 
-LIMIT = 12
-"""Rows per split: both labels occur in each demo split (as in test_report)."""
+LIMIT = 6
+"""Rows per split: both labels occur in the first six of each demo split."""
 
 
 @pytest.fixture(scope="module")
@@ -42,45 +43,31 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory):
     return cfg, new
 
 
+CASES = [(FINE_TUNED, method, "file") for method in tables.METHODS]
+CASES += [(ZERO_SHOT, "ts", "file"), (ZERO_SHOT, "bc", "stdout")]
+"""Every method on one guard, two on the other (each call scores the split anew: kept few)."""
+
+
 @pytest.mark.model
-@pytest.mark.parametrize("method", tables.METHODS)
-def test_predict_reproduces_the_runs_predictions(demo_run, method: str) -> None:
+@pytest.mark.parametrize(("model", "method", "output"), CASES)
+def test_predict_reproduces_the_runs_predictions(demo_run, capsys, model, method, output) -> None:
     cfg, new = demo_run
+    out = new.parent / f"{method}-{model}.jsonl"
+    argv = ["predict", "--run", str(cfg.run_dir), "--model", model, "--method", method]
+    assert main([*argv, *(["-o", str(out)] if output == "file" else []), str(new)]) == 0
+    if output == "stdout":
+        out.write_text(capsys.readouterr().out, encoding="utf-8")
+    got = pd.read_json(out, lines=True, dtype={"id": str})
+    assert list(got.columns) == ["id", "logit_safe", "logit_unsafe", "p_unsafe", "verdict"]
     preds = pipeline.read_predictions(cfg)
-    for m in cfg.models:
-        out = new.parent / f"{method}-{m.name}.jsonl"
-        argv = ["predict", "--run", str(cfg.run_dir), "--model", m.name, "--method", method]
-        assert main([*argv, "-o", str(out), str(new)]) == 0
-        got = pd.read_json(out, lines=True, dtype={"id": str})
-        assert list(got.columns) == ["id", "logit_safe", "logit_unsafe", "p_unsafe", "verdict"]
-        want = preds[(preds["model"] == m.name) & (preds["method"] == method)]
-        assert got["id"].tolist() == want["id"].tolist()
-        np.testing.assert_allclose(got["p_unsafe"], want["proba_unsafe"], rtol=0, atol=1e-9)
-        run_scores = scores.read_scores(cfg, m.name, "test")
-        np.testing.assert_allclose(
-            got[["logit_safe", "logit_unsafe"]],
-            run_scores[["logit_safe", "logit_unsafe"]],
-            rtol=0,
-            atol=1e-9,
-        )
-        verdict = np.where(want["proba_unsafe"] >= 0.5, "unsafe", "safe")
-        assert got["verdict"].tolist() == verdict.tolist()
-
-
-@pytest.mark.model
-def test_predict_writes_stdout_and_takes_the_validation_prior(demo_run, capsys) -> None:
-    cfg, new = demo_run
-    name = cfg.models[0].name
-    argv = ["predict", "--run", str(cfg.run_dir), "--model", name, "--method", "bc"]
-    assert main([*argv, "--prior", "validation", str(new)]) == 0
-    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert len(rows) == LIMIT
-    from guardcal import CalibratedGuard
-
-    guard = CalibratedGuard.from_run(cfg.run_dir, name)
-    z = pipeline.logits_of(scores.read_scores(cfg, name, "test"))
-    want = guard.calibrate(z, "bc", prior="validation")
-    np.testing.assert_allclose([r["p_unsafe"] for r in rows], want, rtol=0, atol=1e-9)
+    want = preds[(preds["model"] == model) & (preds["method"] == method)]
+    assert got["id"].tolist() == want["id"].tolist()
+    np.testing.assert_allclose(got["p_unsafe"], want["proba_unsafe"], rtol=0, atol=1e-9)
+    run_scores = scores.read_scores(cfg, model, "test")
+    logits = ["logit_safe", "logit_unsafe"]
+    np.testing.assert_allclose(got[logits], run_scores[logits], rtol=0, atol=1e-9)
+    verdict = np.where(want["proba_unsafe"] >= 0.5, "unsafe", "safe")
+    assert got["verdict"].tolist() == verdict.tolist()
 
 
 @pytest.mark.model

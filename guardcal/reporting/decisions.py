@@ -10,6 +10,12 @@ import numpy as np
 import pandas as pd
 
 from guardcal import records, scores
+from guardcal.calibration.bootstrap import (
+    BatchResampled,
+    percentile_interval,
+    resample_counts,
+    resample_indices,
+)
 from guardcal.calibration.metrics import calibration_errors
 from guardcal.calibration.thresholds import (
     RULE_METRICS,
@@ -48,7 +54,9 @@ OPERATING_COLUMNS = (
     "low",
     "high",
     *(f"{split}_{m}" for split in ("val", "test") for m in RULE_METRICS),
+    *(f"test_{m}_{end}" for m in RULE_METRICS for end in ("lo", "hi")),
 )
+"""The rule's metrics on validation and test, and seeded bootstrap 95 % intervals on test."""
 
 
 def category_keys(categories: pd.Series) -> list[str]:
@@ -95,17 +103,46 @@ def category_metrics(preds: pd.DataFrame, split: pd.DataFrame, n_bins: int) -> p
     return pd.DataFrame(rows, columns=list(CATEGORY_METRICS_COLUMNS))
 
 
+def resampled_rule_metrics(
+    labels: np.ndarray, proba: np.ndarray, counts: np.ndarray, low: float, high: float
+) -> dict[str, np.ndarray]:
+    """`rule_metrics` of the band on every bootstrap resample: `counts` (B, N) says how often each
+    test item was drawn, `proba` is (N,) or (B, N) (BC's p̂ moves with the resample's prior)."""
+    proba = np.broadcast_to(proba, counts.shape)
+    unsafe = labels == 1
+    flagged, passed = proba >= high, proba < low
+    decided = flagged | passed
+    correct = (flagged & unsafe) | (passed & ~unsafe)
+
+    def share(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+        total = (counts * den).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(total > 0, (counts * num).sum(axis=1) / total, np.nan)
+
+    return {
+        "precision": share(flagged & unsafe, flagged),
+        "recall": share(unsafe & ~passed, np.broadcast_to(unsafe, counts.shape)),
+        "review": share(~decided, np.ones_like(decided)),
+        "auto_accuracy": share(correct, decided),
+    }
+
+
 def operating_points(
     validation: Mapping[tuple[str, str], tuple[np.ndarray, np.ndarray]],
     test: Mapping[tuple[str, str], tuple[np.ndarray, np.ndarray]],
     targets: DecisionsConfig,
+    resampled: Mapping[tuple[str, str], np.ndarray] | None = None,
+    counts: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Per (model, method): the thresholds for the target precision and the target recall and the
-    narrowest review band meeting both, chosen on validation (labels, p) and measured on test."""
+    narrowest review band meeting both, chosen on validation (labels, p) and measured on test;
+    with bootstrap `counts` (B, N), percentile intervals from each row's p on the resamples
+    (`resampled`: (B, N) where p depends on the resample, as BC's does; else the test p)."""
     rows = []
     tp, tr = targets.target_precision, targets.target_recall
     for key, (y_val, p_val) in validation.items():
         y_test, p_test = test[key]
+        p_boot = (resampled or {}).get(key, p_test)
         t_precision = threshold_for_precision(y_val, p_val, tp)
         t_recall = threshold_for_recall(y_val, p_val, tr)
         bands = {
@@ -116,6 +153,12 @@ def operating_points(
         for point, ((low, high), want_p, want_r) in bands.items():
             val = rule_metrics(y_val, p_val, low, high)
             out = rule_metrics(y_test, p_test, low, high)
+            ci = {}
+            if counts is not None:
+                boot = resampled_rule_metrics(np.asarray(y_test), p_boot, counts, low, high)
+                for m, stats in boot.items():
+                    lo, hi = percentile_interval(stats[:, None])
+                    ci[f"test_{m}_lo"], ci[f"test_{m}_hi"] = float(lo[0]), float(hi[0])
             rows.append(
                 {
                     "model": key[0],
@@ -127,6 +170,7 @@ def operating_points(
                     "high": high,
                     **{f"val_{m}": val[m] for m in RULE_METRICS},
                     **{f"test_{m}": out[m] for m in RULE_METRICS},
+                    **ci,
                 }
             )
     return pd.DataFrame(rows, columns=list(OPERATING_COLUMNS))
@@ -141,17 +185,22 @@ def by_model_method(preds: pd.DataFrame) -> dict[tuple[str, str], tuple[np.ndarr
 
 
 def write_decision_tables(cfg: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Write `category_metrics.csv` (test split) and `operating_points.csv` (validation → test)."""
+    """Write `category_metrics.csv` (test split) and `operating_points.csv` (validation → test,
+    with seeded bootstrap intervals: test items resampled, calibrators fitted once; BC's prior is
+    each resample's own, as BC applied to the resampled batch)."""
     preds = read_predictions(cfg)
     test = records.load_split(cfg, "test")
     categories = category_metrics(preds, test, cfg.calibration.ece_bins)
-    validation = {}
+    counts = resample_counts(resample_indices(len(test)), len(test))
+    validation, resampled = {}, {}
     for name, fitted in fit_run(cfg).items():
         frame = scores.read_scores(cfg, name, "validation")
         y = frame["label"].to_numpy()
         for method, p in fitted.proba_unsafe(logits_of(frame)).items():
             validation[name, method] = (y, p)
-    points = operating_points(validation, by_model_method(preds), cfg.decisions)
+        z = logits_of(scores.read_scores(cfg, name, "test"))
+        resampled[name, "bc"] = BatchResampled(z, fitted.batch.gamma_)(counts)
+    points = operating_points(validation, by_model_method(preds), cfg.decisions, resampled, counts)
     write_csv(categories, cfg.layout.table("category_metrics"))
     write_csv(points, cfg.layout.table("operating_points"))
     return categories, points

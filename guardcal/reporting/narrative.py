@@ -364,7 +364,23 @@ def categories_note(facts: RunFacts, table: pd.DataFrame) -> str:
 
 def _threshold(value: float) -> str:
     """A threshold in words: +inf flags nothing."""
-    return "nothing (no threshold reaches it)" if value == float("inf") else f"p ≥ {value:.3f}"
+    return (
+        "flagging nothing (no threshold reaches it)"
+        if value == float("inf")
+        else f"p ≥ {value:.3f}"
+    )
+
+
+def _interval(row: pd.Series, column: str) -> str:
+    """` (95 % interval lo–hi)` of a test metric when the table carries its bootstrap interval."""
+    if f"{column}_lo" not in row or pd.isna(row[f"{column}_lo"]):
+        return ""
+    return f" (95 % interval {row[f'{column}_lo']:.0%}–{row[f'{column}_hi']:.0%})"
+
+
+def _num(value: float, spec: str = ".2f") -> str:
+    """A rate, or `n/a` where it is undefined (nothing flagged, nothing decided)."""
+    return "n/a" if pd.isna(value) else format(value, spec)
 
 
 def operating_points_note(facts: RunFacts, points: pd.DataFrame) -> str:
@@ -378,13 +394,14 @@ def operating_points_note(facts: RunFacts, points: pd.DataFrame) -> str:
         band = rows.loc[("review_band", "uncalibrated")]
         lines.append(
             f"- **{m}** (uncalibrated): precision {d.target_precision:.2f} on validation needs "
-            f"{_threshold(p['low'])}, which on test gives precision {p['test_precision']:.2f} at "
-            f"recall {p['test_recall']:.2f}; recall {d.target_recall:.2f} needs "
-            f"{_threshold(r['low'])} (test: recall {r['test_recall']:.2f}, precision "
-            f"{r['test_precision']:.2f}). Both at once: review [{band['low']:.3f}, "
+            f"{_threshold(p['low'])}, which on test gives precision {_num(p['test_precision'])} "
+            f"at recall {_num(p['test_recall'])}; recall {d.target_recall:.2f} needs "
+            f"{_threshold(r['low'])} (test: recall {_num(r['test_recall'])}, precision "
+            f"{_num(r['test_precision'])}). Both at once: review [{band['low']:.3f}, "
             f"{band['high']:.3f}), {band['val_review']:.0%} of validation and "
-            f"{band['test_review']:.0%} of test items; the auto-decided test items are "
-            f"{band['test_auto_accuracy']:.0%} correct."
+            f"{band['test_review']:.0%} of test items{_interval(band, 'test_review')}; the "
+            "auto-decided test items are "
+            f"{_num(band['test_auto_accuracy'], '.0%')} correct."
         )
         test_cols = [c for c in points.columns if c.startswith("test_")]
         same = [
