@@ -88,9 +88,11 @@ def build_artifact(
     fitted_on: Mapping[str, int],
 ) -> dict[str, Any]:
     """The JSON document of one calibrated guard. `scores_meta` is the validation scores file's
-    fingerprint (None for scores written without one: then the guard cannot be re-identified and
-    `predict` refuses it); `fitted_on` counts the examples of each split the fit read."""
-    guard = None if scores_meta is None else {k: scores_meta.get(k) for k in IDENTITY_KEYS}
+    fingerprint (None, or one without the guard's identity, for scores written by other means:
+    then the guard cannot be re-identified and `predict` refuses it); `fitted_on` counts the
+    examples of each split the fit read."""
+    known = scores_meta is not None and all(k in scores_meta for k in IDENTITY_KEYS)
+    guard = {k: scores_meta[k] for k in IDENTITY_KEYS} if known else None
     return {
         "kind": KIND,
         "format_version": FORMAT_VERSION,

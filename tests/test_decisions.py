@@ -280,7 +280,9 @@ def test_operating_point_intervals_equal_the_rule_on_each_resampled_batch(run) -
     test = scores.read_scores(cfg, model, "test")
     z, y = pipeline.logits_of(test), test["label"].to_numpy()
     gamma = pipeline.fit_run(cfg)[model].batch.gamma_
-    indices = resample_indices(len(y))
+    indices = resample_indices(
+        len(y), cfg.calibration.bootstrap_resamples, cfg.calibration.bootstrap_seed
+    )
     row = points.set_index(["model", "method", "point"]).loc[(model, "bc", "review_band")]
     stats = []
     for idx in indices:  # the slow way: BC applied to each resampled batch, then the rule

@@ -186,12 +186,15 @@ def by_model_method(preds: pd.DataFrame) -> dict[tuple[str, str], tuple[np.ndarr
 
 def write_decision_tables(cfg: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Write `category_metrics.csv` (test split) and `operating_points.csv` (validation → test,
-    with seeded bootstrap intervals: test items resampled, calibrators fitted once; BC's prior is
-    each resample's own, as BC applied to the resampled batch)."""
+    with seeded bootstrap intervals — the config's resamples and seed, the draw "Beyond the study"
+    uses; test items resampled, calibrators fitted once; BC's prior is each resample's own, as BC
+    applied to the resampled batch)."""
     preds = read_predictions(cfg)
     test = records.load_split(cfg, "test")
     categories = category_metrics(preds, test, cfg.calibration.ece_bins)
-    counts = resample_counts(resample_indices(len(test)), len(test))
+    c = cfg.calibration
+    indices = resample_indices(len(test), c.bootstrap_resamples, c.bootstrap_seed)
+    counts = resample_counts(indices, len(test))
     validation, resampled = {}, {}
     for name, fitted in fit_run(cfg).items():
         frame = scores.read_scores(cfg, name, "validation")
