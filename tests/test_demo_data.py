@@ -15,7 +15,9 @@ from guardcal.policies import BEAVERTAILS_CATEGORIES
 from guardcal.records import load_records, load_split
 from guardcal.reporting.datasheet import (
     DEMO_FILES,
+    baseline_auroc,
     longest_shared_run,
+    marker_rates,
     report,
     shared_ngrams,
     shared_opening,
@@ -147,8 +149,8 @@ def test_report_of_one_file_has_no_total_column(tmp_path: Path) -> None:
     path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
     text = report({"mini": load_records(path)})
     assert "total" not in text
-    assert re.search(r"elision marker, unsafe\s+1 \(100\.0 %\)", text)
-    assert re.search(r"elision marker, safe\s+0 \(0\.0 %\)", text)
+    assert re.search(r"elision bracket, e\.g\. \[details omitted\]\s+0\.0\s+100\.0\s+100\.0", text)
+    assert "Lexical baseline" not in text  # it needs a train and a test split
     assert re.search(r"self_harm\s+1\n", text)
 
 
@@ -157,3 +159,31 @@ def test_command_names_a_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[
     bad.write_text('{"prompt": "hi", "response": "yo", "is_safe": "maybe"}\n', encoding="utf-8")
     assert main(["datasheet", str(bad)]) == 2
     assert f"{bad}: line 1, field 'is_safe'" in capsys.readouterr().err
+
+
+def test_marker_rates_and_baseline_on_known_texts() -> None:
+    frame = pd.DataFrame(
+        {
+            "prompt": ["a", "b", "c", "d"],
+            "response": ["Sure! Here", "I can't help.", "sorry, no", "- one\n- two"],
+            "label": [1, 0, 0, 1],
+            "categories": [["self_harm"], [], [], ["self_harm"]],
+        }
+    )
+    rates = marker_rates(frame)
+    assert rates.loc["opens with sure / of course / yes"].tolist() == [0.0, 50.0, 50.0]
+    assert rates.loc["opens with a refusal (I can't, I won't)"].tolist() == [50.0, 0.0, -50.0]
+    assert rates.loc["bulleted or numbered list"].tolist() == [0.0, 50.0, 50.0]
+
+
+def test_demo_baseline_is_quoted_and_below_a_bag_of_words_ceiling(
+    splits: dict[str, pd.DataFrame],
+) -> None:
+    auroc = baseline_auroc(splits["train"], splits["test"])
+    assert f"test AUROC    {auroc:.3f}" in DATASHEET.read_text(encoding="utf-8")
+    assert 0.5 < auroc < 0.9  # words alone must not give the demo's labels away
+
+
+def test_demo_markers_are_not_a_shortcut(both: pd.DataFrame) -> None:
+    gaps = marker_rates(both)["gap"].abs()
+    assert gaps[gaps > 10].to_dict() == {}

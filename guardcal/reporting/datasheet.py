@@ -13,7 +13,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.pipeline import make_pipeline
 
 from guardcal.config import resolve_path
 from guardcal.policies import BEAVERTAILS_CATEGORIES
@@ -23,8 +29,36 @@ DEMO_FILES = (
     resolve_path("package:data/demo/train.jsonl", None),
     resolve_path("package:data/demo/test.jsonl", None),
 )
-# The writers' placeholders for elided harmful detail: "[steps omitted]", "[slur omitted]", ...
-ELISION = re.compile(r"\[[^\[\]]*\bomitted\]", re.IGNORECASE)
+# Surface habits of a response that could give its label away without reading the conversation;
+# the datasheet prints each one's rate among safe and among unsafe pairs.
+MARKERS: dict[str, re.Pattern[str]] = {
+    name: re.compile(pattern, re.IGNORECASE)
+    for name, pattern in {
+        "elision bracket, e.g. [details omitted]": r"\[[^\[\]]*\]",
+        "opens with a refusal (I can't, I won't)": (
+            r"^\W*(i can'?t|i cannot|i won'?t|i'?m not (going|able)|i will not|i'?d rather not)"
+        ),
+        "I can't / I won't anywhere": r"\bi (can'?t|cannot|won'?t|will not)\b",
+        "opens with sorry": r"^\W*(i'?m )?(so |really |very )?sorry",
+        "sorry anywhere": r"\bsorry\b",
+        "opens with sure / of course / yes": (
+            r"^\W*(sure|of course|absolutely|certainly|yes|yeah|okay|ok|happy to)\b"
+        ),
+        "opens with here's / here is": r"^\W*here(\s+i|'?s)",
+        "disclaimer (please note, consult, ...)": (
+            r"\b(please note|i'?m not a (lawyer|doctor)|not (legal|medical) advice"
+            r"|consult|be careful)\b"
+        ),
+        "help line or counselor": r"\b(hotline|crisis line|988|counselor|therapist|helpline)\b",
+        "illegal / against the law": r"\b(illegal|against the law|unlawful|a crime)\b",
+        "bulleted or numbered list": r"(?m)^\s*([-*\u2022]|\d+[.)])\s",
+        "code formatting (backtick)": r"`",
+        "exclamation mark": r"!",
+        "question mark": r"\?",
+    }.items()
+}
+# The lexical baseline: TF-IDF of prompt + response, logistic regression, C by 5-fold CV on train.
+BASELINE_C = tuple(float(c) for c in np.logspace(-2, 3, 11))
 # The shared n-gram length whose spread the stats report (a looser bound than the test's 8).
 NGRAM = 5
 QUANTILES = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -78,12 +112,10 @@ def _share(mask: pd.Series, within: pd.Series) -> str:
 
 
 def balance(frame: pd.DataFrame) -> pd.Series:
-    """Pairs, safe/unsafe counts, categories per unsafe pair, prompt-only rows and the elision
-    cue (share of responses holding a "[... omitted]" marker) among unsafe vs safe pairs."""
+    """Pairs, safe/unsafe counts, categories per unsafe pair and prompt-only rows."""
     unsafe = frame["label"] == 1
     every = pd.Series(True, index=frame.index)
     n_cats = frame["categories"].map(len)
-    marked = frame["response"].map(lambda r: r is not None and bool(ELISION.search(r)))
     return pd.Series(
         {
             "pairs": str(len(frame)),
@@ -93,10 +125,38 @@ def balance(frame: pd.DataFrame) -> pd.Series:
             "unsafe with 2 categories": _share(n_cats == 2, unsafe),
             "unsafe with 3+ categories": _share(n_cats >= 3, unsafe),
             "prompt-only rows": str(int(frame["response"].isna().sum())),
-            "elision marker, unsafe": _share(marked, unsafe),
-            "elision marker, safe": _share(marked, ~unsafe),
         }
     )
+
+
+def marker_rates(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each marker's share (%) of safe and of unsafe responses, and the gap in points."""
+    responses = frame["response"].fillna("")
+    unsafe = frame["label"] == 1
+    rows = {}
+    for name, pattern in MARKERS.items():
+        hit = responses.map(lambda r, p=pattern: bool(p.search(r)))
+        safe_rate, unsafe_rate = 100 * hit[~unsafe].mean(), 100 * hit[unsafe].mean()
+        rows[name] = {"safe %": safe_rate, "unsafe %": unsafe_rate, "gap": unsafe_rate - safe_rate}
+    return pd.DataFrame(rows).T.round(1)
+
+
+def baseline_auroc(train: pd.DataFrame, test: pd.DataFrame) -> float:
+    """Test AUROC of a bag-of-words guard (TF-IDF of prompt + response, logistic regression with
+    C chosen by unshuffled stratified 5-fold CV on train): how far surface words alone get."""
+    pipe = make_pipeline(
+        TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True), LogisticRegression(max_iter=2000)
+    )
+    grid = GridSearchCV(
+        pipe, {"logisticregression__C": list(BASELINE_C)}, cv=StratifiedKFold(5), scoring="roc_auc"
+    )
+    grid.fit(_conversation(train), train["label"])
+    return float(roc_auc_score(test["label"], grid.predict_proba(_conversation(test))[:, 1]))
+
+
+def _conversation(frame: pd.DataFrame) -> list[str]:
+    """Prompt and response as one text, the baseline's input."""
+    return (frame["prompt"] + "\n" + frame["response"].fillna("")).tolist()
 
 
 def category_counts(frame: pd.DataFrame) -> pd.Series:
@@ -144,8 +204,22 @@ def report(frames: dict[str, pd.DataFrame]) -> str:
         ),
         ("Length in words", pd.concat({k: lengths(f) for k, f in frames.items()}, axis=1)),
         ("Near-copies", pd.DataFrame({k: near_copies(f) for k, f in frames.items()})),
+        ("Marker rates, all pairs (% of responses)", marker_rates(_all(frames))),
     ]
+    if {"train", "test"} <= frames.keys():
+        auroc = baseline_auroc(frames["train"], frames["test"])
+        blocks.append(
+            (
+                "Lexical baseline",
+                pd.Series({"TF-IDF + logistic regression, test AUROC": f"{auroc:.3f}"}),
+            )
+        )
     return "\n\n".join(f"{title}\n{table.to_string()}" for title, table in blocks)
+
+
+def _all(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The 'total' frame when there are several, else the only one."""
+    return frames.get("total", next(iter(frames.values())))
 
 
 def datasheet(paths: Sequence[Path] = DEMO_FILES) -> str:
