@@ -583,6 +583,11 @@ def category_heatmap(table: pd.DataFrame, model: str) -> Figure:
     return fig
 
 
+RISK_STYLES = {"ts": "--"}
+"""TS keeps both the verdicts and the order of max(p, 1 − p), so its curve lies on the
+uncalibrated one: dashed, to show both."""
+
+
 @_styled
 def risk_coverage_curves(preds: pd.DataFrame, points: pd.DataFrame) -> Figure:
     """Per guard, each method's accuracy of the auto-decided items against the share decided
@@ -600,6 +605,7 @@ def risk_coverage_curves(preds: pd.DataFrame, points: pd.DataFrame) -> Figure:
                 where="post",
                 color=METHOD_COLORS[method],
                 lw=1.8,
+                ls=RISK_STYLES.get(method, "-"),
                 label=METHOD_LABELS[method],
             )
             band = bands.loc[(model, method)]
@@ -620,7 +626,15 @@ def risk_coverage_curves(preds: pd.DataFrame, points: pd.DataFrame) -> Figure:
         ax.set_title(model)
     axes.flat[0].set_ylabel("Accuracy of the auto-decided items")
     handles = [
-        Line2D([], [], color=METHOD_COLORS[m], lw=1.8, label=METHOD_LABELS[m]) for m in METHODS
+        Line2D(
+            [],
+            [],
+            color=METHOD_COLORS[m],
+            lw=1.8,
+            ls=RISK_STYLES.get(m, "-"),
+            label=METHOD_LABELS[m],
+        )
+        for m in METHODS
     ]
     handles.append(
         Line2D(
