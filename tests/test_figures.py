@@ -13,7 +13,7 @@ from matplotlib.patches import Rectangle, Wedge
 from test_pipeline import MODELS, write_config, write_scores
 
 from guardcal.layout import RunLayout
-from guardcal.reporting import figures, pipeline, tables
+from guardcal.reporting import decisions, figures, pipeline, tables
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +24,7 @@ def run(tmp_path_factory: pytest.TempPathFactory):
     pipeline.summarise_data(cfg)
     pipeline.tune(cfg)
     pipeline.evaluate_run(cfg)
+    decisions.write_decision_tables(cfg)
     return cfg
 
 
@@ -42,6 +43,8 @@ def test_render_figures_writes_every_figure_as_png_and_pdf(run) -> None:
         "tuning_gamma",
         "calibration_curves",
         *(RunLayout(Path()).reliability_figure(m) for m in MODELS),
+        *(RunLayout(Path()).category_figure(m) for m in MODELS),
+        "risk_coverage",
     }
     assert set(pngs) == expected
     for name, png in pngs.items():
