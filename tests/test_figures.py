@@ -13,7 +13,7 @@ from matplotlib.patches import Rectangle, Wedge
 from test_pipeline import MODELS, write_config, write_scores
 
 from guardcal.layout import RunLayout
-from guardcal.reporting import decisions, figures, pipeline, tables
+from guardcal.reporting import beyond, decisions, figures, pipeline, tables
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +24,7 @@ def run(tmp_path_factory: pytest.TempPathFactory):
     pipeline.summarise_data(cfg)
     pipeline.tune(cfg)
     pipeline.evaluate_run(cfg)
+    beyond.evaluate_beyond(cfg)
     decisions.write_decision_tables(cfg)
     return cfg
 
@@ -45,6 +46,9 @@ def test_render_figures_writes_every_figure_as_png_and_pdf(run) -> None:
         *(RunLayout(Path()).reliability_figure(m) for m in MODELS),
         *(RunLayout(Path()).category_figure(m) for m in MODELS),
         "risk_coverage",
+        "ece_forest",
+        *(RunLayout(Path()).wilson_figure(m) for m in MODELS),
+        *(RunLayout(Path()).smooth_figure(m) for m in MODELS),
     }
     assert set(pngs) == expected
     for name, png in pngs.items():
@@ -122,7 +126,9 @@ def test_label_donuts_show_each_splits_share(run) -> None:
 def test_category_donuts_name_the_categories(run) -> None:
     categories = pipeline.read_table(run, "categories")
     drawn = texts(figures.category_donuts(categories))
-    assert "S10 Privacy Violation" in drawn and "S1 Animal Abuse" in drawn
+    # the study's S-codes: S1 Violence …, S7 Privacy Violation
+    assert "S7 Privacy Violation" in drawn
+    assert "S1 Violence, Aiding and Abetting, Incitement" in drawn
     empty = figures.category_donuts(categories.iloc[0:0])
     assert "No harm-category flags in this data." in texts(empty)
 
