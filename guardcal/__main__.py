@@ -277,7 +277,10 @@ def parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--model", required=True, metavar="NAME", help="a guard's name in the run")
     predict.add_argument(
-        "--method", default="ts", metavar="METHOD", help="uncalibrated, cc, bc or ts (default ts)"
+        "--method",
+        default="ts",
+        metavar="METHOD",
+        help="uncalibrated, cc, bc, ts, platt, isotonic, histogram or beta (default ts)",
     )
     predict.add_argument(
         "--prior",

@@ -1,7 +1,8 @@
 """The calibrated guard as a file: `reports/<run>/calibrators/<model>.json`.
 
 It holds every fitted parameter (T; γ with the validation prior p(y|C) it was tuned with; the
-content-free probabilities), what identifies the guard (model, revision, format, taxonomy,
+content-free probabilities; Platt's slope and intercept, the isotonic knots, the histogram bins and
+beta calibration's a, b, c), what identifies the guard (model, revision, format, taxonomy,
 template hash, verbalizer — the fingerprint of the scores it was fitted on), how the guard was
 run (prompt, scoring and record-column settings) and a format version. JSON only: reading it runs
 no code, and floats are written with Python's round-tripping repr, so a loaded calibrator gives
@@ -18,9 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 from guardcal.atomic import write_text
 from guardcal.calibration import BatchCalibration, ContextualCalibration, TemperatureScaling
+from guardcal.calibration.more_calibrators import (
+    BetaCalibration,
+    HistogramBinning,
+    IsotonicCalibration,
+    PlattScaling,
+)
 from guardcal.config import (
     Columns,
     Config,
@@ -60,10 +68,27 @@ def _floats(values: np.ndarray) -> list[float]:
 
 
 def calibrator_params(
-    temperature: TemperatureScaling, contextual: ContextualCalibration, batch: BatchCalibration
+    temperature: TemperatureScaling,
+    contextual: ContextualCalibration,
+    batch: BatchCalibration,
+    extra: Mapping[str, BaseEstimator],
 ) -> dict[str, dict[str, Any]]:
-    """Every fitted value of a guard's calibrators, keyed by method (`ts`, `cc`, `bc`)."""
+    """Every fitted value of a guard's calibrators, keyed by method: the study's (`ts`, `cc`,
+    `bc`) and those beyond it (`extra`, from `fit_more_calibrators`)."""
+    platt, isotonic = extra["platt"], extra["isotonic"]
+    histogram, beta = extra["histogram"], extra["beta"]
     return {
+        "platt": {"slope": platt.slope_, "intercept": platt.intercept_},
+        "isotonic": {
+            "gap_thresholds": _floats(isotonic.gap_thresholds_),
+            "proba_thresholds": _floats(isotonic.proba_thresholds_),
+        },
+        "histogram": {
+            "n_bins": int(histogram.n_bins),
+            "edges": _floats(histogram.edges_),
+            "bin_proba": _floats(histogram.bin_proba_),
+        },
+        "beta": {"a": beta.a_, "b": beta.b_, "c": beta.c_},
         "ts": {
             "temperature": float(temperature.temperature_),
             "grid_temperature": float(temperature.grid_temperature_),
@@ -176,7 +201,48 @@ def read_artifact(path: str | Path) -> dict[str, Any]:
     for method, key in (("cc", "content_free_log_proba"), ("bc", "prior_log_proba")):
         _need(cal[method], key, list, f"{where}: calibrators.{method}")
         _probabilities(cal[method][key], f"{where}: calibrators.{method}.{key}")
+    for method, keys in EXTRA_KEYS.items():
+        _need(cal, method, dict, f"{where}: calibrators")
+        for key in keys:
+            _numbers(cal[method], key, f"{where}: calibrators.{method}")
+    _check_steps(cal, where)
     return data
+
+
+EXTRA_KEYS = {
+    "platt": ("slope", "intercept"),
+    "isotonic": ("gap_thresholds", "proba_thresholds"),
+    "histogram": ("n_bins", "edges", "bin_proba"),
+    "beta": ("a", "b", "c"),
+}
+"""The fitted values of each calibrator beyond the study, as `calibrator_params` writes them."""
+
+
+def _numbers(data: Mapping[str, Any], key: str, where: str) -> np.ndarray:
+    """`data[key]`: a finite number or list of finite numbers, as float64."""
+    value = _need(data, key, (int, float, list), where)
+    items = value if isinstance(value, list) else [value]
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in items) or not all(
+        math.isfinite(v) for v in items
+    ):
+        raise ArtifactError(f"{where}: key {key!r} must hold finite numbers, got {value!r}")
+    return np.asarray(value, dtype=np.float64)
+
+
+def _check_steps(cal: Mapping[str, Any], where: str) -> None:
+    """The step calibrators' arrays agree: as many knots as values, one more bin than edges."""
+    knots, values = (len(cal["isotonic"][k]) for k in ("gap_thresholds", "proba_thresholds"))
+    if knots == 0 or knots != values:
+        raise ArtifactError(
+            f"{where}: calibrators.isotonic needs as many gap_thresholds as proba_thresholds "
+            f"(at least one), got {knots} and {values}"
+        )
+    edges, bins = len(cal["histogram"]["edges"]), len(cal["histogram"]["bin_proba"])
+    if bins != edges + 1:
+        raise ArtifactError(
+            f"{where}: calibrators.histogram needs one more bin_proba than edges, got "
+            f"{bins} and {edges}"
+        )
 
 
 def calibrators(artifact: Mapping[str, Any], prior: str = "batch") -> dict[str, Any]:
@@ -191,7 +257,27 @@ def calibrators(artifact: Mapping[str, Any], prior: str = "batch") -> dict[str, 
     bc = BatchCalibration(gamma=float(cal["bc"]["gamma"]), prior=prior)
     bc.gamma_ = float(cal["bc"]["gamma"])
     bc.prior_log_proba_ = _probabilities(cal["bc"]["prior_log_proba"], "bc")
-    return {"cc": cc, "bc": bc, "ts": ts}
+    platt = PlattScaling()
+    platt.slope_, platt.intercept_ = (float(cal["platt"][k]) for k in EXTRA_KEYS["platt"])
+    isotonic = IsotonicCalibration()
+    isotonic.gap_thresholds_, isotonic.proba_thresholds_ = (
+        _numbers(cal["isotonic"], k, "isotonic") for k in EXTRA_KEYS["isotonic"]
+    )
+    histogram = HistogramBinning(int(cal["histogram"]["n_bins"]))
+    histogram.edges_, histogram.bin_proba_ = (
+        _numbers(cal["histogram"], k, "histogram") for k in ("edges", "bin_proba")
+    )
+    beta = BetaCalibration()
+    beta.a_, beta.b_, beta.c_ = (float(cal["beta"][k]) for k in EXTRA_KEYS["beta"])
+    return {
+        "cc": cc,
+        "bc": bc,
+        "ts": ts,
+        "platt": platt,
+        "isotonic": isotonic,
+        "histogram": histogram,
+        "beta": beta,
+    }
 
 
 def guard_config(artifact: Mapping[str, Any], run_dir: Path) -> Config:

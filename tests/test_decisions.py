@@ -26,7 +26,7 @@ from guardcal.calibration.thresholds import (
     threshold_for_recall,
 )
 from guardcal.guard import CalibratedGuard
-from guardcal.reporting import decisions, narrative, pipeline, tables
+from guardcal.reporting import beyond, decisions, narrative, pipeline, tables
 
 
 @pytest.fixture(scope="module")
@@ -155,11 +155,13 @@ def test_the_calibrated_guard_file_reproduces_every_calibrator(run) -> None:
         text = path.read_text(encoding="utf-8")
         assert json.loads(text)["format_version"] == artifact.FORMAT_VERSION
         guard = CalibratedGuard.from_run(cfg.run_dir, model)
-        assert guard.name == model and set(guard.methods) == set(tables.METHODS)
+        assert guard.name == model and set(guard.methods) == set(beyond.ALL_METHODS)
         z = pipeline.logits_of(scores.read_scores(cfg, model, "test"))
         want = fitted[model].proba_unsafe(z)
-        for method in tables.METHODS:
-            assert np.array_equal(guard.calibrate(z, method), want[method])
+        extra = beyond.fit_extra(scores.read_scores(cfg, model, "validation"), cfg.calibration)
+        want.update({m: e.predict_proba(z)[:, 1] for m, e in extra.items()})
+        for method in beyond.ALL_METHODS:
+            assert np.array_equal(guard.calibrate(z, method), want[method]), method
         # BC with the validation prior: log p̂ = log p − γ log p(y|C_val), renormalised
         bc = fitted[model].batch
         shifted = label_log_proba(z) - bc.gamma_ * bc.prior_log_proba_
@@ -186,6 +188,9 @@ def test_validation_prior_needs_a_fit() -> None:
         (lambda d: d["calibrators"]["ts"].update(temperature=-1.0), "must be positive"),
         (lambda d: d["calibrators"]["bc"].update(prior_log_proba=[0.1]), "two finite numbers"),
         (lambda d: d.update(kind="pickle"), "not a guardcal calibrated guard"),
+        (lambda d: d["calibrators"].pop("isotonic"), "missing key 'isotonic'"),
+        (lambda d: d["calibrators"]["beta"].update(a=float("nan")), "'a' must hold finite numbers"),
+        (lambda d: d["calibrators"]["histogram"]["edges"].append(0.0), "one more bin_proba"),
     ],
 )
 def test_a_bad_calibrated_guard_file_is_named(run, tmp_path: Path, change, message) -> None:
@@ -209,7 +214,7 @@ def _input(tmp_path: Path, lines: list[str]) -> Path:
     ("argv", "lines", "message"),
     [
         (["--model", "nobody"], ['{"prompt": "hi"}'], "no calibrated guard named 'nobody'"),
-        (["--method", "platt"], ['{"prompt": "hi"}'], "no calibrator 'platt'"),
+        (["--method", "vector"], ['{"prompt": "hi"}'], "no calibrator 'vector'"),
         ([], ['{"prompt": "hi"}', '{"prompt": "x", '], "new.jsonl: line 2: malformed JSON"),
         ([], ['{"text": "hi", "label": 1}'], "new.jsonl: line 1, field 'label': unknown column"),
         ([], ['{"prompt": "hi", "is_safe": "maybe"}'], "field 'is_safe': label 'maybe'"),

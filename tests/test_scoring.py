@@ -222,9 +222,7 @@ def test_crash_mid_extraction_then_rerun_gives_the_same_file(make_config, guards
     assert len(calls) == 3  # resumed: the prefix, then the second shard only
     expected = scores.read_scores(whole, ZERO_SHOT, "validation")
     pd.testing.assert_frame_equal(scores.read_scores(crashed, ZERO_SHOT, "validation"), expected)
-    assert scores.read_meta(path) == scores.read_meta(
-        whole.layout.scores(ZERO_SHOT, "validation")
-    )
+    assert scores.read_meta(path) == scores.read_meta(whole.layout.scores(ZERO_SHOT, "validation"))
 
 
 def test_finished_cache_is_reused_without_loading_a_model(make_config, guards, monkeypatch):

@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 from betacal import BetaCalibration as BetaCal
 from numpy.typing import ArrayLike
+from scipy.special import expit
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from sklearn.isotonic import IsotonicRegression
@@ -16,6 +17,9 @@ from sklearn.linear_model import LogisticRegression
 
 from guardcal.calibration.logits import check_logits, proba_unsafe
 from guardcal.calibration.metrics import ECE_BINS, check_labels
+
+BETA_EPS = np.finfo(np.float64).eps
+"""betacal clips p to [ε, 1 − ε] before its logs."""
 
 
 def logit_gap(logits: ArrayLike) -> np.ndarray:
@@ -49,22 +53,22 @@ class PlattScaling(BaseEstimator):
     logistic regression on both logits; Platt ties the slopes (only the gap matters).
 
     Attributes:
-        slope_: a.   intercept_: b.   regression_: the fitted LogisticRegression.
+        slope_: a.   intercept_: b.
     """
 
     def fit(self, logits: ArrayLike, labels: ArrayLike) -> PlattScaling:
         """Fit a and b by maximum likelihood on the validation logit gaps."""
         gap = logit_gap(logits)
         y = check_labels(labels, n=gap.shape[0])
-        self.regression_ = platt_regression().fit(gap[:, None], y)
-        self.slope_ = float(self.regression_.coef_[0, 0])
-        self.intercept_ = float(self.regression_.intercept_[0])
+        regression = platt_regression().fit(gap[:, None], y)
+        self.slope_ = float(regression.coef_[0, 0])
+        self.intercept_ = float(regression.intercept_[0])
         return self
 
     def predict_proba(self, logits: ArrayLike) -> np.ndarray:
-        """Calibrated (N, 2) probabilities."""
-        _fitted(self, "regression_")
-        return self.regression_.predict_proba(logit_gap(logits)[:, None])
+        """Calibrated (N, 2) probabilities σ(a·gap + b), from the two fitted numbers alone."""
+        _fitted(self, "intercept_")
+        return _two_columns(expit(self.slope_ * logit_gap(logits) + self.intercept_))
 
 
 class IsotonicCalibration(BaseEstimator):
@@ -75,21 +79,26 @@ class IsotonicCalibration(BaseEstimator):
     tie examples the guard tells apart.
 
     Attributes:
-        regression_: the fitted IsotonicRegression.
+        gap_thresholds_, proba_thresholds_: the fitted step function's knots (scikit-learn's
+            X_thresholds_ and y_thresholds_); between knots it interpolates linearly, beyond
+            them it holds the end values, as IsotonicRegression.predict does.
     """
 
     def fit(self, logits: ArrayLike, labels: ArrayLike) -> IsotonicCalibration:
         """Pool adjacent violators over the validation examples sorted by gap."""
         gap = logit_gap(logits)
         y = check_labels(labels, n=gap.shape[0])
-        self.regression_ = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-        self.regression_.fit(gap, y.astype(np.float64))
+        regression = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+        regression.fit(gap, y.astype(np.float64))
+        self.gap_thresholds_ = regression.X_thresholds_
+        self.proba_thresholds_ = regression.y_thresholds_
         return self
 
     def predict_proba(self, logits: ArrayLike) -> np.ndarray:
-        """Calibrated (N, 2) probabilities."""
-        _fitted(self, "regression_")
-        return _two_columns(np.clip(self.regression_.predict(logit_gap(logits)), 0.0, 1.0))
+        """Calibrated (N, 2) probabilities, from the knots alone."""
+        _fitted(self, "proba_thresholds_")
+        p = np.interp(logit_gap(logits), self.gap_thresholds_, self.proba_thresholds_)
+        return _two_columns(np.clip(p, 0.0, 1.0))
 
 
 class HistogramBinning(BaseEstimator):
@@ -138,7 +147,8 @@ class BetaCalibration(BaseEstimator):
     `warnings.catch_warnings()` here so the caller's filters survive.
 
     Attributes:
-        a_, b_, c_: the fitted parameters (c the logistic intercept).   model_: betacal's model.
+        a_, b_, c_: the fitted parameters (c the logistic intercept); predictions need only these,
+            with betacal's clipping.
     """
 
     def fit(self, logits: ArrayLike, labels: ArrayLike) -> BetaCalibration:
@@ -146,14 +156,31 @@ class BetaCalibration(BaseEstimator):
         p = proba_unsafe(logits)
         y = check_labels(labels, n=p.shape[0])
         with warnings.catch_warnings():
-            self.model_ = BetaCal(parameters="abm").fit(p, y)
-        inner = self.model_.calibrator_
+            inner = BetaCal(parameters="abm").fit(p, y).calibrator_
         self.a_, self.b_ = (float(v) for v in inner.map_[:2])
         self.c_ = float(inner.lr_.intercept_[0])
         return self
 
     def predict_proba(self, logits: ArrayLike) -> np.ndarray:
-        """Calibrated (N, 2) probabilities."""
-        _fitted(self, "model_")
-        with warnings.catch_warnings():
-            return _two_columns(np.asarray(self.model_.predict(proba_unsafe(logits)), float))
+        """Calibrated (N, 2) probabilities: betacal's predict, σ(a·ln p − b·ln(1 − p) + c) on p
+        clipped to [ε, 1 − ε]."""
+        _fitted(self, "c_")
+        p = np.clip(proba_unsafe(logits), BETA_EPS, 1 - BETA_EPS)
+        return _two_columns(expit(self.a_ * np.log(p) - self.b_ * np.log(1.0 - p) + self.c_))
+
+
+EXTRA_METHODS = ("platt", "isotonic", "histogram", "beta")
+"""The calibrators beyond the study, in the order of the extended table."""
+
+
+def fit_more_calibrators(
+    logits: ArrayLike, labels: ArrayLike, histogram_bins: int = ECE_BINS
+) -> dict[str, BaseEstimator]:
+    """The four calibrators beyond the study, fitted on one guard's validation logits, by method."""
+    fitted = {
+        "platt": PlattScaling(),
+        "isotonic": IsotonicCalibration(),
+        "histogram": HistogramBinning(histogram_bins),
+        "beta": BetaCalibration(),
+    }
+    return {method: fitted[method].fit(logits, labels) for method in EXTRA_METHODS}

@@ -65,9 +65,7 @@ def plan_extraction(
             pending = tuple(n for n in names if (n, split) in stale)
             if pending:
                 count = math.ceil(rows[split] / shard_size)
-                work.append(
-                    SplitWork(split, pending, node_shards(count, shard), count, shard_size)
-                )
+                work.append(SplitWork(split, pending, node_shards(count, shard), count, shard_size))
         examples = tuple(n for n in names if n in stale_examples)
         plan.append(ForwardPass(backbone, fmt, tuple(names), tuple(work), examples))
     return plan

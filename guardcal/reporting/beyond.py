@@ -23,18 +23,11 @@ from guardcal.calibration.bootstrap import (
     resampled_metrics,
 )
 from guardcal.calibration.estimators import EXTENDED_KEYS, evaluate_extended
-from guardcal.calibration.more_calibrators import (
-    BetaCalibration,
-    HistogramBinning,
-    IsotonicCalibration,
-    PlattScaling,
-)
+from guardcal.calibration.more_calibrators import EXTRA_METHODS, fit_more_calibrators
 from guardcal.config import CalibrationConfig, Config
 from guardcal.reporting.pipeline import FittedModel, fit_model, logits_of
 from guardcal.reporting.tables import METHODS, check_columns, write_csv, write_parquet
 
-EXTRA_METHODS = ("platt", "isotonic", "histogram", "beta")
-"""The calibrators beyond the study, in the order of the extended table."""
 ALL_METHODS = (*METHODS, *EXTRA_METHODS)
 CI_COLUMNS = ("model", "method", "metric", "value", "lo", "hi")
 """`metrics_ci.csv` and `metrics_diff_ci.csv` (there `value` is method − uncalibrated)."""
@@ -43,12 +36,7 @@ CI_COLUMNS = ("model", "method", "metric", "value", "lo", "hi")
 def fit_extra(validation: pd.DataFrame, calibration: CalibrationConfig) -> dict[str, BaseEstimator]:
     """The four calibrators beyond the study, fitted on one guard's validation scores."""
     z, y = logits_of(validation), validation["label"].to_numpy()
-    return {
-        "platt": PlattScaling().fit(z, y),
-        "isotonic": IsotonicCalibration().fit(z, y),
-        "histogram": HistogramBinning(calibration.histogram_bins).fit(z, y),
-        "beta": BetaCalibration().fit(z, y),
-    }
+    return fit_more_calibrators(z, y, calibration.histogram_bins)
 
 
 def method_probas(

@@ -19,6 +19,7 @@ from guardcal.calibration import (
     proba_unsafe,
 )
 from guardcal.calibration.metrics import evaluate
+from guardcal.calibration.more_calibrators import fit_more_calibrators
 from guardcal.config import CalibrationConfig, Config, load_config, with_overrides
 from guardcal.policies import BEAVERTAILS_CATEGORIES
 from guardcal.reporting.tables import (
@@ -243,7 +244,11 @@ def summarise_data(cfg: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
 def write_calibrated_guard(cfg: Config, fitted: FittedModel) -> Path:
     """`calibrators/<model>.json`: the fitted calibrators as `guardcal predict` reads them."""
     validation = cfg.layout.scores(fitted.model, "validation")
-    params = artifact.calibrator_params(fitted.temperature, fitted.contextual, fitted.batch)
+    frame = scores.read_scores(cfg, fitted.model, "validation")
+    extra = fit_more_calibrators(
+        logits_of(frame), frame["label"].to_numpy(), cfg.calibration.histogram_bins
+    )
+    params = artifact.calibrator_params(fitted.temperature, fitted.contextual, fitted.batch, extra)
     counts = {
         split: len(scores.read_scores(cfg, fitted.model, split))
         for split in ("validation", "content_free")
