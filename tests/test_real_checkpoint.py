@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -19,6 +20,7 @@ from guardcal.config import load_config
 from guardcal.extraction.forward import render_inputs
 from guardcal.extraction.prompts import GuardPrompt
 from guardcal.records import load_split
+from guardcal.reporting.tables import METHODS
 
 MODEL = "Tiny Llama Guard 3"
 ROWS = 8
@@ -81,3 +83,17 @@ def test_score_reads_what_greedy_generation_reads(tmp_path, tiny_llama3, mode):
     np.testing.assert_allclose(pair, expected[:, :2], atol=1e-4, rtol=0)
     np.testing.assert_allclose(got["label_mass"], expected[:, 2], rtol=1e-4, atol=0)
     assert np.isfinite(pair).all()
+
+
+@pytest.mark.model
+def test_report_runs_on_the_tiny_checkpoint(tmp_path, tiny_llama3):
+    """`guardcal report` end to end on a checkpoint folder, in the study's input mode: every
+    notebook runs, and the study's table has the guard's four rows."""
+    path = write_config(tmp_path, tiny_llama3, "study")
+    assert main(["report", "--config", str(path), "--no-pdf"]) == 0
+    cfg = load_config(path)
+    assert cfg.layout.report_html.is_file()
+    metrics = pd.read_csv(cfg.layout.table("metrics"))
+    assert metrics["model"].unique().tolist() == [MODEL]
+    assert sorted(metrics["method"]) == sorted(METHODS)
+    assert np.isfinite(metrics[["ece", "nll", "auprc"]].to_numpy()).all()
