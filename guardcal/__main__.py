@@ -177,7 +177,9 @@ def _predict(args: argparse.Namespace) -> int:
     guard = CalibratedGuard.from_run(args.run_dir, args.model)
     guard.check_method(args.method, args.prior)
     frame = guard.read_records(args.input)  # bad input fails here, before any model loads
-    text = predictions_jsonl(guard.predict(frame, args.method, args.prior, args.batch_size))
+    text = predictions_jsonl(
+        guard.predict(frame, args.method, args.prior, args.batch_size, str(args.input))
+    )
     if args.output:
         write_text(args.output, text)
     else:

@@ -113,17 +113,22 @@ class CalibratedGuard:
                     f"this machine's guard gives {here.get(key)!r}: its calibrators do not apply"
                 )
 
-    def score(self, frame: pd.DataFrame, batch_size: int | None = None) -> np.ndarray:
+    def score(
+        self, frame: pd.DataFrame, batch_size: int | None = None, where: str = "records"
+    ) -> np.ndarray:
         """(N, 2) [safe, unsafe] label logits of normalised records, shard by shard as the run
-        scored (same shard and batch sizes, so the same rows give the same logits)."""
+        scored (same shard and batch sizes, so the same rows give the same logits). Inputs too
+        long for the guard are refused (naming `where` and the row) before its weights load."""
         self.check_identity()
         from tqdm.auto import tqdm
 
+        from guardcal.extraction.extract import check_frame_lengths
         from guardcal.extraction.forward import LastHidden, default_batch_size
         from guardcal.extraction.models import load_guard
         from guardcal.extraction.scoring import score_frame
 
         cfg = self.config
+        check_frame_lengths(cfg, self.name, frame, where)
         guard = load_guard(cfg, self.name)
         size = batch_size or cfg.scoring.batch_size or default_batch_size(guard.model)
         encoder = LastHidden(guard.model, size)
@@ -142,11 +147,12 @@ class CalibratedGuard:
         method: str,
         prior: str = "batch",
         batch_size: int | None = None,
+        where: str = "records",
     ) -> pd.DataFrame:
         """Per record: id, logits, calibrated p(unsafe) and the verdict (`unsafe` iff p ≥ the
         run's threshold, 0.5)."""
         self.check_method(method, prior)
-        logits = self.score(frame, batch_size)
+        logits = self.score(frame, batch_size, where)
         p = self.calibrate(logits, method, prior)
         threshold = float(self.artifact["threshold"])
         return pd.DataFrame(

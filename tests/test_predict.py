@@ -102,3 +102,19 @@ def test_demo_category_table_equals_a_recomputation(demo_run) -> None:
     keys = ["model", "method", "category"]
     got, want = (t.sort_values(keys).reset_index(drop=True) for t in (got, want))
     pd.testing.assert_frame_equal(got, want, atol=1e-6, check_dtype=False)
+
+
+@pytest.mark.model
+def test_predict_refuses_a_record_too_long_for_the_guard(demo_run, capsys) -> None:
+    """An input longer than the guard's context stops with its file and row, before any weights
+    load (the tokenizer measures it), and leaves no output file."""
+    cfg, new = demo_run
+    long = new.parent / "long.jsonl"
+    rows = [{"prompt": "Is this fine?"}, {"prompt": "word " * 40_000}]
+    long.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = new.parent / "long-out.jsonl"
+    argv = ["predict", "--run", str(cfg.run_dir), "--model", ZERO_SHOT, str(long), "-o", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{long}, row 2" in err and "tokens, more than the" in err
+    assert not out.exists()

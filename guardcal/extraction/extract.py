@@ -171,17 +171,25 @@ def check_lengths(
         if key in seen:
             continue
         seen.add(key)
-        tokenizer = guard_tokenizer(cfg, name)
-        prompt = GuardPrompt(cfg.prompt.taxonomy, prompt_format(spec), tokenizer)
-        fit_inputs(
-            prompt,
-            tokenizer,
-            frames[split],
-            cfg.prompt.max_response_words,
-            token_limit(cfg, name),
-            cfg.prompt.overflow,
-            f"{split_source(cfg, split)} ({split} split)",
-        )
+        check_frame_lengths(cfg, name, frames[split], f"{split_source(cfg, split)} ({split} split)")
+
+
+def check_frame_lengths(cfg: Config, name: str, frame: pd.DataFrame, where: str) -> None:
+    """Guard `name`'s inputs of `frame` measured against its limit by its tokenizer alone (no
+    weights load); a too-long one is a DataError naming `where` and the row."""
+    tokenizer = guard_tokenizer(cfg, name)
+    prompt = GuardPrompt(
+        cfg.prompt.taxonomy, prompt_format(cfg.model(name)), tokenizer, cfg.prompt.input
+    )
+    fit_inputs(
+        prompt,
+        tokenizer,
+        frame,
+        cfg.prompt.max_response_words,
+        token_limit(cfg, name),
+        cfg.prompt.overflow,
+        where,
+    )
 
 
 def _run_plan(
