@@ -30,6 +30,7 @@ import os
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
 
 import numpy as np
@@ -197,6 +198,12 @@ class Shared:
     cy: np.ndarray  # (b, N + 1) cumulative Σ w·y (int32)
     curves: dict[bytes, tuple[np.ndarray, np.ndarray]]  # PR-curve results by tie structure
 
+    @cached_property
+    def w_columns(self) -> np.ndarray:
+        """(N, b) C-ordered counts, one column per resample: what a sparse (K, N) matrix
+        multiplies without a copy, made once for every row of this order."""
+        return np.ascontiguousarray(self.w.T)
+
     @classmethod
     def of(cls, labels: np.ndarray, counts: np.ndarray, order: np.ndarray) -> Shared:
         """Sort one block's counts and labels by `order` and sum them up."""
@@ -208,7 +215,7 @@ class Shared:
 def _rounded_grids(p: np.ndarray, sh: Shared, grid: int) -> tuple[np.ndarray, np.ndarray]:
     """relplot's smooth_round_to_grid of the weights w and of w·(p − y), every resample at once:
     example i adds v·(1 − frac) to its cell and v·frac to the next. Fixed p (one row) is one
-    sparse product of the counts with an (N, 2·grid) rounding matrix; per-resample p one
+    sparse product of a (2·grid, N) rounding matrix with the counts; per-resample p one
     weighted bincount over (resample, cell)."""
     frac = p * (grid - 1)
     cell = np.minimum(frac.astype(np.int64), grid - 2)  # p ≥ 0, so the lower clip is a no-op
@@ -221,9 +228,9 @@ def _rounded_grids(p: np.ndarray, sh: Shared, grid: int) -> tuple[np.ndarray, np
             [1 - frac[0], frac[0], residual[0] * (1 - frac[0]), residual[0] * frac[0]], axis=1
         )
         rounding = csr_matrix(
-            (vals.ravel(), (np.repeat(np.arange(n), 4), cols.ravel())), shape=(n, 2 * grid)
+            (vals.ravel(), (cols.ravel(), np.repeat(np.arange(n), 4))), shape=(2 * grid, n)
         )
-        both = np.asarray(sh.w @ rounding)
+        both = np.asarray(rounding @ sh.w_columns).T
         return both[:, :grid], both[:, grid:]
     b = p.shape[0]
     np.add(cell, (np.arange(b) * grid)[:, None], out=cell)
