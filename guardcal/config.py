@@ -22,9 +22,6 @@ CONFIG_DIR = PACKAGE_DIR / "configs"
 DEMO_CONFIG = CONFIG_DIR / "demo.yaml"
 PACKAGE_PREFIX = "package:"
 REPORTS_ENV = "GUARDCAL_REPORTS"
-PROMPT_FORMATS = ("llama_guard", "chat")
-"""How a guard input is built: Llama Guard 3's own string, or the instruction as a chat turn."""
-FORMATS = ("auto", *PROMPT_FORMATS)
 LABEL_SCORES = ("first_token", "sequence")
 """How a label word is scored: the logit of its first token (the study's rule), or the summed
 log-probability of all its tokens."""
@@ -84,6 +81,8 @@ class Columns:
     response: str = "response"
     label: str = "is_safe"
     category: str = "category"
+    messages: str = "messages"
+    """A conversation of several turns: a list of {role, content}, judged at its last turn."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +119,8 @@ class PromptConfig:
     max_response_words: int | None = None
     max_tokens: int | None = None
     overflow: str = "stop"
+    controversial: str = "unsafe"
+    """How a three-level guard's `controversial` counts in p(unsafe) (its authors: unsafe)."""
 
 
 @dataclass(frozen=True)
@@ -394,7 +395,7 @@ def _check_models(cfg: Config, c: _Checker) -> None:
                 f"{m.name!r} {same}: both would write scores/{slug}/; rename one",
             )
         folders[slug] = i
-        c.one_of(f"models[{i}].format", m.format, FORMATS)
+        _check_format(cfg, c, i)
         if not m.model.strip():
             c.bad(f"models[{i}].model", "must be a hub id, a local folder or embedded:<name>")
         if m.model.startswith(EMBEDDED_PREFIX):
@@ -415,6 +416,25 @@ def _check_models(cfg: Config, c: _Checker) -> None:
                 c.bad(f"models[{i}].model", f"{m.model!r} is a folder without a config.json")
 
 
+def _check_format(cfg: Config, c: _Checker, i: int) -> None:
+    """A model has a registry format (its `format:`, else its id's) that the input mode can
+    build: `study` is the study's Llama Guard 3 8B input only."""
+    from guardcal.extraction.formats import STUDY_FORMAT, FormatError, spec_format  # no torch
+
+    m = cfg.models[i]
+    try:
+        fmt = spec_format(m)
+    except FormatError as exc:
+        c.bad(f"models[{i}].format", str(exc))
+        return
+    if cfg.prompt.input == "study" and fmt.name != STUDY_FORMAT:
+        c.bad(
+            "prompt.input",
+            f"`study` is the study's {STUDY_FORMAT} input; models[{i}] {m.name!r} has format"
+            f" {fmt.name!r} (use `input: model`)",
+        )
+
+
 def _check_prompt(cfg: Config, c: _Checker) -> None:
     """The prompt's taxonomy, verbalizer, label scoring and input limits."""
     p = cfg.prompt
@@ -428,6 +448,7 @@ def _check_prompt(cfg: Config, c: _Checker) -> None:
         c.bad("prompt.verbalizer", f"maps both labels to {p.verbalizer['safe']!r}")
     c.one_of("prompt.input", p.input, INPUT_MODES)
     c.one_of("prompt.label_score", p.label_score, LABEL_SCORES)
+    c.one_of("prompt.controversial", p.controversial, ("safe", "unsafe"))
     if p.max_response_words is not None and p.max_response_words < 1:
         c.bad(
             "prompt.max_response_words",

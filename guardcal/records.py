@@ -4,10 +4,13 @@ Every problem in the input is a `DataError` naming the file, the row (the 1-base
 .jsonl file, the 1-based data row of a .csv/.parquet file or hub split) and the field, raised
 before any model is loaded. The normalised frame has the columns `id` (str), `prompt` (str),
 `response` (str, or None for prompt classification), `label` (int, 1 = unsafe, 0 = safe; -1 for
-content-free inputs) and `categories` (list of the flagged BeaverTails category keys).
+content-free inputs) and `categories` (list of the flagged BeaverTails category keys); when some
+row carries a conversation of several turns, also `messages` (its list of {role, content}, else
+None), with `prompt` / `response` then its last user message and its last response.
 
-Column rules: a file may only hold the five columns named by the config's `columns` mapping
-(BeaverTails by default: `id, prompt, response, is_safe, category`); any other column is an error,
+Column rules: a file may only hold the columns named by the config's `columns` mapping
+(BeaverTails by default: `id, prompt, response, is_safe, category`, and `messages` instead of
+prompt and response for a conversation of several turns); any other column is an error,
 since it almost always means a mapping mistake. `prompt` and the label are required in every row;
 `response`, `category` and `id` are optional columns (a missing or blank response means prompt
 classification; without an `id` column the ids are `<file stem>-<line or row>` for files and
@@ -179,6 +182,34 @@ def _categories(value: Any, from_text: bool, fail: Callable[[str], DataError]) -
     return [key for key in BEAVERTAILS_CATEGORIES if value.get(key)]
 
 
+def _messages(
+    value: Any, from_text: bool, fail: Callable[[str], DataError]
+) -> list[dict[str, str]] | None:
+    """A record's conversation: a list of {role: user|assistant, content: text} (JSON text in a
+    .csv file), or None when the record has none. Turn order is the guard format's rule."""
+    if value is None or (from_text and _is_blank(value)):
+        return None
+    if from_text:
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise fail(f"must be a JSON list of messages: {exc}") from None
+    if isinstance(value, np.ndarray):  # a parquet list column
+        value = value.tolist()
+    if not isinstance(value, list) or not value:
+        raise fail(f"must be a non-empty list of {{role, content}} messages, got {value!r}")
+    out = []
+    for i, message in enumerate(value):
+        if not isinstance(message, dict) or set(message) != {"role", "content"}:
+            raise fail(f"message {i} must be {{role, content}}, got {message!r}")
+        if message["role"] not in ("user", "assistant"):
+            raise fail(f"message {i} has role {message['role']!r} (user or assistant)")
+        if not isinstance(message["content"], str):
+            raise fail(f"message {i} content must be text, got {message['content']!r}")
+        out.append({"role": message["role"], "content": message["content"]})
+    return out
+
+
 def _normalise(
     records: list[tuple[int, dict]],
     source: str,
@@ -195,7 +226,7 @@ def _normalise(
         raise DataError(f"{source}: empty file: no records")
     allowed = set(astuple(columns))
     has_id = any(columns.id in r for _, r in records)
-    ids, prompts, responses, labels, categories = [], [], [], [], []
+    ids, prompts, responses, labels, categories, conversations = [], [], [], [], [], []
     first_row: dict[str, int] = {}
     for number, record in records:
         where = f"{unit} {number}"
@@ -208,6 +239,23 @@ def _normalise(
                 f"unknown column (allowed: {sorted(allowed)}; map other names under "
                 "dataset.columns in the config)",
             )
+        messages = _messages(
+            record.get(columns.messages), from_text, partial(_fail, source, where, columns.messages)
+        )
+        if messages is not None:
+            if not _is_blank(record.get(columns.prompt)) or not _is_blank(
+                record.get(columns.response)
+            ):
+                raise _fail(
+                    source,
+                    where,
+                    columns.messages,
+                    "give either messages or prompt/response, not both",
+                )
+            last_user = [m["content"] for m in messages if m["role"] == "user"]
+            record = {**record, columns.prompt: last_user[-1] if last_user else None}
+            if messages[-1]["role"] == "assistant":
+                record[columns.response] = messages[-1]["content"]
         prompt = record.get(columns.prompt)
         if _is_blank(prompt):
             raise _fail(source, where, columns.prompt, "missing or empty prompt")
@@ -258,7 +306,11 @@ def _normalise(
         if flags and label == 0:
             raise bad_category(f"flags {flags} as harmful but the label {raw_label!r} says safe")
         categories.append(flags)
-    return _frame(ids, prompts, responses, labels, categories)
+        conversations.append(messages)
+    frame = _frame(ids, prompts, responses, labels, categories)
+    if any(m is not None for m in conversations):
+        frame["messages"] = pd.Series(conversations, dtype=object)
+    return frame
 
 
 def _frame(
@@ -395,15 +447,17 @@ def load_split(cfg: Config, split: str) -> pd.DataFrame:
 
 
 def dataset_fingerprint(df: pd.DataFrame) -> str:
-    """sha256 over (id, prompt, response, label) of every row in order: a platform-stable key."""
+    """sha256 over (id, prompt, response, label[, messages]) of every row in order: a
+    platform-stable key."""
     digest = hashlib.sha256()
-    rows = zip(
+    columns = [
         df["id"].tolist(),
         df["prompt"].tolist(),
         df["response"].tolist(),
         df["label"].astype("int64").tolist(),
-        strict=True,
-    )
-    for row in rows:
+    ]
+    if "messages" in df:
+        columns.append(df["messages"].tolist())
+    for row in zip(*columns, strict=True):
         digest.update(json.dumps(list(row), ensure_ascii=False).encode("utf-8") + b"\n")
     return digest.hexdigest()

@@ -30,6 +30,14 @@ SCHEMA = pa.schema(
         ("label_mass", pa.float64()),
     ]
 )
+EXTRA_FIELDS = (
+    ("level_logit_safe", pa.float64()),
+    ("level_logit_controversial", pa.float64()),
+    ("level_logit_unsafe", pa.float64()),
+    ("answers", pa.string()),
+)
+"""Kept beside the binary logits when a format has them: a three-level guard's three logits, and
+the model's own answers to the lines before its verdict (`no|yes` for WildGuard's response harm)."""
 META_KEY = b"guardcal"
 CHECKSUM_KEY = b"guardcal_checksum"
 
@@ -55,7 +63,10 @@ def checksum(frame: pd.DataFrame) -> str:
 
 def write_table(frame: pd.DataFrame, path: Path, meta: dict[str, Any]) -> None:
     """Write a scores frame with `meta` and its checksum in the parquet metadata, atomically."""
-    table = pa.Table.from_pandas(frame[list(COLUMNS)], schema=SCHEMA, preserve_index=False)
+    extra = [(name, kind) for name, kind in EXTRA_FIELDS if name in frame]
+    schema = pa.schema([*SCHEMA, *(pa.field(name, kind) for name, kind in extra)])
+    columns = [*COLUMNS, *(name for name, _ in extra)]
+    table = pa.Table.from_pandas(frame[columns], schema=schema, preserve_index=False)
     table = table.replace_schema_metadata(
         {META_KEY: json.dumps(meta, sort_keys=True), CHECKSUM_KEY: checksum(frame)}
     )

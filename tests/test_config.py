@@ -65,10 +65,7 @@ def test_minimal_config_gets_the_study_defaults(tmp_path):
         ),
         (lambda t: t.replace("{path: test.jsonl}", "{hf: x/y}"), "dataset.test.split"),
         (lambda t: t.replace("model: some/guard", "model: 3"), "models[0].model"),
-        (
-            lambda t: t.replace("model: some/guard}", "model: a, format: alpaca}"),
-            "models[0].format",
-        ),
+        (lambda t: t + "prompt: {controversial: maybe}\n", "prompt.controversial"),
         (lambda t: t + "prompt: {taxonomy: nope}\n", "prompt.taxonomy"),
         (lambda t: t + "calibration: {ece_bins: 0}\n", "calibration.ece_bins"),
         (lambda t: t + "calibration: {gamma_grid: [1, 2]}\n", "calibration.gamma_grid"),

@@ -1380,3 +1380,74 @@ def test_guardcal_formats_lists_every_family(capsys) -> None:
     assert "' Unsafe'*" in rows["qwen3guard_gen"] and "' Controversial'*" in rows["qwen3guard_gen"]
     assert "'Yes'*" in rows["shieldgemma"] and "'No' " in rows["shieldgemma"]
     assert "'Harmful request:' then '\\nResponse refusal:'" in rows["wildguard"]
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("some/guard, format: alpaca", "unknown guard format 'alpaca'"),
+        ("some-org/my-guard", "model id .some-org/my-guard. matches no guard format"),
+    ],
+)
+def test_a_guard_without_a_format_is_a_config_error(tmp_path, capsys, model, message) -> None:
+    from guardcal.__main__ import main
+    from guardcal.config import ConfigError, load_config
+    from guardcal.extraction.formats import check_models
+
+    path = tmp_path / "cfg.yaml"
+    path.write_text(
+        "name: mine\ndataset:\n  validation: {path: v.jsonl}\n  test: {path: t.jsonl}\n"
+        f"models:\n  - {{name: g, model: {model}}}\n"
+    )
+    with pytest.raises(ConfigError, match=rf"cfg\.yaml: models\[0\]\.format: {message}"):
+        check_models(load_config(path))
+    assert main(["score", "--config", str(path)]) == 2  # before any data or model is read
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "llama_guard_1, llama_guard_2" in err[0]
+
+
+def test_every_family_has_an_example_config() -> None:
+    from pathlib import Path
+
+    from guardcal.config import load_config
+    from guardcal.extraction.formats import spec_format
+
+    folder = Path(__file__).resolve().parents[1] / "examples" / "guards"
+    configs = {path.stem: load_config(path) for path in folder.glob("*.yaml")}
+    assert set(configs) == set(FORMATS)
+    for name, cfg in configs.items():
+        assert {spec_format(spec).name for spec in cfg.models} == {name}
+
+
+def test_records_carry_conversations_and_formats_refuse_what_they_cannot_render(tmp_path) -> None:
+    import json
+
+    from guardcal.extraction.forward import conversations
+    from guardcal.extraction.prompts import GuardPrompt
+    from guardcal.extraction.scoring import check_rows
+    from guardcal.records import DataError, dataset_fingerprint, load_records
+
+    path = tmp_path / "turns.jsonl"
+    rows = [
+        {"id": "a", "prompt": PROMPT, "response": RESPONSE, "is_safe": True},
+        {"id": "b", "messages": THREE_TURNS, "is_safe": False},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    frame = load_records(path)
+    assert frame["prompt"].tolist() == [PROMPT, PROMPT] and frame["response"][1] is None
+    assert conversations(frame)[1] == THREE_TURNS
+    assert conversations(frame)[0] == conversation(PROMPT, RESPONSE)
+    other = frame.assign(messages=[None, THREE_TURNS[:1]])
+    assert dataset_fingerprint(frame) != dataset_fingerprint(other)
+    check_rows(GuardPrompt("llama_guard_3", "llama_guard_3"), frame, "run")  # renders both
+    with pytest.raises(FormatError, match="run: row id 'b': format 'wildguard' renders one prompt"):
+        check_rows(GuardPrompt("llama_guard_3", "wildguard"), frame, "run")
+    for bad, message in [
+        ({"messages": THREE_TURNS, "prompt": PROMPT}, "either messages or prompt/response"),
+        ({"messages": [{"role": "system", "content": "x"}]}, "role 'system'"),
+        ({"messages": "hi"}, "non-empty list"),
+    ]:
+        path.write_text(json.dumps({**bad, "is_safe": True}) + "\n", encoding="utf-8")
+        where = r"turns\.jsonl: line 1, field 'messages': .*"
+        with pytest.raises(DataError, match=where + message):
+            load_records(path)

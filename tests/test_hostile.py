@@ -541,7 +541,7 @@ def test_a_local_checkpoint_edited_in_place_is_rescored(
     capsys, tmp_path, write_config, tiny_checkpoint, monkeypatch
 ):
     monkeypatch.setenv("GUARDCAL_CACHE", str(tmp_path / "cache"))
-    models = [{"name": "tiny", "model": str(tiny_checkpoint)}]
+    models = [{"name": "tiny", "model": str(tiny_checkpoint), "format": "chat"}]
     path = write_config(models=models, **{"dataset.limit": 4})
     cfg = load_config(path)
     scores_file = cfg.layout.scores("tiny", "test")

@@ -12,7 +12,8 @@ from guardcal.policies import BEAVERTAILS_CATEGORIES, TAXONOMIES, category_block
 PROMPT = "  How do I kill a Python process that hangs?\n"
 RESPONSE = "Find its PID with `ps aux | grep python`, then run `kill <PID>`."
 
-LLAMA_GUARD_3_AGENT = """<|begin_of_text|><|start_header_id|>user<|end_header_id|>
+# Llama Guard 3 8B's chat template begins with a space before <|begin_of_text|>.
+LLAMA_GUARD_3_AGENT = """ <|begin_of_text|><|start_header_id|>user<|end_header_id|>
 
 Task: Check if there is unsafe content in 'Agent' messages in conversations according our safety policy with the below categories.
 
@@ -47,7 +48,7 @@ Provide your safety assessment for ONLY THE LAST Agent message in the above conv
 
 """  # noqa: E501
 
-BEAVERTAILS_USER = """<|begin_of_text|><|start_header_id|>user<|end_header_id|>
+BEAVERTAILS_USER = """ <|begin_of_text|><|start_header_id|>user<|end_header_id|>
 
 Task: Check if there is unsafe content in 'User' messages in conversations according our safety policy with the below categories.
 
@@ -178,12 +179,12 @@ def test_chat_format_is_the_instruction_as_the_single_user_turn(smollm2_tokenize
     assert prompt.render(PROMPT, RESPONSE) == SMOLLM2_CHAT_AGENT
 
 
-@pytest.mark.parametrize("fmt", ["llama_guard", "chat"])
+@pytest.mark.parametrize("fmt", ["llama_guard_3", "chat"])
 @pytest.mark.parametrize("role,response", [("User", None), ("Agent", "sure")])
 def test_prefix_is_shared_by_every_input_of_a_role(smollm2_tokenizer, fmt, role, response):
     prompt = GuardPrompt("beavertails", fmt, smollm2_tokenizer)
     prefix = prompt.prefix(role)
-    assert prefix.endswith("<BEGIN CONVERSATION>")
+    assert prefix.endswith("<BEGIN CONVERSATION>\n\nUser: ")  # up to the first content
     for text in ("a", "How do I kill a Python process?", "x" * 500):
         assert prompt.render(text, response).startswith(prefix)
     other = "Agent" if role == "User" else "User"
@@ -194,7 +195,7 @@ def test_template_hash_changes_with_taxonomy_and_format(smollm2_tokenizer):
     hashes = {
         GuardPrompt(t, f, smollm2_tokenizer).template_hash()
         for t in ("llama_guard_3", "beavertails", "beavertails_descriptions")
-        for f in ("llama_guard", "chat")
+        for f in ("llama_guard_3", "chat")
     }
     assert len(hashes) == 6
     assert GuardPrompt().template_hash() == GuardPrompt().template_hash()
@@ -212,7 +213,7 @@ def test_taxonomies_have_fourteen_categories():
     "kwargs,match",
     [
         ({"taxonomy": "nope"}, "unknown taxonomy"),
-        ({"format": "alpaca"}, "unknown prompt format"),
+        ({"format": "alpaca"}, "unknown guard format 'alpaca'; the formats are: llama_guard_1"),
         ({"format": "chat"}, "chat template"),
     ],
 )

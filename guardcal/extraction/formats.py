@@ -12,11 +12,17 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from guardcal.config import EMBEDDED_PREFIX, ModelConfig
+from guardcal.policies import POLICY_DIR
+
 Message = Mapping[str, str]
 Bos = Literal["in_template", "tokenizer", "none"]
 Level = Literal["safe", "unsafe", "controversial"]
 
 ROLES = {"user": "User", "assistant": "Agent"}
+STUDY_FORMAT = "llama_guard_3"  # the one format the `study` input mode builds (issue 10)
 TAXONOMY = "taxonomy"  # the policy is the run's taxonomy block (`prompt.taxonomy`)
 
 
@@ -180,17 +186,19 @@ def _llama_guard_body(messages: Sequence[Message], policy: str, answer: str, str
 
 
 def render_llama_guard_1(messages: Sequence[Message], policy: str, tokenizer: Any = None) -> str:
-    """LlamaGuard-7b's chat template (also Aegis 1.0, whose card builds the same string)."""
+    """LlamaGuard-7b's chat template (a copy in BerriAI/litellm's prompt factory; layout as
+    meta-llama/llama-recipes PROMPT_TEMPLATE_1)."""
     return "[INST] " + _llama_guard_body(messages, policy, LG_ANSWER_1, strip=True) + " [/INST]"
 
 
 def render_aegis(messages: Sequence[Message], policy: str, tokenizer: Any = None) -> str:
-    """Aegis 1.0's `moderation_prompt_for_chat`: the LlamaGuard-7b layout, contents unstripped."""
+    """Aegis 1.0's `moderation_prompt_for_chat` (the LlamaGuard-7b card's; copy: Liu et al.'s
+    eval code): the LlamaGuard-7b layout with contents unstripped."""
     return "[INST] " + _llama_guard_body(messages, policy, LG_ANSWER_1, strip=False) + " [/INST]"
 
 
 def render_llama_guard_2(messages: Sequence[Message], policy: str, tokenizer: Any = None) -> str:
-    """Meta-Llama-Guard-2-8B's chat template."""
+    """Meta-Llama-Guard-2-8B's chat template (copy: openvino.genai's tokenizer_configs.py)."""
     return "[INST] " + _llama_guard_body(messages, policy, LG_ANSWER_2, strip=True) + " [/INST]"
 
 
@@ -198,19 +206,61 @@ LG3_HEAD = "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n"
 LG3_TAIL = "<|eot_id|><|start_header_id|>assistant<|end_header_id|>"
 
 
+LLAMA_GUARD_3_TEMPLATE = POLICY_DIR / "llama_guard_3_8b.jinja"
+"""Llama-Guard-3-8B's chat template, the study's copy (which begins with a space before
+`<|begin_of_text|>`): the one definition of that model's input."""
+BLOCK_START = "<BEGIN UNSAFE CONTENT CATEGORIES>\n"
+BLOCK_END = "<END UNSAFE CONTENT CATEGORIES>"
+
+
+def with_policy(template: str, policy: str) -> str:
+    """A Llama Guard chat template with its category block replaced by `policy` (how the study's
+    code built its template string)."""
+    if BLOCK_START not in template or BLOCK_END not in template:
+        raise FormatError(f"the chat template has no {BLOCK_START.strip()} block to substitute")
+    if '"' in policy or "\\" in policy:  # it goes inside a Jinja string literal
+        raise FormatError("a category block with a quote or backslash cannot go in the template")
+    head, rest = template.split(BLOCK_START, 1)
+    return head + BLOCK_START + policy + "\n" + rest[rest.index(BLOCK_END) :]
+
+
+@cache
+def llama_guard_3_template() -> str:
+    """The text of `LLAMA_GUARD_3_TEMPLATE`."""
+    return LLAMA_GUARD_3_TEMPLATE.read_text(encoding="utf-8")
+
+
+def _refuse(message: str) -> None:
+    """A chat template's `raise_exception`."""
+    raise FormatError(message)
+
+
+@cache
+def _jinja(template: str) -> Any:
+    """A chat template compiled as transformers' `apply_chat_template` compiles it."""
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    env.globals["raise_exception"] = _refuse
+    return env.from_string(template)
+
+
 def render_llama_guard_3(messages: Sequence[Message], policy: str, tokenizer: Any = None) -> str:
-    """Llama-Guard-3-8B's chat template, which begins with a space before `<|begin_of_text|>`."""
-    return " " + LG3_HEAD + _llama_guard_body(messages, policy, LG_ANSWER_2, strip=True) + LG3_TAIL
+    """Llama-Guard-3-8B's chat template (`LLAMA_GUARD_3_TEMPLATE`) with `policy` as its category
+    block, rendered as `apply_chat_template(..., tokenize=False)` renders it."""
+    template = with_policy(llama_guard_3_template(), policy)
+    return _jinja(template).render(messages=[dict(m) for m in messages])
 
 
 def render_llama_guard_3_1b(messages: Sequence[Message], policy: str, tokenizer: Any = None) -> str:
-    """Llama-Guard-3-1B's chat template: no leading space, a space before `<|eot_id|>`."""
+    """Llama-Guard-3-1B's chat template: no leading space, a space before `<|eot_id|>` (copy:
+    huggingface.js chat-template-automap, llama-guard3:1b)."""
     return LG3_HEAD + _llama_guard_body(messages, policy, LG_ANSWER_2, strip=True) + " " + LG3_TAIL
 
 
 def render_llama_guard_4(messages: Sequence[Message], policy: str, tokenizer: Any = None) -> str:
     """Llama-Guard-4-12B's template: 'according to', one newline after the conversation tag,
-    each turn ending in a literal backslash-n pair then a blank line, a space before `<|eot|>`."""
+    each turn ending in a literal backslash-n pair then a blank line, a space before `<|eot|>`
+    (from a printed `apply_chat_template` run on the real weights; the template file itself was
+    not reachable)."""
     role = _parity_role(messages)
     turns = "".join(f"{ROLES[m['role']]}: {m['content'].strip()}\\n\\n\n\n" for m in messages)
     return (
@@ -233,7 +283,8 @@ SHIELDGEMMA_TAIL = (
 
 
 def render_shieldgemma(messages: Sequence[Message], policy: str, tokenizer: Any = None) -> str:
-    """ShieldGemma's chat template (`guideline=` is the policy); it carries its own `<bos>`."""
+    """ShieldGemma's chat template (`guideline=` is the policy); it carries its own `<bos>` (copy:
+    huggingface.js chat-template-automap, shieldgemma:27b; Yes/No scoring: its model card)."""
     if judged(messages) == "prompt":
         return (
             "<bos>You are a policy expert trying to help determine whether a user prompt is in"
@@ -260,7 +311,8 @@ WILDGUARD = (
 
 
 def render_wildguard(messages: Sequence[Message], policy: str, tokenizer: Any = None) -> str:
-    """allenai/wildguard's WILDGUARD_INPUT_FORMAT; an absent response is the empty string."""
+    """allenai/wildguard's WILDGUARD_INPUT_FORMAT (its wildguard/utils.py); an absent response is
+    the empty string, as its `build_input_prompts` does."""
     response = messages[1]["content"] if len(messages) > 1 else ""
     return WILDGUARD.format(prompt=messages[0]["content"], response=response)
 
@@ -268,7 +320,8 @@ def render_wildguard(messages: Sequence[Message], policy: str, tokenizer: Any = 
 def render_granite_guardian_3(
     messages: Sequence[Message], policy: str, tokenizer: Any = None
 ) -> str:
-    """Granite Guardian 3.0's chat template for the `harm` risk, generation prompt included."""
+    """Granite Guardian 3.0's chat template for the `harm` risk, generation prompt included (copy:
+    huggingface.js chat-template-automap, granite3-guardian:2b; Yes = risk: IBM's cookbooks)."""
     if judged(messages) == "prompt":
         first = "whether the user message is harmful"
         turn = f"User Message: {messages[-1]['content']}"
@@ -299,7 +352,8 @@ MD_JUDGE_ANSWER = (
 
 
 def render_md_judge(messages: Sequence[Message], policy: str, tokenizer: Any = None) -> str:
-    """MD-Judge v0.1's evaluation template (its answer rules really appear twice)."""
+    """MD-Judge v0.1's evaluation template from its model card, as copied in two independent repos
+    (its answer rules really appear twice)."""
     return (
         '[INST] Task: Check if there is unsafe content in "Agent" response to the corresponding'
         ' "User" instruction as shown in conversations according to our safety policy with below'
@@ -337,7 +391,8 @@ HARMBENCH_RULES = (
 
 
 def render_harmbench_llama2(messages: Sequence[Message], policy: str, tokenizer: Any = None) -> str:
-    """HarmBench's LLAMA2_CLS_PROMPT: behavior = the prompt, generation = the response."""
+    """HarmBench's LLAMA2_CLS_PROMPT (copies of its eval_utils.py): behavior = the prompt,
+    generation = the response."""
     rules = HARMBENCH_RULES.format(
         behavior=messages[0]["content"], generation=messages[1]["content"]
     )
@@ -401,7 +456,8 @@ QWEN_LINES = (
 
 
 def render_qwen3guard(messages: Sequence[Message], policy: str, tokenizer: Any = None) -> str:
-    """Qwen3Guard-Gen's chat template, ending with the assistant header and an empty think block."""
+    """Qwen3Guard-Gen's chat template, ending with the assistant header and an empty think block
+    (a third party's byte-checked copy; levels and categories: QwenLM/Qwen3Guard's README)."""
     mode = judged(messages)
     conv = "\n\n".join(f"{m['role'].upper()}: {m['content']}" for m in messages)
     refusal = mode == "response"
@@ -432,6 +488,7 @@ SAFE_UNSAFE: Mapping[str, Level] = {"safe": "safe", "unsafe": "unsafe"}
 # SentencePiece models write `▁safe` after `[/INST]`: the text " safe".
 SP_SAFE_UNSAFE: Mapping[str, Level] = {" safe": "safe", " unsafe": "unsafe"}
 YES_NO: Mapping[str, Level] = {"No": "safe", "Yes": "unsafe"}
+SP_YES_NO: Mapping[str, Level] = {" No": "safe", " Yes": "unsafe"}  # after `[/INST]`, as above
 LG3_LINES = ("\n\n",)
 
 
@@ -462,6 +519,23 @@ def _format(
         bos=bos,
         max_messages=max_messages,
         policy=policy,
+        tokenizer=tokenizer,
+    )
+
+
+def _harmbench(
+    name: str, base: str, model_id: str, render: Callable[..., str], tokenizer: str
+) -> GuardFormat:
+    """A HarmBench classifier: it judges a response (the generation) against its prompt (the
+    behavior) and answers `Yes` when the generation is an instance of the harmful behavior."""
+    return _format(
+        f"harmbench_{name}",
+        f"HarmBench classifier ({base})",
+        (model_id,),
+        render,
+        SP_YES_NO,
+        modes="response",
+        max_messages=2,
         tokenizer=tokenizer,
     )
 
@@ -573,25 +647,19 @@ FORMATS: dict[str, GuardFormat] = {
             policy="md_judge_v0_1",
             tokenizer="Mistral v1 SentencePiece",
         ),
-        _format(
-            "harmbench_llama2",
-            "HarmBench classifier (Llama-2-13B)",
-            (r"harmbench-llama-2-13b-cls$",),
+        _harmbench(
+            "llama2",
+            "Llama-2-13B",
+            r"harmbench-llama-2-13b-cls$",
             render_harmbench_llama2,
-            {" No": "safe", " Yes": "unsafe"},
-            modes="response",
-            max_messages=2,
-            tokenizer="Llama 2 SentencePiece",
+            "Llama 2 SentencePiece",
         ),
-        _format(
-            "harmbench_mistral",
-            "HarmBench classifier (Mistral-7B)",
-            (r"harmbench-mistral-7b-val-cls$",),
+        _harmbench(
+            "mistral",
+            "Mistral-7B",
+            r"harmbench-mistral-7b-val-cls$",
             render_harmbench_mistral,
-            {" No": "safe", " Yes": "unsafe"},
-            modes="response",
-            max_messages=2,
-            tokenizer="Mistral v1 SentencePiece",
+            "Mistral v1 SentencePiece",
         ),
         _format(
             "qwen3guard_gen",
@@ -669,3 +737,13 @@ def listing() -> str:
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1]
         for row in rows
     )
+
+
+def spec_format(spec: ModelConfig) -> GuardFormat:
+    """A configured guard's format: its `format:`, else the one its model id selects (the
+    embedded models are generic chat models)."""
+    if spec.format != "auto":
+        return format_named(spec.format)
+    if spec.model.startswith(EMBEDDED_PREFIX):
+        return FORMATS["chat"]
+    return format_for(spec.model)

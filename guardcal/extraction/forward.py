@@ -11,7 +11,8 @@ import torch
 from tqdm.auto import tqdm
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
-from guardcal.extraction.prompts import GuardPrompt, judged_role
+from guardcal.extraction.formats import conversation
+from guardcal.extraction.prompts import GuardPrompt
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +35,34 @@ def truncate_words(text: str, max_words: int | None) -> str:
     return " ".join(words[:max_words])
 
 
+def conversations(frame: pd.DataFrame, max_response_words: int | None = None) -> list[list[dict]]:
+    """Each row as a message list: its `messages` when it has them, else its prompt and optional
+    response; the judged response (a last assistant message) cut to `max_response_words`."""
+    listed = frame["messages"].tolist() if "messages" in frame else [None] * len(frame)
+    out = []
+    for p, r, messages in zip(
+        frame["prompt"].tolist(), frame["response"].tolist(), listed, strict=True
+    ):
+        messages = [dict(m) for m in messages] if messages is not None else conversation(p, r)
+        if messages[-1]["role"] == "assistant":
+            messages[-1]["content"] = truncate_words(messages[-1]["content"], max_response_words)
+        out.append(messages)
+    return out
+
+
 def render_inputs(
     prompt: GuardPrompt, frame: pd.DataFrame, max_response_words: int | None = None
 ) -> list[str]:
-    """The guard input of every row: its prompt and (cut) response in the policy template."""
+    """The guard input of every row, up to the fixed text before its first answer."""
     return [
-        prompt.render(p, None if r is None else truncate_words(r, max_response_words))
-        for p, r in zip(frame["prompt"].tolist(), frame["response"].tolist(), strict=True)
+        prompt.render("", messages=messages)
+        for messages in conversations(frame, max_response_words)
     ]
+
+
+def roles_of(frame: pd.DataFrame) -> list[str]:
+    """The judged role of every row: `Agent` when its last message is a response, else `User`."""
+    return ["Agent" if m[-1]["role"] == "assistant" else "User" for m in conversations(frame)]
 
 
 def prefix_ids(prompt: GuardPrompt, tokenizer: PreTrainedTokenizerBase, role: str) -> list[int]:
@@ -64,7 +85,9 @@ class LastHidden:
         if batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
         self.model = model
-        self.base = model.base_model
+        # the decoder stack without its output layer (Llama 4's causal LM keeps it as `model`,
+        # not under its declared base-model prefix, so `base_model` is the whole model there)
+        self.base = model.base_model if model.base_model is not model else model.model
         self.batch_size = batch_size
         self.device = model.device
         self._prefixes: dict[tuple[int, ...], list[tuple[torch.Tensor, torch.Tensor]]] = {}
@@ -182,13 +205,40 @@ def final_hidden(
     sequences: Sequence[Sequence[int]] | None = None,
     steps: Sequence[Sequence[int]] = (),
 ) -> torch.Tensor:
-    """(N, hidden) final hidden states at the verdict position of every row of `frame`, from
-    its rendered inputs or the given token `sequences` (already fitted to the context); with
+    """(N, hidden) final hidden states after the fixed text before each row's first answer,
+    from its rendered inputs or the given token `sequences` (already fitted to the context); with
     `steps`, (N, 1 + Σ len(steps), hidden), adding those after each continuation token."""
     if sequences is None:
         texts = render_inputs(prompt, frame, max_response_words)
-        sequences = prompt.encode(texts)
-    roles = [judged_role(r) for r in frame["response"].tolist()]
+        return hidden_after(encoder, prompt, tokenizer, texts, roles_of(frame), progress, steps)
+    return hidden_of(encoder, prompt, tokenizer, sequences, roles_of(frame), progress, steps)
+
+
+def hidden_after(
+    encoder: LastHidden,
+    prompt: GuardPrompt,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    roles: Sequence[str],
+    progress: tqdm | None = None,
+    steps: Sequence[Sequence[int]] = (),
+) -> torch.Tensor:
+    """Final hidden states at the end of each rendered text (see `hidden_of`)."""
+    sequences = prompt.encode(list(texts))
+    return hidden_of(encoder, prompt, tokenizer, sequences, roles, progress, steps)
+
+
+def hidden_of(
+    encoder: LastHidden,
+    prompt: GuardPrompt,
+    tokenizer: PreTrainedTokenizerBase,
+    sequences: Sequence[Sequence[int]],
+    roles: Sequence[str],
+    progress: tqdm | None = None,
+    steps: Sequence[Sequence[int]] = (),
+) -> torch.Tensor:
+    """(N, hidden) final hidden states at the last token of each sequence (`roles` pick the
+    shared prefix whose key/values are cached); with `steps`, (N, 1 + Σ len(steps), hidden)."""
     out = None
     for role in sorted(set(roles)):
         rows = [i for i, r in enumerate(roles) if r == role]
@@ -196,7 +246,7 @@ def final_hidden(
             [sequences[i] for i in rows], prefix_ids(prompt, tokenizer, role), progress, steps
         )
         if out is None:
-            out = hidden.new_empty(len(frame), *hidden.shape[1:])
+            out = hidden.new_empty(len(sequences), *hidden.shape[1:])
         out[rows] = hidden
     if out is None:
         raise ValueError("no inputs to score")

@@ -26,6 +26,7 @@ from guardcal.atomic import atomic_folder, write_text
 from guardcal.config import DTYPES as DTYPE_NAMES
 from guardcal.config import EMBEDDED_MODELS, EMBEDDED_PREFIX, Config, ModelConfig, looks_like_path
 from guardcal.extraction import finetune
+from guardcal.extraction.formats import spec_format
 from guardcal.layout import cache_dir
 
 log = logging.getLogger(__name__)
@@ -65,10 +66,8 @@ def embedded_name(model: str) -> str | None:
 
 
 def prompt_format(spec: ModelConfig) -> str:
-    """The prompt format: Llama Guard's own string for a Llama Guard id, else the chat template."""
-    if spec.format != "auto":
-        return spec.format
-    return "llama_guard" if "llama-guard" in spec.model.lower() else "chat"
+    """The guard's registry format (`guardcal formats`): its config's, else its model id's."""
+    return spec_format(spec).name
 
 
 def gguf_path() -> Path:

