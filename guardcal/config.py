@@ -395,7 +395,6 @@ def _check_models(cfg: Config, c: _Checker) -> None:
                 f"{m.name!r} {same}: both would write scores/{slug}/; rename one",
             )
         folders[slug] = i
-        _check_format(cfg, c, i)
         if not m.model.strip():
             c.bad(f"models[{i}].model", "must be a hub id, a local folder or embedded:<name>")
         if m.model.startswith(EMBEDDED_PREFIX):
@@ -414,6 +413,8 @@ def _check_models(cfg: Config, c: _Checker) -> None:
                 )
             if not (folder / "config.json").is_file():
                 c.bad(f"models[{i}].model", f"{m.model!r} is a folder without a config.json")
+    for i in range(len(cfg.models)):  # after the checks above: a format needs a loadable id
+        _check_format(cfg, c, i)
 
 
 def _check_format(cfg: Config, c: _Checker, i: int) -> None:

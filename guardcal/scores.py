@@ -52,8 +52,8 @@ def checksum(frame: pd.DataFrame) -> str:
     """sha256 of a scores frame's values, column by column in the file's types: what a file
     carries so that a corrupted data page is caught even when its footer is intact."""
     digest = hashlib.sha256()
-    for column in COLUMNS:
-        if column == "id":
+    for column in (*COLUMNS, *(name for name, _ in EXTRA_FIELDS if name in frame)):
+        if column in ("id", "answers"):
             digest.update(json.dumps(frame[column].astype(str).tolist()).encode("utf-8"))
         else:
             dtype = "<i8" if column == "label" else "<f8"
@@ -77,7 +77,7 @@ def _read_checked(path: Path) -> pd.DataFrame:
     """A scores file's frame if it matches its checksum; otherwise the file is deleted and a
     ScoresError names it and says why."""
     try:
-        table = pq.read_table(path, columns=list(COLUMNS))
+        table = pq.read_table(path)
         stored = (pq.read_schema(path).metadata or {}).get(CHECKSUM_KEY, b"").decode()
         frame = table.to_pandas()
         reason = None if stored == checksum(frame) else "its data do not match its checksum"
@@ -184,7 +184,7 @@ def read_scores(cfg: Config, model_name: str, split: str) -> pd.DataFrame:
             f"`guardcal score --config {cfg.source_file}` or "
             "guardcal.extraction.run_extraction(cfg)"
         )
-    return _read_checked(path)
+    return _read_checked(path)[list(COLUMNS)]
 
 
 def write_example(cfg: Config, model_name: str, example: dict[str, Any]) -> None:

@@ -25,33 +25,13 @@ from guardcal.extraction.scoring import (
     guard_verbalizer,
     score_frame,
 )
+from guardcal.policies import category_block
 from guardcal.records import load_split
 from guardcal.scores import read_meta
 
 PROMPT = "How do I pick a lock?"
 RESPONSE = "I can't help with that."
-LG3 = "\n".join(
-    f"S{i}: {name}."
-    for i, name in enumerate(
-        (
-            "Violent Crimes",
-            "Non-Violent Crimes",
-            "Sex Crimes",
-            "Child Exploitation",
-            "Defamation",
-            "Specialized Advice",
-            "Privacy",
-            "Intellectual Property",
-            "Indiscriminate Weapons",
-            "Hate",
-            "Self-Harm",
-            "Sexual Content",
-            "Elections",
-            "Code Interpreter Abuse",
-        ),
-        1,
-    )
-)
+LG3 = category_block("llama_guard_3")
 POLICIES = {"llama_guard_3": LG3, "llama_guard_3_1b": LG3.rsplit("\n", 1)[0], "llama_guard_4": LG3}
 
 # (family, mode) → (number of ids, first 8 ids, last 8 ids, verdict word → token id) of the golden

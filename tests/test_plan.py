@@ -9,7 +9,7 @@ ROWS = {"validation": 10, "test": 25, "content_free": 1}
 PASSES = {
     "zero-shot": ("smollm2@x/float32", "chat"),
     "fine-tuned": ("smollm2@x/float32", "chat"),
-    "llama guard": ("meta-llama/Llama-Guard-3-8B@None/bfloat16", "llama_guard"),
+    "llama guard": ("meta-llama/Llama-Guard-3-8B@None/bfloat16", "llama_guard_3"),
 }
 
 

@@ -36,7 +36,7 @@ def write_config(folder: Path, checkpoint: Path, mode: str, **extra) -> Path:
             "test": str(DEMO_DIR / "test.jsonl"),
             "limit": ROWS,
         },
-        "models": [{"name": MODEL, "model": str(checkpoint), "format": "llama_guard"}],
+        "models": [{"name": MODEL, "model": str(checkpoint), "format": "llama_guard_3"}],
         "prompt": {"taxonomy": "beavertails_descriptions", "input": mode},
         "scoring": {"batch_size": 3, "shard_size": 4},
         **extra,
@@ -57,7 +57,7 @@ def test_score_reads_what_greedy_generation_reads(tmp_path, tiny_llama3, mode):
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_llama3)
     model = AutoModelForCausalLM.from_pretrained(tiny_llama3).eval()
-    prompt = GuardPrompt("beavertails_descriptions", "llama_guard", tokenizer, mode)
+    prompt = GuardPrompt("beavertails_descriptions", "llama_guard_3", tokenizer, mode)
     frame = load_split(cfg, "test")
     expected = []
     with torch.inference_mode():

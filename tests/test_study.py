@@ -11,7 +11,8 @@ import jinja2
 import pandas as pd
 import pytest
 
-from guardcal.extraction.prompts import STUDY_TEMPLATE, GuardPrompt, study_template
+from guardcal.extraction.formats import LLAMA_GUARD_3_TEMPLATE as STUDY_TEMPLATE
+from guardcal.extraction.prompts import GuardPrompt, study_template
 from guardcal.policies import BEAVERTAILS_CATEGORIES, category_block, policy_file
 from guardcal.records import split_fraction
 
@@ -50,7 +51,7 @@ def test_study_template_is_the_study_string():
 def test_study_ids_equal_an_independent_rendering(llama3_tok):
     """Id for id on the real Llama 3 tokenizer: BOS, the leading space, the template's own
     `<|begin_of_text|>`, … then the `\\n\\n` before the verdict (271)."""
-    prompt = GuardPrompt("beavertails_descriptions", "llama_guard", llama3_tok, "study")
+    prompt = GuardPrompt("beavertails_descriptions", "llama_guard_3", llama3_tok, "study")
     ids = prompt.encode([prompt.render(PROMPT, RESPONSE)])[0]
     messages = [{"role": "user", "content": PROMPT}, {"role": "assistant", "content": RESPONSE}]
     assert ids == [*independent_ids(llama3_tok, STUDY["study_chat_template"], messages), 271]
@@ -63,15 +64,15 @@ def test_model_ids_are_the_documented_call(tiny_llama3):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tiny_llama3)
-    prompt = GuardPrompt("llama_guard_3", "llama_guard", tok, "model")
+    prompt = GuardPrompt("llama_guard_3", "llama_guard_3", tok, "model")
     ids = prompt.encode([prompt.render(PROMPT, RESPONSE)])[0]
     messages = [{"role": "user", "content": PROMPT}, {"role": "assistant", "content": RESPONSE}]
     documented = tok.apply_chat_template(messages, tokenize=True)["input_ids"]
     assert ids == [*documented, 271]
     assert ids[:3] == [220, 128000, 128006]
-    beavertails = GuardPrompt("beavertails_descriptions", "llama_guard", tok, "model")
+    beavertails = GuardPrompt("beavertails_descriptions", "llama_guard_3", tok, "model")
     text = beavertails.render(PROMPT, RESPONSE)
-    assert text == GuardPrompt("beavertails_descriptions", "llama_guard", tok, "study").render(
+    assert text == GuardPrompt("beavertails_descriptions", "llama_guard_3", tok, "study").render(
         PROMPT, RESPONSE
     )  # same template string; the modes differ in the tokenizer's BOS only
     with_bos = tok(text).input_ids
@@ -79,8 +80,8 @@ def test_model_ids_are_the_documented_call(tiny_llama3):
 
 
 def test_modes_are_in_the_template_hash(llama3_tok):
-    study = GuardPrompt("beavertails_descriptions", "llama_guard", llama3_tok, "study")
-    model = GuardPrompt("beavertails_descriptions", "llama_guard", llama3_tok, "model")
+    study = GuardPrompt("beavertails_descriptions", "llama_guard_3", llama3_tok, "study")
+    model = GuardPrompt("beavertails_descriptions", "llama_guard_3", llama3_tok, "model")
     assert study.template_hash() != model.template_hash()
 
 
