@@ -17,7 +17,7 @@ from pathlib import Path
 from guardcal.atomic import write_text
 from guardcal.calibration.defaults import PRIORS
 from guardcal.config import SPLITS, Config, InputError, load_config, with_overrides
-from guardcal.extraction.formats import FormatError
+from guardcal.extraction.formats import FormatError, check_models
 from guardcal.locks import RunBusy
 
 SCORE_EPILOG = """examples:
@@ -77,6 +77,7 @@ def _validate_data(cfg: Config, splits: Sequence[str]) -> None:
 def _score(args: argparse.Namespace) -> int:
     """`guardcal score`: extract the label logits into the run's scores files."""
     cfg = load_config(args.config)
+    check_models(cfg)
     for name in args.model or ():
         cfg.model(name)
     _validate_data(cfg, args.split or SPLITS)
@@ -101,6 +102,7 @@ def _report(args: argparse.Namespace) -> int:
         limit=args.limit,
         reports_dir=args.reports_dir,
     )
+    check_models(cfg)
     _validate_data(cfg, SPLITS)
     from guardcal.reporting.render import RenderError, build_report
 
@@ -125,6 +127,7 @@ def _report(args: argparse.Namespace) -> int:
 def _render(args: argparse.Namespace) -> int:
     """`guardcal render`: print the exact guard input of one example (or its token ids)."""
     cfg = load_config(args.config)
+    check_models(cfg)
     name = args.model or cfg.models[0].name
     cfg.model(name)
     from guardcal.records import load_split

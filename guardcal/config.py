@@ -413,27 +413,6 @@ def _check_models(cfg: Config, c: _Checker) -> None:
                 )
             if not (folder / "config.json").is_file():
                 c.bad(f"models[{i}].model", f"{m.model!r} is a folder without a config.json")
-    for i in range(len(cfg.models)):  # after the checks above: a format needs a loadable id
-        _check_format(cfg, c, i)
-
-
-def _check_format(cfg: Config, c: _Checker, i: int) -> None:
-    """A model has a registry format (its `format:`, else its id's) that the input mode can
-    build: `study` is the study's Llama Guard 3 8B input only."""
-    from guardcal.extraction.formats import STUDY_FORMAT, FormatError, spec_format  # no torch
-
-    m = cfg.models[i]
-    try:
-        fmt = spec_format(m)
-    except FormatError as exc:
-        c.bad(f"models[{i}].format", str(exc))
-        return
-    if cfg.prompt.input == "study" and fmt.name != STUDY_FORMAT:
-        c.bad(
-            "prompt.input",
-            f"`study` is the study's {STUDY_FORMAT} input; models[{i}] {m.name!r} has format"
-            f" {fmt.name!r} (use `input: model`)",
-        )
 
 
 def _check_prompt(cfg: Config, c: _Checker) -> None:

@@ -19,7 +19,7 @@ dataset:
   validation: val.jsonl
   test: {path: test.jsonl}
 models:
-  - {name: g, model: my-org/Llama-Guard-3-8B-tuned}
+  - {name: g, model: some/guard}
 """
 
 
@@ -64,7 +64,7 @@ def test_minimal_config_gets_the_study_defaults(tmp_path):
             "dataset.test.fraction",
         ),
         (lambda t: t.replace("{path: test.jsonl}", "{hf: x/y}"), "dataset.test.split"),
-        (lambda t: t.replace("model: my-org/Llama-Guard-3-8B-tuned", "model: 3"), "models[0].model"),
+        (lambda t: t.replace("model: some/guard", "model: 3"), "models[0].model"),
         (lambda t: t + "prompt: {controversial: maybe}\n", "prompt.controversial"),
         (lambda t: t + "prompt: {taxonomy: nope}\n", "prompt.taxonomy"),
         (lambda t: t + "calibration: {ece_bins: 0}\n", "calibration.ece_bins"),
@@ -76,7 +76,7 @@ def test_minimal_config_gets_the_study_defaults(tmp_path):
             ),
             "dataset.label_values",
         ),
-        (lambda t: t.replace("models:\n  - {name: g, model: my-org/Llama-Guard-3-8B-tuned}", "models: []"), "models"),
+        (lambda t: t.replace("models:\n  - {name: g, model: some/guard}", "models: []"), "models"),
     ],
 )
 def test_errors_name_the_bad_key(tmp_path, edit, key):

@@ -1392,14 +1392,15 @@ def test_guardcal_formats_lists_every_family(capsys) -> None:
 def test_a_guard_without_a_format_is_a_config_error(tmp_path, capsys, model, message) -> None:
     from guardcal.__main__ import main
     from guardcal.config import ConfigError, load_config
+    from guardcal.extraction.formats import check_models
 
     path = tmp_path / "cfg.yaml"
     path.write_text(
         "name: mine\ndataset:\n  validation: {path: v.jsonl}\n  test: {path: t.jsonl}\n"
         f"models:\n  - {{name: g, model: {model}}}\n"
     )
-    with pytest.raises(ConfigError, match=rf"cfg\.yaml: key 'models\[0\]\.format' {message}"):
-        load_config(path)
+    with pytest.raises(ConfigError, match=rf"cfg\.yaml: models\[0\]\.format: {message}"):
+        check_models(load_config(path))
     assert main(["score", "--config", str(path)]) == 2  # before any data or model is read
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "llama_guard_1, llama_guard_2" in err[0]
@@ -1413,6 +1414,7 @@ def test_the_golden_policy_is_the_shipped_llama_guard_3_policy() -> None:
 
 def test_the_study_input_mode_is_llama_guard_3_8b_only(tmp_path) -> None:
     from guardcal.config import ConfigError, load_config
+    from guardcal.extraction.formats import check_models
     from guardcal.extraction.prompts import GuardPrompt
 
     path = tmp_path / "cfg.yaml"
@@ -1421,12 +1423,13 @@ def test_the_study_input_mode_is_llama_guard_3_8b_only(tmp_path) -> None:
             "name: mine\ndataset:\n  validation: {path: v.jsonl}\n  test: {path: t.jsonl}\n"
             f"models:\n  - {{name: g, model: {model}}}\nprompt: {{input: study}}\n"
         )
+        cfg = load_config(path)
         if ok:
-            assert load_config(path).prompt.input == "study"
+            check_models(cfg)
             continue
-        with pytest.raises(ConfigError, match="key 'prompt.input' `study` is the study's llama_g"):
-            load_config(path)
-    with pytest.raises(ValueError, match="study input mode is 'llama_guard_3'"):
+        with pytest.raises(ConfigError, match=r"prompt\.input: `study` is the study's llama"):
+            check_models(cfg)
+    with pytest.raises(ValueError, match=r"study input mode is 'llama_guard_3'"):
         GuardPrompt("llama_guard_3", "llama_guard_3_1b", input="study")
 
 

@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 from guardcal import scores
 from guardcal.config import Config
 from guardcal.extraction.context import fit_inputs, token_limit
+from guardcal.extraction.formats import check_models
 from guardcal.extraction.forward import LastHidden, default_batch_size
 from guardcal.extraction.models import (
     Guard,
@@ -93,6 +94,7 @@ def run_extraction(
     share a backbone share one forward pass; finished files whose fingerprint matches are kept
     without loading any model; a rerun resumes from the shards already written. With `shard`
     (I, N) only this node's share of the shards is computed."""
+    check_models(cfg)
     splits = tuple(splits)
     for split in splits:
         if split not in SPLITS:

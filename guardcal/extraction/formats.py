@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from guardcal.config import EMBEDDED_PREFIX, ModelConfig
+from guardcal.config import EMBEDDED_PREFIX, Config, ConfigError, ModelConfig
 from guardcal.policies import POLICY_DIR
 
 Message = Mapping[str, str]
@@ -747,3 +747,18 @@ def spec_format(spec: ModelConfig) -> GuardFormat:
     if spec.model.startswith(EMBEDDED_PREFIX):
         return FORMATS["chat"]
     return format_for(spec.model)
+
+
+def check_models(cfg: Config) -> None:
+    """Every configured guard has a format that the input mode can build (`study` is the study's
+    Llama Guard 3 8B input only), or a config error naming the key; no model loads."""
+    for i, spec in enumerate(cfg.models):
+        try:
+            fmt = spec_format(spec)
+        except FormatError as exc:
+            raise ConfigError(f"{cfg.source_file}: models[{i}].format: {exc}") from None
+        if cfg.prompt.input == "study" and fmt.name != STUDY_FORMAT:
+            raise ConfigError(
+                f"{cfg.source_file}: prompt.input: `study` is the study's {STUDY_FORMAT} input;"
+                f" models[{i}] {spec.name!r} has format {fmt.name!r} (use `input: model`)"
+            )
