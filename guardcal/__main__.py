@@ -104,9 +104,14 @@ def _report(args: argparse.Namespace) -> int:
     )
     check_models(cfg)
     _validate_data(cfg, SPLITS)
+    from guardcal.extraction import run_extraction
     from guardcal.reporting.render import RenderError, build_report
 
     start = time.perf_counter()
+    # scoring runs here, where the user watches its progress bars and one-time steps (the
+    # extraction notebook then finds every scores file up to date and reuses it)
+    print("scoring the guards (a matching scores cache is reused)", flush=True)
+    run_extraction(cfg)
     try:
         outputs = build_report(
             args.config,
@@ -312,11 +317,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (2 for bad input, with one error line)."""
     args = parser().parse_args(argv)
-    verbose = args.command == "score" and not args.quiet
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    verbose = args.command == "report" or (args.command == "score" and not args.quiet)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("guardcal").setLevel(logging.INFO if verbose else logging.WARNING)
     try:
         return args.run(args)
     except (InputError, FormatError, UsageError, RunBusy) as exc:

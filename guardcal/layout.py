@@ -128,6 +128,12 @@ class RunLayout:
         return self.root / "report.pdf"
 
     @property
+    def report_inputs(self) -> Path:
+        """`.report-inputs`: the digest of everything the last successful report was built from
+        (settings, scores files, guardcal's own files); equal digests mean nothing to redo."""
+        return self.root / ".report-inputs"
+
+    @property
     def report_failed(self) -> Path:
         """`REPORT_FAILED.txt`: written when a report fails, naming the error and the outputs
         left from an earlier run (removed by the next successful report)."""

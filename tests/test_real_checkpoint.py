@@ -86,11 +86,18 @@ def test_score_reads_what_greedy_generation_reads(tmp_path, tiny_llama3, mode):
 
 
 @pytest.mark.model
-def test_report_runs_on_the_tiny_checkpoint(tmp_path, tiny_llama3):
-    """`guardcal report` end to end on a checkpoint folder, in the study's input mode: every
-    notebook runs, and the study's table has the guard's four rows."""
+def test_report_runs_on_the_tiny_checkpoint(tmp_path, tiny_llama3, capfd):
+    """`guardcal report` end to end on a checkpoint folder, in the study's input mode: scoring in
+    the terminal, each notebook named as it starts, no kernel transport warning; the study's
+    table has the guard's four rows; a second run with nothing changed rebuilds nothing."""
     path = write_config(tmp_path, tiny_llama3, "study")
     assert main(["report", "--config", str(path), "--no-pdf"]) == 0
+    out, err = capfd.readouterr()
+    assert "[1/5] 01_extraction …" in out and "[5/5] 05_report …" in out
+    assert "scoring test" in err and "without encryption" not in err
+    assert main(["report", "--config", str(path), "--no-pdf"]) == 0
+    out, _ = capfd.readouterr()
+    assert "report is up to date" in out and "01_extraction" not in out
     cfg = load_config(path)
     assert cfg.layout.report_html.is_file()
     metrics = pd.read_csv(cfg.layout.table("metrics"))

@@ -230,3 +230,23 @@ def test_bad_data_stops_the_report_with_one_line_naming_the_row(
     assert err.startswith("error: ") and len(err.splitlines()) == 1  # before any notebook runs
     assert "data.jsonl: line 2, field 'is_safe'" in err
     assert not (tmp_path / "bad" / "scores").exists()  # failed before any model was loaded
+
+
+def test_inputs_digest_follows_settings_and_scores(tmp_path: Path) -> None:
+    """The up-to-date check: same inputs, same digest; a changed scores file, parameter or
+    setting changes it."""
+    from test_pipeline import MODELS, write_config, write_scores
+
+    cfg = pipeline.run_config(write_config(tmp_path))
+    write_scores(cfg)
+    first = render.inputs_digest(cfg, {"limit": None})
+    assert render.inputs_digest(cfg, {"limit": None}) == first
+    assert render.inputs_digest(cfg, {"limit": 5}) != first
+    other = pipeline.run_config(write_config(tmp_path, ece_bins=10))  # same run folder
+    assert render.inputs_digest(other, {"limit": None}) != first
+    path = other.layout.scores(MODELS[0], "test")
+    frame = scores.read_scores(other, MODELS[0], "test")
+    before = render.inputs_digest(other, {"limit": None})
+    frame.loc[0, "logit_unsafe"] += 1.0
+    scores.write_table(frame, path, scores.read_meta(path))
+    assert render.inputs_digest(other, {"limit": None}) != before

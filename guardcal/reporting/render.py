@@ -7,6 +7,7 @@ and reveal.js are inlined from local copies installed once from the npm registry
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -19,8 +20,10 @@ from pathlib import Path
 import nbformat
 import papermill
 from jinja2 import DictLoader
+from jupyter_client.manager import AsyncKernelManager
 from nbconvert import HTMLExporter, SlidesExporter
 from papermill.exceptions import PapermillExecutionError
+from traitlets import CaselessStrEnum
 
 from guardcal.atomic import atomic_write, write_text
 from guardcal.config import PACKAGE_DIR, Config
@@ -304,6 +307,13 @@ def print_pdf(html: Path, pdf: Path, browser: str, timeout: float = PDF_TIMEOUT)
     return atomic_write(pdf, write)
 
 
+class IPCKernelManager(AsyncKernelManager):
+    """A notebook kernel reached over local IPC sockets instead of TCP ports: no port is open to
+    other users of the machine, and ipykernel has no unencrypted-TCP warning to print."""
+
+    transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+
 def run_notebooks(
     cfg: Config,
     parameters: dict[str, object],
@@ -313,21 +323,23 @@ def run_notebooks(
     """Execute the notebooks in order with papermill into `reports/<run>/notebooks/`."""
     cfg.layout.notebooks.mkdir(parents=True, exist_ok=True)
     done = []
-    for name in notebooks:
+    for i, name in enumerate(notebooks, 1):
         start = time.perf_counter()
         out = cfg.layout.notebook(name)
+        print(f"[{i}/{len(notebooks)}] {name} …", flush=True)
         try:
             papermill.execute_notebook(
                 NOTEBOOK_DIR / f"{name}.ipynb",
                 out,
                 parameters=parameters,
                 kernel_name=kernel,
+                kernel_manager_class=IPCKernelManager,
                 cwd=str(Path.cwd()),
                 progress_bar=False,
             )
         except PapermillExecutionError as exc:
             raise NotebookError(f"{name}: {exc.ename}: {exc.evalue} (traceback in {out})") from None
-        print(f"{name}: {time.perf_counter() - start:.1f} s", flush=True)
+        print(f"[{i}/{len(notebooks)}] {name}: {time.perf_counter() - start:.1f} s", flush=True)
         done.append(out)
     return done
 
@@ -352,14 +364,50 @@ def build_report(
         "reports_dir": str(Path(reports_dir).resolve()) if reports_dir else None,
     }
     with run_lock(cfg.layout.lock("report"), "a report"):
+        layout = cfg.layout
+        digest = inputs_digest(cfg, {**parameters, "pdf": pdf})
+        built = {"html": layout.report_html, "slides": layout.slides_html}
+        if pdf and chromium():
+            built["pdf"] = layout.report_pdf
+        if _read(layout.report_inputs) == digest and all(p.is_file() for p in built.values()):
+            print(
+                f"report is up to date: nothing it is built from changed ({layout.report_inputs} "
+                "holds the digest; delete it to rebuild anyway)",
+                flush=True,
+            )
+            return built
+        layout.report_inputs.unlink(missing_ok=True)
         started = time.time()
         try:
             outputs = _build(cfg, parameters, modules, pdf)
         except Exception as exc:
             _mark_stale(cfg, started, exc)
             raise
-        cfg.layout.report_failed.unlink(missing_ok=True)
+        layout.report_failed.unlink(missing_ok=True)
+        write_text(layout.report_inputs, inputs_digest(cfg, {**parameters, "pdf": pdf}) + "\n")
     return outputs
+
+
+def _read(path: Path) -> str | None:
+    """A small text file's stripped content, None when it does not exist."""
+    return path.read_text(encoding="utf-8").strip() if path.is_file() else None
+
+
+def inputs_digest(cfg: Config, parameters: dict[str, object]) -> str:
+    """SHA-256 over what a report is built from: the run's settings and parameters, every file
+    under its `scores/` (logits, shards, examples) and every file of the guardcal package (code,
+    notebooks, policies, demo data). Any change to one of them changes the digest."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps(parameters, sort_keys=True, default=str).encode())
+    digest.update(repr(cfg).encode())
+    sources = [(PACKAGE_DIR, p) for p in PACKAGE_DIR.rglob("*") if "__pycache__" not in p.parts]
+    scores_dir = cfg.layout.root / "scores"
+    sources += [(scores_dir, p) for p in scores_dir.rglob("*")] if scores_dir.is_dir() else []
+    for root, path in sorted(sources, key=lambda item: (str(item[0]), str(item[1]))):
+        if path.is_file():
+            digest.update(f"{root.name}/{path.relative_to(root)}\0".encode())
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def _build(cfg: Config, parameters: dict[str, object], modules: Path, pdf: bool) -> dict[str, Path]:
