@@ -46,3 +46,16 @@ BEAVERTAILS_NAMES: tuple[str, ...] = tuple(
     c["name"] for c in policy_file("beavertails")["categories"]
 )
 """Their names as the study's policy block spells them."""
+
+COVERAGE_FILE = "beavertails_in_llama_guard_3"
+"""The policy file saying which BeaverTails categories Llama Guard 3's hazards also cover."""
+
+
+@cache
+def llama_guard_3_covers() -> frozenset[str]:
+    """The BeaverTails category keys that Llama Guard 3's MLCommons hazards also cover (the demo
+    base guard's policy; the datasheet states the mapping)."""
+    mapping = policy_file(COVERAGE_FILE)["categories"]
+    if set(mapping) != set(BEAVERTAILS_CATEGORIES):
+        raise ValueError(f"{COVERAGE_FILE}.json must map exactly the 14 BeaverTails categories")
+    return frozenset(key for key, entry in mapping.items() if entry["covered"])

@@ -187,3 +187,17 @@ def test_demo_baseline_is_quoted_and_below_a_bag_of_words_ceiling(
 def test_demo_markers_are_not_a_shortcut(both: pd.DataFrame) -> None:
     gaps = marker_rates(both)["gap"].abs()
     assert gaps[gaps > 10].to_dict() == {}
+
+
+def test_datasheet_states_the_base_policy_as_the_data_file_defines_it(both: pd.DataFrame) -> None:
+    from guardcal.policies import COVERAGE_FILE, llama_guard_3_covers, policy_file
+
+    text = DATASHEET.read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| ([a-z_,]+) \| (yes|no) \|", text, re.M))
+    assert rows == {
+        key: "yes" if entry["covered"] else "no"
+        for key, entry in policy_file(COVERAGE_FILE)["categories"].items()
+    }
+    unsafe = both[both["label"] == 1]
+    uncovered = int(unsafe["categories"].map(lambda c: not set(c) & llama_guard_3_covers()).sum())
+    assert f"{uncovered} of the {len(unsafe)} unsafe pairs" in text
