@@ -15,7 +15,7 @@ from bs4 import BeautifulSoup
 from guardcal import scores
 from guardcal.__main__ import main
 from guardcal.config import DEMO_CONFIG
-from guardcal.reporting import pipeline, render, tables
+from guardcal.reporting import figures, pipeline, render, tables
 
 LIMIT = 12
 """Rows per split: both labels occur in each demo split, and it stays quick."""
@@ -72,6 +72,8 @@ def test_every_figure_is_embedded(built) -> None:
         f(m.name) for m in cfg.models for f in (cfg.layout.wilson_figure, cfg.layout.smooth_figure)
     ]
     names += [cfg.layout.category_figure(m.name) for m in cfg.models] + ["risk_coverage"]
+    alts = figures.figure_descriptions(cfg)
+    assert [img.get("alt") for img in soup.find_all("img")] == [alts[n] for n in names]
     embedded = [
         img["src"].removeprefix("data:image/png;base64,")
         for img in soup.find_all("img")

@@ -156,6 +156,7 @@ def fit_decision(hidden: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, fl
         {"logisticregression__C": HYPERPARAMETERS["C"]},
         cv=StratifiedKFold(HYPERPARAMETERS["folds"]),
         scoring=HYPERPARAMETERS["scoring"],
+        n_jobs=-1,  # the folds × C fits on every core: same fits, same choice
     ).fit(hidden, labels)
     return _linear(search.best_estimator_)
 

@@ -686,3 +686,29 @@ def render_figures(cfg: Config) -> dict[str, Path]:
     draw["risk_coverage"] = lambda: risk_coverage_curves(preds, read_table(cfg, "operating_points"))
     figures = {name: save_figure(fn(), cfg.layout.figures, name)[0] for name, fn in draw.items()}
     return {**figures, **render_beyond_figures(cfg)}
+
+
+def figure_descriptions(cfg: Config) -> dict[str, str]:
+    """A one-line description of every figure of a run, by name: the alt text of its image."""
+    texts = {
+        "label_donuts": "Donut charts of the safe and unsafe shares of each split",
+        "category_donuts": "Donut charts of the harm categories flagged in each split",
+        "uncalibrated": "Reliability diagrams of every guard before calibration, with its ECE",
+        "tuning_temperature": "Validation metrics against the temperature T, the chosen T marked",
+        "tuning_gamma": "Validation metrics against batch calibration's γ, the chosen γ marked",
+        "calibration_curves": "Calibration curves of every guard under every method",
+        "ece_forest": "Forest plot of the ECE and its 95 % interval per guard and method",
+        "risk_coverage": "Risk–coverage curves: accuracy of the auto-decided items against the "
+        "share decided automatically, per guard and method",
+    }
+    layout = cfg.layout
+    for m in cfg.models:
+        texts[layout.reliability_figure(m.name)] = f"Reliability diagrams of {m.name}, per method"
+        texts[layout.wilson_figure(m.name)] = (
+            f"Reliability diagrams of {m.name} with a 95 % Wilson interval per bin"
+        )
+        texts[layout.smooth_figure(m.name)] = f"Smooth reliability diagrams (relplot) of {m.name}"
+        texts[layout.category_figure(m.name)] = (
+            f"Heat map of {m.name}'s recall per harm category and method"
+        )
+    return texts

@@ -118,6 +118,16 @@ a.anchor-link { display: none; }
 .reveal table { font-size: 15px; }
 """
 
+_IMAGE_BLOCK = """{% block data_png scoped %}
+<div class="jp-RenderedImage jp-OutputArea-output {{ extra_class }}">
+{%- set alt = output | get_metadata('alt', 'image/png') %}
+<img src="data:image/png;base64,{{ output.data['image/png'] | escape_html }}"
+{%- if alt %} alt="{{ alt | escape_html }}"{% endif %}>
+</div>
+{%- endblock data_png %}
+"""
+"""A figure's image with its alt text (the `alt` of its output metadata, set by the notebooks)."""
+
 _TEMPLATES = {
     "guardcal_report.html.j2": """{%- extends 'index.html.j2' -%}
 {%- block html_head_js -%}{%- endblock html_head_js -%}
@@ -127,7 +137,8 @@ _TEMPLATES = {
 <script>{{ resources.guardcal.mathjax }}</script>
 {%- endblock html_head_js_mathjax -%}
 {% block extra_css %}<style>{{ resources.guardcal.css }}</style>{% endblock extra_css %}
-""",
+"""
+    + _IMAGE_BLOCK,
     "guardcal_slides.html.j2": """{%- extends 'base.html.j2' -%}
 {%- block header -%}
 <!DOCTYPE html>
@@ -169,7 +180,8 @@ Reveal.on("slidechanged", () => { if (window.MathJax && MathJax.typesetPromise) 
 {%- block footer -%}
 </html>
 {%- endblock footer -%}
-""",
+"""
+    + _IMAGE_BLOCK,
 }
 
 
