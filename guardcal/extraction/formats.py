@@ -711,13 +711,15 @@ def format_for(model_id: str, override: str | None = None) -> GuardFormat:
     return hits[0]
 
 
-def binary_levels(fmt: GuardFormat, controversial: Level = "unsafe") -> dict[str, str]:
-    """Each verdict word's binary class (three-level guards: `controversial` by the config rule)."""
+def binary_levels(
+    fmt: GuardFormat | Mapping[str, str], controversial: Level = "unsafe"
+) -> dict[str, str]:
+    """Each verdict word's binary class (three-level guards: `controversial` by the config rule),
+    of a format's own words or of a word → level map (a chat model's configured verbalizer)."""
     if controversial not in ("safe", "unsafe"):
         raise FormatError(f"controversial must count as 'safe' or 'unsafe', not {controversial!r}")
-    return {
-        w: (controversial if lvl == "controversial" else lvl) for w, lvl in fmt.verdicts.items()
-    }
+    verdicts = fmt.verdicts if isinstance(fmt, GuardFormat) else fmt
+    return {w: (controversial if lvl == "controversial" else lvl) for w, lvl in verdicts.items()}
 
 
 def listing() -> str:

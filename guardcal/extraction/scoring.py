@@ -198,7 +198,8 @@ def score_frame(
         sequences=sequences,
         steps=continuations(tokens),
     )
-    levels = [binary_levels(prompt.guard, cfg.prompt.controversial)[w] for w in verb.words]
+    binary = binary_levels(verdict_words(cfg, prompt), cfg.prompt.controversial)
+    levels = [binary[w] for w in verb.words]
     answered = len(prompt.guard.response_lines or ()) > 1
     out = {}
     for guard in guards:
