@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import functools
+import multiprocessing
+import os
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import ParamSpec
 
@@ -409,7 +412,8 @@ def _all_labels() -> dict[str, str]:
 @_styled
 def ece_forest(ci: pd.DataFrame, metric: str = "ece") -> Figure:
     """Per guard, every method's test `metric` with its bootstrap 95 % interval; the dotted line
-    is the uncalibrated value."""
+    is the uncalibrated value. A percentile interval of a biased estimator such as ECE may lie
+    wholly above or below the point, so the interval is drawn from its ends, not as ± errors."""
     models = list(dict.fromkeys(ci["model"]))
     methods = list(dict.fromkeys(ci["method"]))
     colors = {**METHOD_COLORS, **EXTRA_COLORS}
@@ -420,16 +424,8 @@ def ece_forest(ci: pd.DataFrame, metric: str = "ece") -> Figure:
         rows = ci[(ci["model"] == model) & (ci["metric"] == metric)].set_index("method")
         for i, method in enumerate(methods):
             r = rows.loc[method]
-            ax.errorbar(
-                r["value"],
-                i,
-                xerr=[[r["value"] - r["lo"]], [r["hi"] - r["value"]]],
-                fmt="o",
-                color=colors[method],
-                ms=6,
-                capsize=3,
-                lw=1.6,
-            )
+            ax.plot([r["lo"], r["hi"]], [i, i], color=colors[method], lw=1.6, marker="|", ms=8)
+            ax.plot(r["value"], i, "o", color=colors[method], ms=6)
         ax.axvline(rows.at["uncalibrated", "value"], ls=":", color="#333333", lw=1)
         ax.set_yticks(range(len(methods)), [labels[m] for m in methods])
         ax.invert_yaxis()
@@ -511,8 +507,9 @@ def smooth_reliability(preds: pd.DataFrame, model: str) -> Figure:
     return fig
 
 
-def render_beyond_figures(cfg: Config) -> dict[str, Path]:
-    """The figures of "Beyond the study", from `metrics_ci.csv` and every method's predictions."""
+def beyond_figures(cfg: Config) -> dict[str, Callable[[], Figure]]:
+    """How to draw each figure of "Beyond the study", from `metrics_ci.csv` and every method's
+    predictions."""
     ci = read_table(cfg, "metrics_ci")
     preds = pd.concat(
         [
@@ -521,7 +518,7 @@ def render_beyond_figures(cfg: Config) -> dict[str, Path]:
         ],
         ignore_index=True,
     )
-    draw: dict[str, Callable[[], Figure]] = {"ece_forest": lambda: ece_forest(ci)}
+    draw: dict[str, Callable[[], Figure]] = {"ece_forest": functools.partial(ece_forest, ci)}
     for m in cfg.models:
         draw[cfg.layout.wilson_figure(m.name)] = functools.partial(
             wilson_reliability, preds, m.name, cfg.calibration.plot_bins
@@ -529,7 +526,7 @@ def render_beyond_figures(cfg: Config) -> dict[str, Path]:
         draw[cfg.layout.smooth_figure(m.name)] = functools.partial(
             smooth_reliability, preds, m.name
         )
-    return {name: save_figure(fn(), cfg.layout.figures, name)[0] for name, fn in draw.items()}
+    return draw
 
 
 CATEGORY_PANELS = (
@@ -664,15 +661,16 @@ def render_figures(cfg: Config) -> dict[str, Path]:
     tuning = read_table(cfg, "tuning")
     preds = read_predictions(cfg)
     bins, ece_bins = cfg.calibration.plot_bins, cfg.calibration.ece_bins
+    partial = functools.partial
     draw: dict[str, Callable[[], Figure]] = {
-        "label_donuts": lambda: label_donuts(sizes),
-        "category_donuts": lambda: category_donuts(categories),
-        "uncalibrated": lambda: uncalibrated_comparison(preds, bins, ece_bins),
-        "tuning_temperature": lambda: temperature_tuning(
-            read_table(cfg, "tuning_temperature"), tuning
+        "label_donuts": partial(label_donuts, sizes),
+        "category_donuts": partial(category_donuts, categories),
+        "uncalibrated": partial(uncalibrated_comparison, preds, bins, ece_bins),
+        "tuning_temperature": partial(
+            temperature_tuning, read_table(cfg, "tuning_temperature"), tuning
         ),
-        "tuning_gamma": lambda: gamma_tuning(read_table(cfg, "tuning_gamma"), tuning),
-        "calibration_curves": lambda: calibration_curves(preds, bins, ece_bins),
+        "tuning_gamma": partial(gamma_tuning, read_table(cfg, "tuning_gamma"), tuning),
+        "calibration_curves": partial(calibration_curves, preds, bins, ece_bins),
     }
     for m in cfg.models:
         draw[cfg.layout.reliability_figure(m.name)] = functools.partial(
@@ -683,9 +681,28 @@ def render_figures(cfg: Config) -> dict[str, Path]:
         draw[cfg.layout.category_figure(m.name)] = functools.partial(
             category_heatmap, categories_table, m.name
         )
-    draw["risk_coverage"] = lambda: risk_coverage_curves(preds, read_table(cfg, "operating_points"))
-    figures = {name: save_figure(fn(), cfg.layout.figures, name)[0] for name, fn in draw.items()}
-    return {**figures, **render_beyond_figures(cfg)}
+    draw["risk_coverage"] = partial(
+        risk_coverage_curves, preds, read_table(cfg, "operating_points")
+    )
+    return save_figures({**draw, **beyond_figures(cfg)}, cfg.layout.figures)
+
+
+def _draw_and_save(draw: Callable[[], Figure], directory: Path, name: str) -> Path:
+    """Draw one figure and save it (a worker's task); its PNG path."""
+    return save_figure(draw(), directory, name)[0]
+
+
+def save_figures(draw: dict[str, Callable[[], Figure]], directory: Path) -> dict[str, Path]:
+    """Draw and save every figure, several at once on the machine's cores (each is
+    independent, and drawing holds the GIL): the PNG paths by name, in `draw`'s order. Workers
+    are forked, so a caller's script needs no `__main__` guard; without fork, one at a time."""
+    workers = min(len(draw), os.cpu_count() or 1)
+    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return {name: _draw_and_save(fn, directory, name) for name, fn in draw.items()}
+    names = list(draw)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        paths = pool.map(_draw_and_save, draw.values(), [directory] * len(names), names)
+        return dict(zip(names, paths, strict=True))
 
 
 def figure_descriptions(cfg: Config) -> dict[str, str]:
