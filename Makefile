@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 CONFIG  ?=
 STAMP   := $(VENV)/.installed
 
-.PHONY: help setup test report bench lab lint clean
+.PHONY: help setup test report bench lab lint rows clean
 
 help:
 	@echo "make setup   create .venv and install guardcal (+dev) and the embedded model"
@@ -14,6 +14,7 @@ help:
 	@echo "make bench   extraction, tuning and bootstrap benchmarks"
 	@echo "make lab     open JupyterLab on notebooks/"
 	@echo "make lint    ruff and the import contracts"
+	@echo "make rows    refit the embedded guards' verdict rows into guardcal/data/rows/"
 	@echo "make clean   remove build products (never reports/)"
 
 setup: $(STAMP)
@@ -42,6 +43,10 @@ bench: setup
 lint: setup
 	$(BIN)/ruff check guardcal tests benchmarks
 	$(BIN)/lint-imports
+
+# Maintainers: after the demo data, its prompt or the fitting procedure change (a test says so).
+rows: setup
+	$(BIN)/guardcal rows
 
 lab: setup
 	GUARDCAL_REPORTS=$(CURDIR)/reports $(BIN)/jupyter lab notebooks/

@@ -1,5 +1,5 @@
 """guardcal's one command line: `guardcal score | report | render | formats | predict | datasheet`
-and `guardcal assets`.
+and the maintainers' `guardcal assets | rows`.
 
 Heavy imports (torch, transformers, papermill) happen inside the commands that need them, after
 the config and data have been validated, so `--help` and bad input answer at once.
@@ -211,6 +211,15 @@ def _assets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rows(args: argparse.Namespace) -> int:
+    """`guardcal rows`: refit the embedded guards' rows into guardcal/data/rows/ (`make rows`)."""
+    from guardcal.extraction.models import ship_label_rows
+
+    for path in ship_label_rows():
+        print(path)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     top = argparse.ArgumentParser(
@@ -311,13 +320,18 @@ def parser() -> argparse.ArgumentParser:
 
     assets = commands.add_parser("assets", help="install MathJax and reveal.js from npm (once)")
     assets.set_defaults(run=_assets)
+
+    rows = commands.add_parser(
+        "rows", help="refit the embedded guards' verdict rows into the package (maintainers)"
+    )
+    rows.set_defaults(run=_rows)
     return top
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (2 for bad input, with one error line)."""
     args = parser().parse_args(argv)
-    verbose = args.command == "report" or (args.command == "score" and not args.quiet)
+    verbose = args.command in ("report", "rows") or (args.command == "score" and not args.quiet)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("guardcal").setLevel(logging.INFO if verbose else logging.WARNING)
     try:

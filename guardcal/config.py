@@ -31,8 +31,12 @@ OVERFLOWS = ("stop", "cut_end", "cut_middle")
 """What to do with a guard input longer than the model's context (or `prompt.max_tokens`): stop
 with an error naming the row, or cut the response's end or middle until the input fits."""
 EMBEDDED_PREFIX = "embedded:"
-EMBEDDED_MODELS = ("smollm2-135m", "smollm2-135m-finetuned")
-"""The models shipped with guardcal (`embedded:<name>`): SmolLM2 and its fine-tuned guard."""
+EMBEDDED_MODELS = ("smollm2-135m", "smollm2-135m-finetuned", "smollm2-135m-mlcommons")
+"""The models shipped with guardcal (`embedded:<name>`): SmolLM2-135M-Instruct prompted with the
+policy, and two guards whose verdict rows are fitted on the demo train split: on BeaverTails'
+labels (fine-tuned), and on only what Llama Guard 3's MLCommons hazards cover (the base guard)."""
+STUDY_ROLES = ("base", "fine-tuned")
+"""The study's two guards, which a run's guards may stand beside (`models[].study_role`)."""
 DEVICES = ("auto", "cpu", "cuda", "mps")
 """Where the scorer runs; `cuda:N` picks one GPU."""
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -105,6 +109,9 @@ class ModelConfig:
     revision: str | None = None
     format: str = "auto"
     trust_remote_code: bool = False
+    study_role: str | None = None
+    """`base` or `fine-tuned`: the study's guard whose published numbers the report sets beside
+    this one's (Llama-Guard-3-8B, QA-Llama-Guard-3-8B); unset for a guard with no counterpart."""
 
 
 @dataclass(frozen=True)
@@ -381,6 +388,7 @@ def _check_models(cfg: Config, c: _Checker) -> None:
     if not cfg.models:
         c.bad("models", "must list at least one model")
     folders: dict[str, int] = {}
+    roles: dict[str, int] = {}
     for i, m in enumerate(cfg.models):
         try:
             slug = model_slug(m.name)
@@ -397,6 +405,14 @@ def _check_models(cfg: Config, c: _Checker) -> None:
         folders[slug] = i
         if not m.model.strip():
             c.bad(f"models[{i}].model", "must be a hub id, a local folder or embedded:<name>")
+        if m.study_role is not None:
+            c.one_of(f"models[{i}].study_role", m.study_role, STUDY_ROLES)
+            if m.study_role in roles:
+                c.bad(
+                    f"models[{i}].study_role",
+                    f"{m.study_role!r} is also models[{roles[m.study_role]}]'s: one guard per role",
+                )
+            roles[m.study_role] = i
         if m.model.startswith(EMBEDDED_PREFIX):
             embedded = m.model[len(EMBEDDED_PREFIX) :]
             if embedded not in EMBEDDED_MODELS:

@@ -1,4 +1,4 @@
-"""Shared fixtures: the demo config, its two embedded guards (loaded once per session), a
+"""Shared fixtures: the demo config, its three embedded guards (loaded once per session), a
 factory for small run configs over the demo files in a temporary reports folder, and real guard
 tokenizers with tiny checkpoints built offline."""
 
@@ -17,9 +17,11 @@ from guardcal.records import load_split
 DEMO_DIR = Path(__file__).resolve().parents[1] / "guardcal" / "data" / "demo"
 POLICIES_DIR = DEMO_DIR.parent / "policies"
 ZERO_SHOT = "SmolLM2-135M zero-shot"
+BASE = "SmolLM2-135M base (MLCommons rows)"
 FINE_TUNED = "SmolLM2-135M fine-tuned"
 EMBEDDED_MODELS = {
     ZERO_SHOT: "embedded:smollm2-135m",
+    BASE: "embedded:smollm2-135m-mlcommons",
     FINE_TUNED: "embedded:smollm2-135m-finetuned",
 }
 
@@ -38,11 +40,11 @@ def demo_test(demo_cfg: Config):
 
 @pytest.fixture(scope="session")
 def guards(demo_cfg: Config):
-    """Both embedded guards: one backbone load per session (the fine-tuned rows are fitted once
-    per machine, then read from the user cache)."""
+    """The three embedded guards: one backbone load per session (the fitted rows come once per
+    machine, then from the user cache)."""
     from guardcal.extraction.models import load_guard
 
-    return {name: load_guard(demo_cfg, name) for name in (ZERO_SHOT, FINE_TUNED)}
+    return {name: load_guard(demo_cfg, name) for name in EMBEDDED_MODELS}
 
 
 @pytest.fixture

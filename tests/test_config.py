@@ -25,7 +25,8 @@ models:
 
 def test_shipped_configs_load():
     demo = load_config()
-    assert demo.name == "demo" and len(demo.models) == 2
+    assert demo.name == "demo" and len(demo.models) == 3
+    assert [m.study_role for m in demo.models] == [None, "base", "fine-tuned"]
     assert demo.dataset.validation.fraction == 0.3
     study = load_config(CONFIG_DIR / "beavertails.yaml")
     assert study.dataset.validation.hf == "PKU-Alignment/BeaverTails"
@@ -35,6 +36,7 @@ def test_shipped_configs_load():
         "meta-llama/Llama-Guard-3-8B",
         "saiteki-kai/QA-Llama-Guard-3-8B",
     ]
+    assert [m.study_role for m in study.models] == ["base", "fine-tuned"]
 
 
 def test_minimal_config_gets_the_study_defaults(tmp_path):

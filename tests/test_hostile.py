@@ -131,6 +131,19 @@ CONFIG_CASES = [
         {"models": [{"name": "g", "model": "embedded:gpt-5"}]},
         ["'models[0].model'", "'embedded:gpt-5'", "embedded:smollm2-135m"],
     ),
+    (
+        {"models": [{"name": "g", "model": "a/b", "study_role": "teacher"}]},
+        ["'models[0].study_role'", "'teacher'", "fine-tuned"],
+    ),
+    (
+        {
+            "models": [
+                {"name": "g", "model": "a/b", "study_role": "base"},
+                {"name": "h", "model": "c/d", "study_role": "base"},
+            ]
+        },
+        ["'models[1].study_role'", "'base'", "models[0]"],
+    ),
     ({"prompt.verbalizer": {"safe": "ok", "unsafe": "ok"}}, ["'prompt.verbalizer'", "'ok'"]),
     (
         {"dataset.columns": {"prompt": "text", "response": "text"}},

@@ -4,6 +4,7 @@ do not change it, the fine-tuned guard is real, and extraction resumes and cache
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import FINE_TUNED, ZERO_SHOT
+from conftest import BASE, FINE_TUNED, POLICIES_DIR, ZERO_SHOT
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
@@ -122,8 +123,9 @@ def test_inputs_that_do_not_start_with_the_prefix_get_a_full_pass(demo_cfg, guar
     torch.testing.assert_close(cached, plain, atol=1e-4, rtol=0)
 
 
-def test_finetuned_guard_keeps_the_backbone_and_only_two_rows_change(guards):
-    zero, tuned = guards[ZERO_SHOT].model, guards[FINE_TUNED].model
+@pytest.mark.parametrize("name", [BASE, FINE_TUNED])
+def test_fitted_guards_keep_the_backbone_and_only_two_rows_change(guards, name):
+    zero, tuned = guards[ZERO_SHOT].model, guards[name].model
     assert tuned.base_model is zero.base_model
     assert zero.get_output_embeddings().weight is zero.get_input_embeddings().weight  # tied
     old, new = zero.get_output_embeddings(), tuned.get_output_embeddings()
@@ -131,6 +133,64 @@ def test_finetuned_guard_keeps_the_backbone_and_only_two_rows_change(guards):
     changed = (new.weight != old.weight).any(dim=1).nonzero().flatten().tolist()
     assert changed == [10082, 18437]  # uns, safe
     assert new.bias.nonzero().flatten().tolist() == [10082, 18437]
+
+
+def test_the_base_and_fine_tuned_rows_differ(guards):
+    base, tuned = guards[BASE].label_rows, guards[FINE_TUNED].label_rows
+    assert base.key != tuned.key
+    assert not np.allclose(base.weight, tuned.weight)
+
+
+def test_the_base_guard_learns_only_what_llama_guard_3_covers(demo_cfg):
+    frame = finetune.fitting_frame(demo_cfg)
+    mapping = json.loads((POLICIES_DIR / "beavertails_in_llama_guard_3.json").read_text())
+    covered = {key for key, entry in mapping["categories"].items() if entry["covered"]}
+    base = finetune.policy_labels(frame, "llama_guard_3")
+    full = finetune.policy_labels(frame, "beavertails")
+    assert (full == frame["label"].to_numpy()).all()
+    for label, cats, b in zip(frame["label"], frame["categories"], base, strict=True):
+        assert bool(b) == (label == 1 and bool(covered & set(cats)))
+    assert 0 < base.sum() < full.sum()  # some unsafe pairs are outside MLCommons' hazards
+
+
+def test_the_shipped_rows_are_the_current_ones(demo_cfg):
+    """The package ships exactly the rows whose keys the demo's fitted guards ask for; after
+    a change to the demo data, its prompt or the fitting procedure, run `make rows`."""
+    from guardcal.extraction.models import guard_revision
+
+    fitted = [m.name for m in demo_cfg.models if m.model != "embedded:smollm2-135m"]
+    keys = {guard_revision(demo_cfg, name) for name in fitted}
+    shipped = {p.stem for p in finetune.SHIPPED.glob("*.npz")}
+    assert shipped == keys, "stale rows in guardcal/data/rows/: run `make rows`"
+    for key in keys:
+        assert finetune.LabelRows.load(finetune.SHIPPED / f"{key}.npz").key == key
+
+
+def test_one_pass_fits_every_policys_rows(guards, demo_cfg, tmp_path):
+    guard = guards[ZERO_SHOT]
+    frame = finetune.fitting_frame(demo_cfg).head(48)
+    for policy in finetune.POLICIES:  # the CV folds need a few of each class
+        assert finetune.policy_labels(frame, policy).sum() >= 8
+    passes = []
+    forward = guard.model.base_model.forward
+    guard.model.base_model.forward = lambda *a, **k: passes.append(1) or forward(*a, **k)
+    try:
+        written = finetune.fit_missing_rows(
+            guard.model, guard.tokenizer, guard.backbone, tmp_path, into=tmp_path, frame=frame
+        )
+    finally:
+        del guard.model.base_model.forward
+    keys = {finetune.rows_key(guard.backbone, guard.tokenizer, p) for p in finetune.POLICIES}
+    assert {p.stem for p in written} == keys
+    rows = [finetune.LabelRows.load(p) for p in written]
+    assert not np.allclose(rows[0].weight, rows[1].weight)
+    gate = finetune.HYPERPARAMETERS["gate_rows"]
+    # one prefix pass, the fitting rows in batches, the gate's inputs one by one
+    assert len(passes) <= 1 + -(-len(frame) // 8) + gate
+    with pytest.raises(ValueError, match="into"):
+        finetune.fit_missing_rows(
+            guard.model, guard.tokenizer, guard.backbone, tmp_path, frame=frame
+        )
 
 
 def test_finetuned_guard_clearly_beats_zero_shot(demo_cfg, guards, demo_test):

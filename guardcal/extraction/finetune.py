@@ -1,4 +1,9 @@
-"""The embedded fine-tuned guard: SmolLM2's two verbalizer rows refitted on the demo train split.
+"""The embedded fitted guards: SmolLM2's two verbalizer rows refitted on the demo train split.
+
+Two guards are fitted, on the same verdict states, under two policies (`POLICIES`): the fine-tuned
+guard learns BeaverTails' own labels; the base guard learns only what Llama Guard 3's MLCommons
+hazards also cover (a pair whose flagged categories all fall outside them counts as safe), the
+analogue of a guard trained on another taxonomy and then given the BeaverTails policy in context.
 
 Two logistic regressions on final hidden states h give the rows:
 - the decision d(h) = w·h + b, fitted on the verdict position's states (the position the
@@ -17,9 +22,12 @@ is meaningful), and on every other position the larger label logit stays below t
 token by the widest margin it can (so after `uns` the model still writes `afe`, then a newline:
 greedy generation reads `safe` / `unsafe`, not a run of label tokens).
 
-The rows are fitted once per machine on the demo train split minus the demo config's
-validation rows — whatever a run then evaluates the guard on — and kept in the user cache,
-keyed by a fingerprint of everything that shaped them.
+The rows are fitted on the demo train split minus the demo config's validation rows — whatever a
+run then evaluates the guard on — and keyed by a fingerprint of everything that shaped them. Like
+a published guard's weights, the rows for the float32 backbone ship with guardcal
+(`guardcal/data/rows/`, written by `make rows`); any other key (another dtype, edited data or
+hyperparameters) is fitted once per machine into the user cache, one pass over the fitting rows
+serving every policy whose rows are missing.
 """
 
 from __future__ import annotations
@@ -48,11 +56,17 @@ from guardcal.config import Config, load_config, resolve_path
 from guardcal.extraction.forward import LastHidden, default_batch_size, final_hidden, render_inputs
 from guardcal.extraction.prompts import GuardPrompt
 from guardcal.extraction.verbalizer import verbalizer
+from guardcal.policies import llama_guard_3_covers
 from guardcal.records import dataset_fingerprint, load_records, split_fraction
 
 log = logging.getLogger(__name__)
 
-FOLDER = "smollm2-135m-finetuned"
+FOLDER = "smollm2-135m-rows"
+SHIPPED = Path(__file__).resolve().parents[1] / "data" / "rows"
+"""The rows that ship with guardcal, fitted by `make rows` on the float32 backbone."""
+POLICIES = ("beavertails", "llama_guard_3")
+"""What a fitted guard's rows learn as unsafe: every BeaverTails label (the fine-tuned guard), or
+only the BeaverTails categories that Llama Guard 3's hazards also cover (the base guard)."""
 HYPERPARAMETERS = {
     # decision: C tried by unshuffled stratified 5-fold CV on standardised states, log-loss
     "C": [float(c) for c in np.logspace(-4, 2, 13)],
@@ -66,7 +80,7 @@ HYPERPARAMETERS = {
     "label_mass": 0.99,
     "max_scale": 50.0,
     "max_margin": 5.0,
-    "procedure": 2,  # bump when the fitting procedure changes: cached rows are then refitted
+    "procedure": 3,  # bump when the fitting procedure changes: cached rows are then refitted
 }
 
 
@@ -118,19 +132,37 @@ def fitting_frame(cfg: Config) -> pd.DataFrame:
     return split_fraction(train, src.fraction, src.seed)[1]
 
 
+def policy_labels(frame: pd.DataFrame, policy: str) -> np.ndarray:
+    """Each row's label (1 = unsafe) under `policy`: BeaverTails' own, or for `llama_guard_3`
+    unsafe only when one of its flagged categories is one that Llama Guard 3's hazards cover."""
+    if policy not in POLICIES:
+        raise ValueError(f"unknown row policy {policy!r}; use one of {POLICIES}")
+    labels = frame["label"].to_numpy()
+    if policy == "beavertails":
+        return labels
+    covered = llama_guard_3_covers()
+    flagged = [any(c in covered for c in cats) for cats in frame["categories"]]
+    return (labels == 1) & np.array(flagged, dtype=bool)
+
+
 def label_token_ids(tokenizer: PreTrainedTokenizerBase, words: dict[str, str]) -> np.ndarray:
     """The verbalizer's token ids [safe, unsafe] as an array (the rows that get refitted)."""
     return np.array(verbalizer(tokenizer, words).token_ids, dtype=np.int64)
 
 
-def rows_key(backbone: str, tokenizer: PreTrainedTokenizerBase) -> str:
-    """A fingerprint of everything that shapes the fitted rows, computed without the model."""
+def rows_key(backbone: str, tokenizer: PreTrainedTokenizerBase, policy: str) -> str:
+    """A fingerprint of everything that shapes one policy's fitted rows, computed without the
+    model."""
     cfg = demo_config()
+    frame = fitting_frame(cfg)
     src = cfg.dataset.validation
     prompt = GuardPrompt(cfg.prompt.taxonomy, "chat", tokenizer)
     parts = {
         "backbone": backbone,
-        "data": dataset_fingerprint(fitting_frame(cfg)),
+        "data": dataset_fingerprint(frame),
+        "policy": policy,
+        "unsafe": int(policy_labels(frame, policy).sum()),
+        "covered": sorted(llama_guard_3_covers()) if policy == "llama_guard_3" else None,
         "split": {"path": src.path, "fraction": src.fraction, "seed": src.seed},
         "template": prompt.template_hash(),
         "max_response_words": cfg.prompt.max_response_words,
@@ -227,7 +259,7 @@ def fit_rows(
         method="highs",
     )
     if result.status != 0:
-        raise RuntimeError(f"fitting the fine-tuned guard's rows: {result.message}")
+        raise RuntimeError(f"fitting a guard's label rows: {result.message}")
     scale, _, margin = result.x
     # the smallest offset that keeps every fitting row at the target mass: label_mass then
     # varies below 1 instead of saturating, and the other positions only gain margin
@@ -263,24 +295,63 @@ def context_states(
     return np.concatenate(states)
 
 
+def rows_path(cache: Path, key: str) -> Path:
+    """Where rows with fingerprint `key` are kept in the user cache."""
+    return cache / FOLDER / f"{key}.npz"
+
+
+def known_rows(cache: Path, key: str) -> Path | None:
+    """The shipped or cached rows file of fingerprint `key`, if there is one."""
+    for path in (SHIPPED / f"{key}.npz", rows_path(cache, key)):
+        if path.is_file():
+            return path
+    return None
+
+
 def label_rows(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, backbone: str, cache: Path
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    backbone: str,
+    cache: Path,
+    policy: str,
 ) -> LabelRows:
-    """The fine-tuned guard's rows: from the user cache, else fitted (one forward pass per
-    fitting row, plus the gate's few inputs) and cached."""
-    key = rows_key(backbone, tokenizer)
-    path = cache / FOLDER / f"{key}.npz"
-    if path.is_file():
-        return LabelRows.load(path)
+    """One policy's rows: shipped, or from the user cache, else fitted with every other
+    policy's missing rows on one pass over the fitting rows and cached."""
+    key = rows_key(backbone, tokenizer, policy)
+    if known_rows(cache, key) is None:
+        fit_missing_rows(model, tokenizer, backbone, cache)
+    return LabelRows.load(known_rows(cache, key))
+
+
+def fit_missing_rows(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    backbone: str,
+    cache: Path,
+    into: Path | None = None,
+    frame: pd.DataFrame | None = None,
+) -> list[Path]:
+    """Fit the rows of every policy without a shipped or cached file on shared verdict states
+    and write them to the user cache (or, with `into`, refit every policy into that folder);
+    `frame` replaces the fitting rows for a quick check of the procedure (the files' keys still
+    name the full fitting set, so it needs `into`). Returns the files written."""
+    if frame is not None and into is None:
+        raise ValueError("rows fitted on another frame must go to a folder of their own (into)")
+    keys = {p: rows_key(backbone, tokenizer, p) for p in POLICIES}
+    missing = [p for p in POLICIES if into is not None or known_rows(cache, keys[p]) is None]
     cfg = demo_config()
-    frame = fitting_frame(cfg)
+    frame = fitting_frame(cfg) if frame is None else frame
     prompt = GuardPrompt(cfg.prompt.taxonomy, "chat", tokenizer)
     words = [cfg.prompt.verbalizer["safe"], cfg.prompt.verbalizer["unsafe"]]
     gate_texts = render_inputs(
         prompt, frame.head(HYPERPARAMETERS["gate_rows"]), cfg.prompt.max_response_words
     )
-    log.info("fitting the fine-tuned guard's rows on %d demo rows (once per machine)", len(frame))
-    with tqdm(total=len(frame), desc="fine-tuned guard: verdict states", unit="ex") as bar:
+    log.info(
+        "fitting the embedded guards' rows (%s policy) on %d demo rows (once per machine)",
+        " and ".join(missing),
+        len(frame),
+    )
+    with tqdm(total=len(frame), desc="fitted guards: verdict states", unit="ex") as bar:
         verdict = final_hidden(
             LastHidden(model, default_batch_size(model)),
             prompt,
@@ -289,13 +360,15 @@ def label_rows(
             cfg.prompt.max_response_words,
             bar,
         )
-    rows = fit_rows(
-        verdict.float().cpu().numpy(),
-        frame["label"].to_numpy(),
-        context_states(model, tokenizer, gate_texts, words),
-        model.get_output_embeddings().weight.detach().float().cpu().numpy(),
-        label_token_ids(tokenizer, cfg.prompt.verbalizer),
-        key,
-    )
-    rows.save(path)
-    return rows
+    states = verdict.float().cpu().numpy()
+    context = context_states(model, tokenizer, gate_texts, words)
+    head = model.get_output_embeddings().weight.detach().float().cpu().numpy()
+    token_ids = label_token_ids(tokenizer, cfg.prompt.verbalizer)
+    written = []
+    for policy in missing:
+        labels = policy_labels(frame, policy).astype(int)
+        rows = fit_rows(states, labels, context, head, token_ids, keys[policy])
+        path = into / f"{keys[policy]}.npz" if into is not None else rows_path(cache, keys[policy])
+        rows.save(path)
+        written.append(path)
+    return written

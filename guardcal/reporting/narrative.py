@@ -17,9 +17,16 @@ import guardcal
 from guardcal import artifact, scores
 from guardcal.config import Config
 from guardcal.records import LABELS, MIN_CLASS_ROWS
+from guardcal.reporting import study
 from guardcal.reporting.figures import category_name
 from guardcal.reporting.pipeline import read_table, scores_summary
-from guardcal.reporting.tables import EXTRA_LABELS, METHOD_LABELS, METHOD_NAMES
+from guardcal.reporting.tables import (
+    EXTRA_LABELS,
+    METHOD_LABELS,
+    METHOD_NAMES,
+    METRIC_LABELS,
+    table_html,
+)
 
 CLASSIFICATION_METRICS = ("f1", "precision", "recall", "accuracy")
 """The metrics of ŷ = 1 iff p ≥ 0.5: temperature scaling leaves all of them unchanged."""
@@ -160,13 +167,19 @@ def setup(facts: RunFacts) -> str:
         f"| {r.with_response:,} |"
         for split, r in facts.sizes.iterrows()
     )
-    guards = "\n".join(f"| {text(m.name)} | {code(m.model)} |" for m in cfg.models)
+    study_guards = study.published()["guards"]
+    guards = "\n".join(
+        f"| {text(m.name)} | {code(m.model)} | "
+        + (f"{m.study_role}: {code(study_guards[m.study_role]['model'])}" if m.study_role else "—")
+        + " |"
+        for m in cfg.models
+    )
     limit_note = f" (first {cfg.dataset.limit} rows of each split)" if cfg.dataset.limit else ""
     return (
         f"**Data**{limit_note}:\n\n| split | source | examples | safe | unsafe | with response |\n"
         f"|---|---|---:|---:|---:|---:|\n{rows}\n\n"
         f"**Guards** (prompt: Llama Guard 3 format, `{cfg.prompt.taxonomy}` taxonomy):\n\n"
-        f"| guard | model |\n|---|---|\n{guards}"
+        f"| guard | model | in the study's place of |\n|---|---|---|\n{guards}"
     )
 
 
@@ -456,3 +469,76 @@ def calibrated_guard_note(facts: RunFacts) -> str:
         "defines it: pass a whole batch at once) or the run's validation prior "
         "(`--prior validation`, for small or skewed batches)."
     )
+
+
+def study_intro(facts: RunFacts) -> str:
+    """Where the study's numbers come from, and which of the run's guards stand in for its two."""
+    data = study.published()
+    src, guards = data["source"], data["guards"]
+    where = (
+        f"its slides ({code(src['repository'])} at {src['commit'][:7]}, {code(src['file'])}, "
+        f"page {src['metrics_page'].split(',')[0]}; test data: {data['data']['test']})"
+    )
+    roles = study.role_models(facts.cfg)
+    if not roles:
+        return (
+            f"The study's published numbers are from {where}. No guard of this run has a "
+            "`study_role`, so none is set beside them."
+        )
+    stand = _join(
+        [
+            f"**{text(name)}** stands in for its {role} guard {code(guards[role]['model'])} "
+            f"({guards[role]['role']})"
+            for role, name in roles.items()
+        ]
+    )
+    return (
+        f"The study's numbers are quoted from {where}; every other number is this run's. "
+        f"{stand}. Different guards on different data need not give the same numbers: what can "
+        "agree is the pattern, checked finding by finding below."
+    )
+
+
+def study_side_by_side_html(facts: RunFacts) -> str:
+    """The study's and the run's test metrics per role and method, side by side, as HTML."""
+    run = study.run_numbers(facts.cfg, facts.metrics, facts.tuning)
+    table = study.side_by_side(run)
+    shown = pd.DataFrame(
+        {f"{METRIC_LABELS[m]} ({who})": table[(m, who)].to_numpy() for m, who in table.columns}
+    )
+    shown.insert(0, "guard", [f"{role} {METHOD_LABELS[m]}" for role, m in table.index])
+    return table_html(shown, "study_side_by_side")
+
+
+def study_claims(facts: RunFacts) -> tuple[str, str]:
+    """(the findings table as HTML, the sentence summing it up): each finding of the study, its
+    values in the study and in this run, and whether it holds here."""
+    table = study.claims_table(study.run_numbers(facts.cfg, facts.metrics, facts.tuning))
+    checked = table.dropna(subset=["agree"])
+    shown = pd.DataFrame(
+        {
+            "the study finds": table["claim"],
+            "study": table["study"],
+            "this run": table["run"].fillna("—"),
+            "holds here": [
+                "—" if h is None or pd.isna(h) else ("yes" if h else "no")
+                for h in table["run_holds"]
+            ],
+        }
+    )
+    html_table = table_html(shown, "study_claims")
+    if checked.empty:
+        return html_table, "No finding of the study can be checked on this run."
+    differ = checked[~checked["agree"].astype(bool)]
+    summary = f"This run agrees with the study on {int(checked['agree'].sum())} of {len(checked)}"
+    summary += " findings" + (
+        "."
+        if differ.empty
+        else ". It differs on: "
+        + "; ".join(
+            f"{c[0].lower()}{c[1:]} ({v})"
+            for c, v in zip(differ["claim"], differ["run"], strict=True)
+        )
+        + "."
+    )
+    return html_table, summary
