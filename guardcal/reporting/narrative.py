@@ -535,10 +535,7 @@ def study_claims(facts: RunFacts) -> tuple[str, str]:
         "."
         if differ.empty
         else ". It differs on: "
-        + "; ".join(
-            f"{c[0].lower()}{c[1:]} ({v})"
-            for c, v in zip(differ["claim"], differ["run"], strict=True)
-        )
+        + "; ".join(f"{c} ({v})" for c, v in zip(differ["claim"], differ["run"], strict=True))
         + "."
     )
     return html_table, summary
