@@ -168,9 +168,9 @@ def test_the_shipped_rows_are_the_current_ones(demo_cfg):
 
 def test_one_pass_fits_every_policys_rows(guards, demo_cfg, tmp_path):
     guard = guards[ZERO_SHOT]
-    frame = finetune.fitting_frame(demo_cfg).head(48)
-    for policy in finetune.POLICIES:  # the CV folds need a few of each class
-        assert finetune.policy_labels(frame, policy).sum() >= 8
+    frame = finetune.fitting_frame(demo_cfg).head(24)
+    for policy in finetune.POLICIES:  # each of the 5 CV folds needs one of each class
+        assert 5 <= finetune.policy_labels(frame, policy).sum() <= len(frame) - 5
     passes = []
     forward = guard.model.base_model.forward
     guard.model.base_model.forward = lambda *a, **k: passes.append(1) or forward(*a, **k)
