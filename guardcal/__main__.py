@@ -8,6 +8,7 @@ the config and data have been validated, so `--help` and bad input answer at onc
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 import time
@@ -16,7 +17,14 @@ from pathlib import Path
 
 from guardcal.atomic import write_text
 from guardcal.calibration.defaults import PRIORS
-from guardcal.config import SPLITS, Config, InputError, load_config, with_overrides
+from guardcal.config import (
+    RAY_LOCAL,
+    SPLITS,
+    Config,
+    InputError,
+    load_config,
+    with_overrides,
+)
 from guardcal.extraction.formats import FormatError, check_models
 from guardcal.locks import RunBusy
 
@@ -25,10 +33,14 @@ SCORE_EPILOG = """examples:
   guardcal score --config guardcal/configs/beavertails.yaml \\
       --model Llama-Guard-3-8B --split test --batch-size 32
   guardcal score --config my.yaml --shard 0/4   # node 0 of 4 (then 1/4, 2/4, 3/4)
+  guardcal score --ray                   # shards on Ray workers on this machine
+  guardcal score --config my.yaml --ray auto    # ... on the cluster `ray start` made
 
 Scores go to reports/<run>/scores/<model>/<split>.parquet. A finished file whose fingerprint
 matches is kept as is; an interrupted run resumes from its shards. With --shard I/N a node
 computes shards I, I+N, I+2N, ...; whichever node finds all shards present assembles the file.
+With --ray (or the config's scoring.ray) Ray workers score the missing shards, one per GPU or
+per scoring.ray_cpus CPUs, writing the same files (pip install 'guardcal[ray]').
 """
 
 
@@ -81,15 +93,21 @@ def _score(args: argparse.Namespace) -> int:
     for name in args.model or ():
         cfg.model(name)
     _validate_data(cfg, args.split or SPLITS)
+    if args.ray:
+        cfg = dataclasses.replace(cfg, scoring=dataclasses.replace(cfg.scoring, ray=args.ray))
     from guardcal.extraction import run_extraction  # torch and transformers: after validation
+    from guardcal.extraction.cluster import RayMissing
 
-    run_extraction(
-        cfg,
-        splits=args.split or SPLITS,
-        models=args.model,
-        batch_size=args.batch_size,
-        shard=args.shard,
-    )
+    try:
+        run_extraction(
+            cfg,
+            splits=args.split or SPLITS,
+            models=args.model,
+            batch_size=args.batch_size,
+            shard=args.shard,
+        )
+    except RayMissing as exc:
+        raise UsageError(str(exc)) from None
     return 0
 
 
@@ -251,6 +269,14 @@ def parser() -> argparse.ArgumentParser:
     )
     score.add_argument(
         "--shard", type=parse_shard, metavar="I/N", help="compute only node I's share of shards"
+    )
+    score.add_argument(
+        "--ray",
+        nargs="?",
+        const=RAY_LOCAL,
+        metavar="ADDRESS",
+        help="score the shards on Ray: a new local instance, or the cluster at ADDRESS "
+        "(auto, HOST:6379, ray://HOST:10001)",
     )
     score.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
     score.set_defaults(run=_score)

@@ -41,6 +41,8 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 """Where the scorer runs; `cuda:N` picks one GPU."""
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 """The scorer's weight and activation types; `auto` is bf16 on a GPU, float32 on a CPU."""
+RAY_LOCAL = "local"
+"""`scoring.ray` (and `guardcal score --ray` without an address): a new Ray instance here."""
 
 
 SPLITS = ("validation", "test", "content_free")
@@ -155,12 +157,16 @@ class DecisionsConfig:
 
 @dataclass(frozen=True)
 class ScoringConfig:
-    """Extraction settings; `auto` picks CUDA + bf16 when a GPU is there, else CPU + float32."""
+    """Extraction settings; `auto` picks CUDA + bf16 when a GPU is there, else CPU + float32.
+    `ray` scores the shards on Ray (`local`: a new local instance; else a cluster's address),
+    each worker taking one GPU where the cluster has GPUs, else `ray_cpus` CPUs."""
 
     batch_size: int | None = None
     device: str = "auto"
     dtype: str = "auto"
     shard_size: int = 256
+    ray: str | None = None
+    ray_cpus: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -485,7 +491,7 @@ def _check_decisions(cfg: Config, c: _Checker) -> None:
 
 
 def _check_scoring(cfg: Config, c: _Checker) -> None:
-    """Positive sizes; a supported device and dtype."""
+    """Positive sizes; a supported device and dtype; a Ray address and a positive CPU share."""
     s = cfg.scoring
     c.positive("scoring.batch_size", s.batch_size, optional=True)
     c.positive("scoring.shard_size", s.shard_size)
@@ -493,6 +499,10 @@ def _check_scoring(cfg: Config, c: _Checker) -> None:
     if device not in DEVICES or (index and not (device == "cuda" and index.isdigit())):
         c.bad("scoring.device", f"must be one of {list(DEVICES)} or cuda:N, got {s.device!r}")
     c.one_of("scoring.dtype", s.dtype, DTYPES)
+    if s.ray is not None and not s.ray.strip():
+        c.bad("scoring.ray", "must be `local` or a Ray address (auto, HOST:6379, ray://HOST:10001)")
+    if not (math.isfinite(s.ray_cpus) and s.ray_cpus > 0):
+        c.bad("scoring.ray_cpus", f"must be a positive number of CPUs, got {s.ray_cpus}")
 
 
 CHECKS = (

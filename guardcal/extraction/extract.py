@@ -22,7 +22,7 @@ from guardcal.extraction.models import (
     load_guard,
     prompt_format,
 )
-from guardcal.extraction.plan import SplitWork, plan_extraction
+from guardcal.extraction.plan import ForwardPass, SplitWork, plan_extraction
 from guardcal.extraction.prompts import GuardPrompt
 from guardcal.extraction.scoring import example_record, fingerprint, guard_answer, score_frame
 from guardcal.locks import run_lock
@@ -37,8 +37,11 @@ from guardcal.records import (
 
 log = logging.getLogger(__name__)
 
+Prints = Mapping[tuple[str, str], dict[str, Any]]
+"""Each (guard, split)'s fingerprint."""
 
-def _write_example(
+
+def write_example(
     cfg: Config, guard: Guard, frame: pd.DataFrame, test_fingerprint: dict[str, Any]
 ) -> None:
     """Save the report's example for a guard whose test scores are finished."""
@@ -48,39 +51,99 @@ def _write_example(
     scores.write_example(cfg, guard.name, {**example, "fingerprint": test_fingerprint})
 
 
-def _extract_split(
+def load_pass(
+    cfg: Config, forward_pass: ForwardPass, batch_size: int | None
+) -> tuple[dict[str, Guard], LastHidden]:
+    """The guards of one forward pass (a fitted guard's rows copied into the run) and the
+    encoder they share."""
+    guards = {name: load_guard(cfg, name) for name in forward_pass.guards}
+    for guard in guards.values():
+        if guard.label_rows is not None:
+            guard.label_rows.save(cfg.layout.label_rows(guard.name))
+    model = next(iter(guards.values())).model
+    size = batch_size or cfg.scoring.batch_size or default_batch_size(model)
+    return guards, LastHidden(model, size)
+
+
+def pending_shards(
+    cfg: Config, work: SplitWork, prints: Mapping[str, dict[str, Any]]
+) -> dict[int, tuple[str, ...]]:
+    """This node's shards of a split still to compute, each with the guards that need it. Stale
+    scores files and shards are deleted first; files finished meanwhile (by another process or
+    node) are left alone."""
+    guards = [
+        n for n in work.guards if not scores.is_current(cfg.layout.scores(n, work.split), prints[n])
+    ]
+    done = {}
+    for name in guards:
+        cfg.layout.scores(name, work.split).unlink(missing_ok=True)  # stale: never read it
+        done[name] = scores.finished_shards(
+            cfg, name, work.split, prints[name], work.count, work.size
+        )
+    todo = {}
+    for i in work.shards:
+        need = tuple(n for n in guards if i not in done[n])
+        if need:
+            todo[i] = need
+    return todo
+
+
+def split_prints(prints: Prints, work: SplitWork) -> dict[str, dict[str, Any]]:
+    """The fingerprints of one split's guards, by guard name."""
+    return {n: prints[n, work.split] for n in work.guards}
+
+
+def shard_rows(frame: pd.DataFrame, work: SplitWork, index: int) -> pd.DataFrame:
+    """The rows of shard `index` of a split."""
+    return frame.iloc[index * work.size : (index + 1) * work.size]
+
+
+def score_shard(
     cfg: Config,
     guards: list[Guard],
+    work: SplitWork,
+    index: int,
+    part: pd.DataFrame,
+    prints: Mapping[str, dict[str, Any]],
+    encoder: LastHidden,
+    progress: tqdm | None = None,
+) -> None:
+    """Score one shard for guards sharing a backbone and write each guard's shard file."""
+    for name, frame_scores in score_frame(guards, part, cfg, encoder, progress).items():
+        scores.write_shard(
+            cfg, name, work.split, frame_scores, prints[name], index, work.count, work.size
+        )
+
+
+def assemble_split(cfg: Config, work: SplitWork, prints: Mapping[str, dict[str, Any]]) -> None:
+    """Join each guard's finished shards of a split into its scores file (once all are there)."""
+    for name in work.guards:
+        if not scores.assemble(cfg, name, work.split, prints[name], work.count, work.size):
+            if len(work.shards) < work.count:
+                log.info("%s / %s: waiting for the other nodes' shards", name, work.split)
+            else:  # this node wrote every shard, yet one is missing or failed its checksum
+                log.warning(
+                    "%s / %s: a shard is missing; run guardcal score again", name, work.split
+                )
+
+
+def _extract_split(
+    cfg: Config,
+    guards: Mapping[str, Guard],
     work: SplitWork,
     frame: pd.DataFrame,
     prints: Mapping[str, dict[str, Any]],
     encoder: LastHidden,
 ) -> None:
     """Score one split for guards sharing a backbone, shard by shard, then assemble."""
-    split, count, size = work.split, work.count, work.size
-    # another process (a notebook, a node) may have finished a file since the plan was made
-    guards = [
-        g for g in guards if not scores.is_current(cfg.layout.scores(g.name, split), prints[g.name])
-    ]
-    done = {}
-    for g in guards:
-        cfg.layout.scores(g.name, split).unlink(missing_ok=True)  # stale: never read it
-        done[g.name] = scores.finished_shards(cfg, g.name, split, prints[g.name], count, size)
-    todo = [i for i in work.shards if any(i not in done[g.name] for g in guards)]
-    total = sum(len(frame.iloc[i * size : (i + 1) * size]) for i in todo)
-    names = ", ".join(g.name for g in guards)
-    with tqdm(total=total, desc=f"scoring {split} ({names})", unit="ex") as bar:
-        for i in todo:
-            part = frame.iloc[i * size : (i + 1) * size]
-            need = [g for g in guards if i not in done[g.name]]
-            for name, frame_scores in score_frame(need, part, cfg, encoder, bar).items():
-                scores.write_shard(cfg, name, split, frame_scores, prints[name], i, count, size)
-    for g in guards:
-        if not scores.assemble(cfg, g.name, split, prints[g.name], count, size):
-            if len(work.shards) < count:
-                log.info("%s / %s: waiting for the other nodes' shards", g.name, split)
-            else:  # this node wrote every shard, yet one is missing or failed its checksum
-                log.warning("%s / %s: a shard is missing; run guardcal score again", g.name, split)
+    todo = pending_shards(cfg, work, prints)
+    total = sum(len(shard_rows(frame, work, i)) for i in todo)
+    names = ", ".join(work.guards)
+    with tqdm(total=total, desc=f"scoring {work.split} ({names})", unit="ex") as bar:
+        for i, need in todo.items():
+            part = shard_rows(frame, work, i)
+            score_shard(cfg, [guards[n] for n in need], work, i, part, prints, encoder, bar)
+    assemble_split(cfg, work, prints)
 
 
 def run_extraction(
@@ -93,13 +156,20 @@ def run_extraction(
     """Score every listed model on every listed split into `reports/<run>/scores/`. Guards that
     share a backbone share one forward pass; finished files whose fingerprint matches are kept
     without loading any model; a rerun resumes from the shards already written. With `shard`
-    (I, N) only this node's share of the shards is computed."""
+    (I, N) only this node's share of the shards is computed; with `cfg.scoring.ray` the shards
+    are scored by Ray workers (`extraction.cluster`), writing the same files."""
     check_models(cfg)
     splits = tuple(splits)
     for split in splits:
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; expected some of {SPLITS}")
     names = [m.name for m in cfg.models] if models is None else list(models)
+    run_plan = _run_plan
+    if cfg.scoring.ray:
+        from guardcal.extraction import cluster  # imports ray: only when asked for
+
+        cluster.import_ray()  # not installed: say how to install it before any other work
+        run_plan = cluster.run_plan
     specs = {name: cfg.model(name) for name in names}
     frames = {split: load_split(cfg, split) for split in splits}  # bad data fails here
     if "validation" in frames:
@@ -144,7 +214,7 @@ def run_extraction(
     check_lengths(cfg, {(n, s) for n, s in stale}, frames)  # too long: stop before any load
     lock = "score" if shard is None else f"score-{shard[0]}-of-{shard[1]}"
     with run_lock(cfg.layout.lock(lock), f"guardcal score ({lock})"):
-        _run_plan(cfg, plan, frames, prints, batch_size)
+        run_plan(cfg, plan, frames, prints, batch_size)
 
 
 def _warn_if_tiny(cfg: Config, validation: pd.DataFrame) -> None:
@@ -196,32 +266,19 @@ def check_frame_lengths(cfg: Config, name: str, frame: pd.DataFrame, where: str)
 
 def _run_plan(
     cfg: Config,
-    plan: list,
+    plan: list[ForwardPass],
     frames: Mapping[str, pd.DataFrame],
-    prints: Mapping[tuple[str, str], dict[str, Any]],
+    prints: Prints,
     batch_size: int | None,
 ) -> None:
     """Load each forward pass's guards once and score their stale splits and examples."""
     for forward_pass in plan:
-        guards = [load_guard(cfg, name) for name in forward_pass.guards]
-        for guard in guards:
-            if guard.label_rows is not None:
-                guard.label_rows.save(cfg.layout.label_rows(guard.name))
-        encoder = LastHidden(
-            guards[0].model,
-            batch_size or cfg.scoring.batch_size or default_batch_size(guards[0].model),
-        )
-        by_name = {g.name: g for g in guards}
+        guards, encoder = load_pass(cfg, forward_pass, batch_size)
         for work in forward_pass.splits:
             _extract_split(
-                cfg,
-                [by_name[n] for n in work.guards],
-                work,
-                frames[work.split],
-                {n: prints[n, work.split] for n in work.guards},
-                encoder,
+                cfg, guards, work, frames[work.split], split_prints(prints, work), encoder
             )
         for name in forward_pass.examples:
             test = prints[name, "test"]
             if scores.is_current(cfg.layout.scores(name, "test"), test):
-                _write_example(cfg, by_name[name], frames["test"], test)
+                write_example(cfg, guards[name], frames["test"], test)
