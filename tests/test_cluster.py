@@ -1,12 +1,10 @@
 """Scoring on Ray: a local two-worker instance (CPU) writes the same scores files as one process,
-also when a worker is killed mid-run, and a killed driver leaves shards the next run reuses."""
+also when a worker is killed mid-run."""
 
 from __future__ import annotations
 
 import os
-import re
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -33,7 +31,9 @@ COLUMNS = ["logit_safe", "logit_unsafe", "label_mass"]
 @pytest.fixture(scope="module")
 def local_ray():
     """One local Ray instance for this module: two CPUs (two one-CPU workers), a small object
-    store, no dashboard; shut down afterwards. `scoring.ray: local` uses it as it is."""
+    store, no dashboard; shut down afterwards. `scoring.ray: local` uses it as it is. A worker
+    process gets 10 minutes to start (Ray's 60 s is too short on a busy shared machine)."""
+    os.environ["RAY_worker_register_timeout_seconds"] = "600"
     ray.init(
         address="local",
         num_cpus=2,
@@ -44,6 +44,7 @@ def local_ray():
     )
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
+    del os.environ["RAY_worker_register_timeout_seconds"]
 
 
 @pytest.fixture(scope="module")
@@ -89,12 +90,6 @@ def assert_same_files(cfg: Config, single: Config) -> None:
 def shard_files(cfg: Config) -> list[Path]:
     """The finished shard files of the test split, both guards."""
     return [p for name in GUARDS for p in cfg.layout.shards(name, "test").glob("*.parquet")]
-
-
-def complete_shards(cfg: Config) -> int:
-    """How many shards of the test split are finished for both guards."""
-    names = [{p.name for p in cfg.layout.shards(n, "test").glob("*.parquet")} for n in GUARDS]
-    return len(set.intersection(*names))
 
 
 def children(pid: int) -> list[int]:
@@ -157,27 +152,6 @@ def test_a_worker_killed_mid_run_is_retried_and_the_files_are_the_same(local_ray
     pid, finished = killed[0]
     assert finished < 2 * ROWS // SHARD  # killed mid-run
     assert not Path(f"/proc/{pid}").exists()
-    assert_same_files(cfg, single)
-
-
-def test_a_killed_driver_leaves_shards_the_next_run_reuses(local_ray, single, tmp_path):
-    cfg = _config(tmp_path, "driver", ray=None)
-    command = [sys.executable, "-m", "guardcal", "score", "--config", cfg.source_file]
-    command += ["--split", "test", "--ray", local_ray]  # joins this module's instance
-    driver = subprocess.Popen(command, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 180
-    while complete_shards(cfg) < 2 and time.monotonic() < deadline and driver.poll() is None:
-        time.sleep(0.01)
-    driver.kill()
-    driver.wait()
-    left = complete_shards(cfg)
-    assert 2 <= left < ROWS // SHARD, "the driver was not killed mid-run"
-    assert not cfg.layout.scores(ZERO_SHOT, "test").exists()
-
-    rerun = subprocess.run(command, capture_output=True, text=True, check=True, timeout=300)
-    totals = re.findall(r"on \d+ Ray workers: .*?(\d+)/(\d+) ", rerun.stderr)
-    assert totals, rerun.stderr
-    assert int(totals[-1][1]) <= ROWS - left * SHARD  # only the missing shards were scored
     assert_same_files(cfg, single)
 
 
