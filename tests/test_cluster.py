@@ -1,10 +1,12 @@
 """Scoring on Ray: a local two-worker instance (CPU) writes the same scores files as one process,
-also when a worker is killed mid-run."""
+also when a worker is killed mid-run; a killed driver's finished shards are reused by the next
+run; without Ray installed, `--ray` says how to install it."""
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -17,14 +19,13 @@ import yaml
 from conftest import DEMO_DIR, EMBEDDED_MODELS, FINE_TUNED, ZERO_SHOT
 
 from guardcal import scores
-from guardcal.__main__ import main
 from guardcal.config import Config, ConfigError, load_config
 from guardcal.extraction.extract import run_extraction
 
 pytestmark = pytest.mark.model
 
 GUARDS = [ZERO_SHOT, FINE_TUNED]
-ROWS, SHARD = 16, 2  # the demo's first 16 test rows in 8 shards
+ROWS, SHARD = 4, 1  # the demo's first 4 test rows in 4 shards
 COLUMNS = ["logit_safe", "logit_unsafe", "label_mass"]
 
 
@@ -111,17 +112,46 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def busy_scorers() -> list[int]:
-    """Processes of this test's Ray instance that are scoring a shard right now."""
+def scorers(busy: bool = False) -> list[int]:
+    """Processes of this test's Ray instance that are shard-scoring actors (`busy`: scoring a
+    shard right now)."""
+    title = "ray::ShardScorer.score" if busy else "ray::ShardScorer"
     out = []
     for pid in children(os.getpid()):
         try:
-            title = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
         except OSError:
             continue
-        if title.startswith("ray::ShardScorer.score"):
+        if cmdline.startswith(title):
             out.append(pid)
     return out
+
+
+def wait_for(what: str, done, timeout: float = 300) -> None:
+    """Poll `done()` every 10 ms until it is true, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+class ShardWatch(threading.Thread):
+    """Records every (inode, mtime) each shard file of a run has while it exists: a shard that is
+    written again gets a new inode (shards are written to a temporary file, then renamed)."""
+
+    def __init__(self, cfg: Config) -> None:
+        super().__init__(daemon=True)
+        self.cfg, self.seen, self.stop = cfg, {}, threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            for path in shard_files(self.cfg):
+                try:
+                    st = path.stat()
+                except FileNotFoundError:  # assembled meanwhile
+                    continue
+                self.seen.setdefault(path, set()).add((st.st_ino, st.st_mtime_ns))
+            time.sleep(0.002)
 
 
 def test_two_ray_workers_write_the_single_process_files(local_ray, single, tmp_path):
@@ -135,9 +165,9 @@ def test_a_worker_killed_mid_run_is_retried_and_the_files_are_the_same(local_ray
     killed: list[tuple[int, int]] = []
 
     def kill_one_busy_worker() -> None:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300
         while time.monotonic() < deadline and not killed:
-            busy = busy_scorers()
+            busy = scorers(busy=True)
             finished = shard_files(cfg)
             if finished and busy:  # a shard is written and another is being scored
                 os.kill(busy[0], signal.SIGKILL)
@@ -150,23 +180,78 @@ def test_a_worker_killed_mid_run_is_retried_and_the_files_are_the_same(local_ray
     watcher.join()
     assert killed, "no worker was killed"
     pid, finished = killed[0]
-    assert finished < 2 * ROWS // SHARD  # killed mid-run
+    assert finished < len(GUARDS) * ROWS // SHARD  # killed mid-run
     assert not Path(f"/proc/{pid}").exists()
     assert_same_files(cfg, single)
 
 
-def test_ray_missing_says_how_to_install_it_before_any_model_loads(
-    make_config, monkeypatch, capsys
+def test_a_killed_driver_leaves_finished_shards_that_the_next_run_reuses(
+    local_ray, single, tmp_path
 ):
-    def no_load(*args, **kwargs):
-        raise AssertionError("a model was loaded")
+    # the driver is `guardcal score` in its own process, joining this module's Ray instance by
+    # its address; it is SIGKILLed as soon as its first shard file is there
+    cfg = _config(tmp_path, "driver", ray=local_ray)
+    command = [sys.executable, "-m", "guardcal", "score", "--config", cfg.source_file]
+    log = tmp_path / "driver.log"
+    with log.open("wb") as out:
+        driver = subprocess.Popen(
+            [*command, "--split", "test", "-q"], start_new_session=True, stdout=out, stderr=out
+        )
+    try:
+        wait_for("the driver's first shard", lambda: shard_files(cfg) or driver.poll() is not None)
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait()
+    assert driver.returncode == -signal.SIGKILL, log.read_text(errors="replace")
+    wait_for("Ray to end the killed driver's workers", lambda: not scorers(), timeout=120)
+    left = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in shard_files(cfg)}
+    assert 0 < len(left) < len(GUARDS) * ROWS // SHARD
+    assert not cfg.layout.scores(ZERO_SHOT, "test").exists()
 
-    monkeypatch.setattr("guardcal.extraction.extract.load_guard", no_load)
-    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as if not installed
+    watch = ShardWatch(cfg)
+    watch.start()
+    try:
+        run_extraction(cfg, splits=["test"])  # the next run, on the same Ray instance
+    finally:
+        watch.stop.set()
+        watch.join()
+    for path, stat in left.items():  # reused as they were, never written again
+        assert watch.seen[path] == {stat}, path.name
+    written = set(watch.seen) - set(left)
+    assert len(written) == len(GUARDS) * ROWS // SHARD - len(left)  # only the missing ones
+    assert_same_files(cfg, single)
+
+
+BLOCK_RAY = """
+import sys
+
+class NoRay:
+    \"\"\"Ray as if not installed: `import ray` fails the way a missing package does.\"\"\"
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "ray" or name.startswith("ray."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, NoRay())
+from guardcal.__main__ import main
+
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_without_ray_installed_ray_says_how_to_install_it(make_config):
     cfg = make_config()
-    assert main(["score", "--config", cfg.source_file, "--split", "test", "--ray"]) == 2
-    assert "pip install 'guardcal[ray]'" in capsys.readouterr().err
-    assert not cfg.run_dir.exists()
+    done = subprocess.run(
+        [sys.executable, "-c", BLOCK_RAY, "score", "--config", cfg.source_file, "--ray"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "pip install 'guardcal[ray]'" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not cfg.run_dir.exists()  # stopped before any model loaded or any file was written
 
 
 def test_ray_config_keys_are_validated(make_config):
