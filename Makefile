@@ -11,7 +11,7 @@ help:
 	@echo "make setup   create .venv and install guardcal (+dev) and the embedded model"
 	@echo "make test    run the whole test suite"
 	@echo "make report  run the notebooks and render reports/<run>/ (CONFIG=path/to/config.yaml)"
-	@echo "make bench   extraction, tuning, bootstrap and Ray benchmarks"
+	@echo "make bench   extraction, tuning and bootstrap benchmarks"
 	@echo "make lab     open JupyterLab on notebooks/"
 	@echo "make lint    ruff and the import contracts"
 	@echo "make rows    refit the embedded guards' verdict rows into guardcal/data/rows/"
@@ -39,7 +39,6 @@ bench: setup
 	$(BIN)/python benchmarks/bench_extraction.py $(if $(CONFIG),--config $(CONFIG))
 	$(BIN)/python benchmarks/bench_tuning.py
 	$(BIN)/python benchmarks/bench_bootstrap.py
-	$(BIN)/python benchmarks/bench_ray.py $(if $(CONFIG),--config $(CONFIG))
 
 lint: setup
 	$(BIN)/ruff check guardcal tests benchmarks

@@ -1,6 +1,6 @@
 """Benchmark: scoring a split on Ray with 1 worker vs N workers, against one plain process.
 
-Run: .venv/bin/python benchmarks/bench_ray.py [--config CONFIG] [--n 128] [--shard-size 8]
+Run: .venv/bin/python benchmarks/bench_ray.py [--config CONFIG] [--n 16] [--shard-size 2]
 
 On one local Ray instance over all of this machine's CPUs (started once, its start-up timed
 apart), it scores the first --n test rows with every guard of the run (the demo's two embedded
@@ -62,8 +62,8 @@ def main() -> int:
     """Run the three scorings and print their times and ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", help="experiment YAML (default: the embedded demo)")
-    parser.add_argument("--n", type=int, default=128, help="test rows (default 128)")
-    parser.add_argument("--shard-size", type=int, default=8, help="rows per shard (default 8)")
+    parser.add_argument("--n", type=int, default=16, help="test rows (default 16)")
+    parser.add_argument("--shard-size", type=int, default=2, help="rows per shard (default 2)")
     args = parser.parse_args()
     cfg = load_config(args.config)
     cfg = dataclasses.replace(
