@@ -3,7 +3,7 @@
 Run: .venv/bin/python benchmarks/bench_ray.py [--config CONFIG] [--n 16] [--shard-size 2]
 
 On one local Ray instance over all of this machine's CPUs (started once, its start-up timed
-apart), it scores the first --n test rows with every guard of the run (the demo's two embedded
+apart), it scores the first --n test rows with every guard of the run (the demo's three embedded
 guards by default), each time into a fresh reports folder, in the order:
   1. one process, no Ray (the baseline: torch uses every core in one process);
   2. Ray, 1 worker  (`scoring.ray_cpus` = all CPUs: one worker, all its torch threads);
