@@ -32,6 +32,7 @@ serving every policy whose rows are missing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -115,9 +116,17 @@ class LabelRows:
             return cls(str(z["key"]), z["token_ids"], z["weight"], z["bias"])
 
 
+@functools.cache
 def demo_config() -> Config:
-    """The shipped demo config: its train split and validation rows define the fitting set."""
+    """The shipped demo config: its train split and validation rows define the fitting set
+    (read once per process: every guard's cache fingerprint asks for it)."""
     return load_config(None)
+
+
+@functools.cache
+def demo_fitting_frame() -> pd.DataFrame:
+    """The demo's fitting rows, read and split once per process (callers must not modify it)."""
+    return fitting_frame(demo_config())
 
 
 def fitting_frame(cfg: Config) -> pd.DataFrame:
@@ -154,7 +163,7 @@ def rows_key(backbone: str, tokenizer: PreTrainedTokenizerBase, policy: str) -> 
     """A fingerprint of everything that shapes one policy's fitted rows, computed without the
     model."""
     cfg = demo_config()
-    frame = fitting_frame(cfg)
+    frame = demo_fitting_frame()
     src = cfg.dataset.validation
     prompt = GuardPrompt(cfg.prompt.taxonomy, "chat", tokenizer)
     parts = {
@@ -340,7 +349,7 @@ def fit_missing_rows(
     keys = {p: rows_key(backbone, tokenizer, p) for p in POLICIES}
     missing = [p for p in POLICIES if into is not None or known_rows(cache, keys[p]) is None]
     cfg = demo_config()
-    frame = fitting_frame(cfg) if frame is None else frame
+    frame = demo_fitting_frame() if frame is None else frame
     prompt = GuardPrompt(cfg.prompt.taxonomy, "chat", tokenizer)
     words = [cfg.prompt.verbalizer["safe"], cfg.prompt.verbalizer["unsafe"]]
     gate_texts = render_inputs(
