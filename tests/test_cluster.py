@@ -74,14 +74,20 @@ def _config(folder: Path, name: str, ray: str | None) -> Config:
     return load_config(path)
 
 
+TOLERANCE = 1e-4
+"""The scorer's agreement with greedy generation elsewhere in the suite; float32 order noise."""
+
+
 def assert_same_files(cfg: Config, single: Config) -> None:
-    """Same ids and labels, logits and label mass within 1e-6, same fingerprint and example."""
+    """Same ids and labels, logits and label mass within 1e-4, same fingerprint and example: a
+    worker with one CPU runs torch on one thread, so its float32 sums round in another order than
+    the two-thread process (differences of ~1e-5 on logits near 20, float32's relative 5e-7)."""
     for name in GUARDS:
         got, want = scores.read_scores(cfg, name, "test"), scores.read_scores(single, name, "test")
         assert len(want) == ROWS
         assert got["id"].tolist() == want["id"].tolist()
         assert got["label"].tolist() == want["label"].tolist()
-        np.testing.assert_allclose(got[COLUMNS], want[COLUMNS], atol=1e-6, rtol=0)
+        np.testing.assert_allclose(got[COLUMNS], want[COLUMNS], atol=TOLERANCE, rtol=0)
         path = cfg.layout.scores(name, "test")
         assert scores.read_meta(path) == scores.read_meta(single.layout.scores(name, "test"))
         assert scores.read_example(cfg, name) == scores.read_example(single, name)
