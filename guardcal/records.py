@@ -22,6 +22,7 @@ a JSON object.
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import io
 import json
@@ -67,9 +68,13 @@ def _is_blank(value: Any) -> bool:
 
 
 def _read_bytes(path: Path) -> bytes:
-    """The file's bytes, or a DataError saying why it cannot be read."""
+    """The file's bytes (decompressed for a .gz file), or a DataError saying why it cannot be
+    read."""
     try:
-        return path.read_bytes()
+        data = path.read_bytes()
+        return gzip.decompress(data) if path.suffix.lower() == ".gz" else data
+    except (gzip.BadGzipFile, EOFError) as exc:
+        raise DataError(f"{path}: not a readable gzip file: {exc}") from None
     except FileNotFoundError:
         raise DataError(f"{path}: cannot read: no such file") from None
     except IsADirectoryError:
@@ -144,6 +149,40 @@ def _read_parquet(path: Path, source: str) -> list[tuple[int, dict]]:
     except (pa.ArrowException, OSError) as exc:
         raise DataError(f"{source}: not a readable parquet file: {exc}") from None
     return list(enumerate(table.to_pylist(), start=1))
+
+
+def read_json(path: Path) -> Any:
+    """The parsed JSON of a whole file; a malformed file is named with its line and column."""
+    source = str(path)
+    try:
+        return json.loads(_decode(_read_bytes(path), source))
+    except json.JSONDecodeError as exc:
+        message = f"malformed JSON: {exc.msg} (column {exc.colno})"
+        raise _fail(source, f"line {exc.lineno}", None, message) from None
+
+
+NATIVE_FILES = (".jsonl", ".jsonl.gz", ".json", ".csv", ".parquet")
+"""The file types `read_rows` reads: what public datasets ship."""
+
+
+def read_rows(path: Path) -> tuple[str, list[tuple[int, dict]]]:
+    """A local data file's rows as (number, raw record), and the unit that numbers them (`line`
+    of a .jsonl file, `record` of a .json list, `row` of a .csv or .parquet file), with no
+    column rules: a CSV cell is text (None when empty), the other formats keep their types."""
+    source = str(path)
+    name = path.name.lower()
+    if name.endswith((".jsonl", ".jsonl.gz")):
+        return "line", _read_jsonl(path, source)
+    if name.endswith(".csv"):
+        return "row", _read_csv(path, source)
+    if name.endswith(".parquet"):
+        return "row", _read_parquet(path, source)
+    if name.endswith(".json"):
+        data = read_json(path)
+        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+            raise DataError(f"{source}: expected a JSON list of objects")
+        return "record", list(enumerate(data, start=1))
+    raise DataError(f"{source}: unsupported file type (supported: {list(NATIVE_FILES)})")
 
 
 def _label(value: Any, label_values: LabelValues, from_text: bool) -> int | None:
