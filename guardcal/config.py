@@ -71,6 +71,30 @@ class Source:
 
 
 @dataclass(frozen=True)
+class BenchmarkEntry:
+    """One named public benchmark of a suite (`guardcal benchmarks` lists the names): loaded by
+    its hub id, or from `path`, a local copy of its original file; `behaviors` and `benign` are
+    the second files that HarmBench's classifier set and JailbreakBench's behaviours take."""
+
+    name: str
+    mode: str | None = None
+    """`prompt` or `response` where the benchmark serves both (default: its first)."""
+    hf: str | None = None
+    """A hub id (or a local dataset folder) instead of the registry's: a mirror."""
+    convention: str | None = None
+    """How its label rule is applied where evaluators differ (default: the registry's first)."""
+    path: str | None = None
+    behaviors: str | None = None
+    benign: str | None = None
+    subset: str | None = None
+    """The hub dataset's config (subset) instead of the registry's."""
+    split: str | None = None
+    revision: str | None = None
+    limit: int | None = None
+    """Only the first N rows (after the label rule and convention)."""
+
+
+@dataclass(frozen=True)
 class LabelValues:
     """Which raw values of the label column mean safe and which mean unsafe."""
 
