@@ -1,4 +1,5 @@
-"""guardcal's one command line: `guardcal score | report | render | formats | predict | datasheet`
+"""guardcal's one command line: `guardcal score | report | render | formats | benchmarks | predict |
+datasheet`
 and the maintainers' `guardcal assets | rows`.
 
 Heavy imports (torch, transformers, papermill) happen inside the commands that need them, after
@@ -181,6 +182,14 @@ def _formats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _benchmarks(args: argparse.Namespace) -> int:
+    """`guardcal benchmarks`: the named public benchmarks a suite can load."""
+    from guardcal.benchmarks import listing
+
+    print(listing())
+    return 0
+
+
 PREDICT_EPILOG = """examples:
   guardcal predict --run reports/demo --model "SmolLM2-135M fine-tuned" --method ts new.jsonl
   guardcal predict --run reports/demo --model "SmolLM2-135M zero-shot" --method bc \\
@@ -308,6 +317,12 @@ def parser() -> argparse.ArgumentParser:
         help="list the guard families (verdict words, text before the verdict, model ids)",
     )
     formats.set_defaults(run=_formats)
+
+    benchmarks = commands.add_parser(
+        "benchmarks",
+        help="list the named public benchmarks (modes, label-rule conventions, hub id, licence)",
+    )
+    benchmarks.set_defaults(run=_benchmarks)
 
     predict = commands.add_parser(
         "predict",
