@@ -24,7 +24,7 @@ from guardcal.calibration.bootstrap import (
     resample_indices,
     resampled_metrics,
 )
-from guardcal.calibration.estimators import EXTENDED_KEYS, evaluate_extended
+from guardcal.calibration.reliability import EXTENDED_KEYS, evaluate_extended
 
 
 def guard(rng: np.random.Generator, n: int, bias: float, sharp: float) -> tuple[np.ndarray, ...]:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from guardcal.atomic import write_text
 from guardcal.calibration.defaults import PRIORS
+from guardcal.calibration.methods import method_names
 from guardcal.config import (
     RAY_LOCAL,
     SPLITS,
@@ -340,7 +341,7 @@ def parser() -> argparse.ArgumentParser:
         "--method",
         default="ts",
         metavar="METHOD",
-        help="uncalibrated, cc, bc, ts, platt, isotonic, histogram or beta (default ts)",
+        help=f"{', '.join(method_names()[:-1])} or {method_names()[-1]} (default %(default)s)",
     )
     predict.add_argument(
         "--prior",

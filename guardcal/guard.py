@@ -24,7 +24,7 @@ from guardcal.artifact import (
     read_artifact,
     run_guards,
 )
-from guardcal.calibration import PRIORS, check_logits, proba_unsafe
+from guardcal.calibration import PRIORS
 from guardcal.config import Config
 from guardcal.records import load_records
 
@@ -60,7 +60,7 @@ class CalibratedGuard:
     @property
     def methods(self) -> tuple[str, ...]:
         """What `calibrate` accepts: `uncalibrated` and every fitted calibrator."""
-        return ("uncalibrated", *self.artifact["calibrators"])
+        return calibrators(self.artifact).methods
 
     @property
     def config(self) -> Config:
@@ -81,10 +81,7 @@ class CalibratedGuard:
         `batch` estimates it on these very rows (as BC defines it: pass the whole batch at once),
         `validation` uses the one γ was tuned with (for a small or skewed batch)."""
         self.check_method(method, prior)
-        z = check_logits(logits)
-        if method == "uncalibrated":
-            return proba_unsafe(z)
-        return calibrators(self.artifact, prior)[method].predict_proba(z)[:, 1]
+        return calibrators(self.artifact, prior).proba_unsafe(logits, [method])[method]
 
     def read_records(self, path: str | Path) -> pd.DataFrame:
         """New records in the run's schema (its column mapping); the label column is optional."""

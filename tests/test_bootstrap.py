@@ -10,7 +10,8 @@ from scipy import stats
 
 from guardcal.calibration import bootstrap as bs
 from guardcal.calibration.calibrators import BatchCalibration
-from guardcal.calibration.estimators import (
+from guardcal.calibration.metrics import brier_score
+from guardcal.calibration.reliability import (
     EXTENDED_KEYS,
     brier_decomposition,
     equal_mass_ece,
@@ -19,7 +20,6 @@ from guardcal.calibration.estimators import (
     top_label_ece,
     wilson_interval,
 )
-from guardcal.calibration.metrics import brier_score
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from guardcal import artifact, records, scores
 from guardcal.__main__ import main
 from guardcal.calibration import BatchCalibration, label_log_proba
 from guardcal.calibration.bootstrap import resample_indices
+from guardcal.calibration.methods import method_names
 from guardcal.calibration.metrics import expected_calibration_error
 from guardcal.calibration.thresholds import (
     review_band,
@@ -26,7 +27,7 @@ from guardcal.calibration.thresholds import (
     threshold_for_recall,
 )
 from guardcal.guard import CalibratedGuard
-from guardcal.reporting import beyond, decisions, narrative, pipeline, tables
+from guardcal.reporting import decisions, narrative, pipeline
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,7 @@ def test_category_table_equals_a_recomputation(run) -> None:
     want = recompute_categories(preds, split, cfg.calibration.ece_bins)
     got = pd.read_csv(cfg.layout.table("category_metrics"))
     assert list(got.columns) == list(decisions.CATEGORY_METRICS_COLUMNS)
-    assert set(got["method"]) == set(tables.METHODS) and set(got["model"]) == set(MODELS)
+    assert set(got["method"]) == set(method_names(study=True)) and set(got["model"]) == set(MODELS)
     keys = ["model", "method", "category"]
     got, want = (t.sort_values(keys).reset_index(drop=True) for t in (got, want))
     pd.testing.assert_frame_equal(got, want, atol=1e-6, check_dtype=False)
@@ -128,7 +129,7 @@ def test_risk_coverage_ends_at_the_overall_accuracy() -> None:
 def test_operating_points_are_chosen_on_validation_and_measured_on_test(run) -> None:
     cfg, _, points = run
     assert list(points.columns) == list(decisions.OPERATING_COLUMNS)
-    assert len(points) == len(MODELS) * len(tables.METHODS) * len(decisions.POINTS)
+    assert len(points) == len(MODELS) * len(method_names(study=True)) * len(decisions.POINTS)
     preds = pipeline.read_predictions(cfg)
     for row in points.itertuples():
         test = preds[(preds["model"] == row.model) & (preds["method"] == row.method)]
@@ -155,15 +156,13 @@ def test_the_calibrated_guard_file_reproduces_every_calibrator(run) -> None:
         text = path.read_text(encoding="utf-8")
         assert json.loads(text)["format_version"] == artifact.FORMAT_VERSION
         guard = CalibratedGuard.from_run(cfg.run_dir, model)
-        assert guard.name == model and set(guard.methods) == set(beyond.ALL_METHODS)
+        assert guard.name == model and guard.methods == method_names()
         z = pipeline.logits_of(scores.read_scores(cfg, model, "test"))
         want = fitted[model].proba_unsafe(z)
-        extra = beyond.fit_extra(scores.read_scores(cfg, model, "validation"), cfg.calibration)
-        want.update({m: e.predict_proba(z)[:, 1] for m, e in extra.items()})
-        for method in beyond.ALL_METHODS:
+        for method in method_names():
             assert np.array_equal(guard.calibrate(z, method), want[method]), method
         # BC with the validation prior: log p̂ = log p − γ log p(y|C_val), renormalised
-        bc = fitted[model].batch
+        bc = fitted[model]["bc"]
         shifted = label_log_proba(z) - bc.gamma_ * bc.prior_log_proba_
         expected = np.exp(shifted[:, 1] - np.logaddexp(shifted[:, 0], shifted[:, 1]))
         got = guard.calibrate(z, "bc", prior="validation")
@@ -284,7 +283,7 @@ def test_operating_point_intervals_equal_the_rule_on_each_resampled_batch(run) -
     model = MODELS[0]
     test = scores.read_scores(cfg, model, "test")
     z, y = pipeline.logits_of(test), test["label"].to_numpy()
-    gamma = pipeline.fit_run(cfg)[model].batch.gamma_
+    gamma = pipeline.fit_run(cfg, ["bc"])[model]["bc"].gamma_
     indices = resample_indices(
         len(y), cfg.calibration.bootstrap_resamples, cfg.calibration.bootstrap_seed
     )

@@ -12,8 +12,9 @@ import pytest
 from matplotlib.patches import Rectangle, Wedge
 from test_pipeline import MODELS, write_config, write_scores
 
+from guardcal.calibration.methods import REGISTRY, method_names
 from guardcal.layout import RunLayout
-from guardcal.reporting import beyond, decisions, figures, pipeline, tables
+from guardcal.reporting import decisions, figures, intervals, pipeline
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def run(tmp_path_factory: pytest.TempPathFactory):
     pipeline.summarise_data(cfg)
     pipeline.tune(cfg)
     pipeline.evaluate_run(cfg)
-    beyond.evaluate_beyond(cfg)
+    intervals.write_interval_tables(cfg)
     decisions.write_decision_tables(cfg)
     return cfg
 
@@ -63,16 +64,18 @@ def test_reliability_diagrams_one_column_per_method_in_its_colour(run) -> None:
     metrics = pipeline.read_table(run, "metrics").set_index(["model", "method"])
     fig = figures.reliability_diagrams(preds, MODELS[1], n_bins=10, ece_bins=15)
     hist_axes = [ax for ax in fig.axes if ax.get_title()]
-    assert [ax.get_title() for ax in hist_axes] == [tables.METHOD_LABELS[m] for m in tables.METHODS]
-    for ax, method in zip(hist_axes, tables.METHODS, strict=True):
+    assert [ax.get_title() for ax in hist_axes] == [
+        REGISTRY[m].label for m in method_names(study=True)
+    ]
+    for ax, method in zip(hist_axes, method_names(study=True), strict=True):
         bars = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_height() > 0]
         assert bars and all(
-            mcolors.same_color(b.get_facecolor(), figures.METHOD_COLORS[method]) for b in bars
+            mcolors.same_color(b.get_facecolor(), REGISTRY[method].color) for b in bars
         )
         # Histogram bars are shares of the test split: they sum to one.
         assert sum(b.get_height() for b in ax.patches) == pytest.approx(1.0)
     drawn = "\n".join(texts(fig))
-    for method in tables.METHODS:
+    for method in method_names(study=True):
         assert f"ECE = {metrics.at[(MODELS[1], method), 'ece']:.3f}" in drawn
         assert f"MCE = {metrics.at[(MODELS[1], method), 'mce']:.3f}" in drawn
     assert MODELS[1] in drawn
@@ -106,11 +109,11 @@ def test_calibration_curves_overlay_all_methods_with_their_ece(run) -> None:
     fig = figures.calibration_curves(pipeline.read_predictions(run), n_bins=10, ece_bins=15)
     for ax, model in zip(fig.axes, MODELS, strict=True):
         labels = [t.get_text() for t in ax.get_legend().get_texts()]
-        for method in tables.METHODS:
+        for method in method_names(study=True):
             ece = metrics.at[(model, method), "ece"]
-            assert f"{tables.METHOD_LABELS[method]} (ECE {ece:.3f})" in labels
+            assert f"{REGISTRY[method].label} (ECE {ece:.3f})" in labels
         colours = {ln.get_label().split(" (")[0]: ln.get_color() for ln in ax.lines}
-        assert colours[tables.METHOD_LABELS["bc"]] == figures.METHOD_COLORS["bc"]
+        assert colours[REGISTRY["bc"].label] == REGISTRY["bc"].color
 
 
 def test_label_donuts_show_each_splits_share(run) -> None:

@@ -23,6 +23,7 @@ from conftest import DEMO_DIR, EMBEDDED_MODELS, ZERO_SHOT
 
 from guardcal import scores
 from guardcal.__main__ import main
+from guardcal.calibration.methods import method_names
 from guardcal.calibration.metrics import evaluate
 from guardcal.config import ConfigError, load_config
 from guardcal.locks import RunBusy, run_lock
@@ -213,7 +214,7 @@ def test_undefined_metrics_are_nan_and_shown_as_undefined():
     assert metrics["accuracy"] == 1.0  # defined without positives
     with_positive = evaluate(np.array([0, 1, 0, 1]), np.array([0.2, 0.8, 0.3, 0.6]))
     assert with_positive["auprc"] == pytest.approx(1.0)
-    frame = pd.DataFrame([{"model": "g", "method": m, **metrics} for m in tables.METHODS])
+    frame = pd.DataFrame([{"model": "g", "method": m, **metrics} for m in method_names(study=True)])
     html = tables.final_table_html(frame)
     assert tables.UNDEFINED in html and "nan" not in html.lower().replace("undefined", "")
     assert "0.5000" not in html

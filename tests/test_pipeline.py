@@ -13,6 +13,7 @@ from scipy.special import log_softmax
 
 from guardcal import records, scores
 from guardcal.calibration import BatchCalibration, TemperatureScaling
+from guardcal.calibration.methods import method_names
 from guardcal.calibration.metrics import evaluate
 from guardcal.policies import BEAVERTAILS_CATEGORIES
 from guardcal.reporting import pipeline, tables
@@ -94,8 +95,8 @@ def test_metrics_table_has_the_contract_columns_and_rows(cfg) -> None:
     metrics = pipeline.evaluate_run(cfg)
     on_disk = pd.read_csv(cfg.layout.table("metrics"))
     assert tuple(on_disk.columns) == tables.METRICS_COLUMNS
-    assert list(on_disk["model"]) == [m for m in MODELS for _ in tables.METHODS]
-    assert list(on_disk["method"]) == list(tables.METHODS) * len(MODELS)
+    assert list(on_disk["model"]) == [m for m in MODELS for _ in method_names(study=True)]
+    assert list(on_disk["method"]) == list(method_names(study=True)) * len(MODELS)
     np.testing.assert_allclose(
         on_disk[list(tables.METRIC_KEYS)], metrics[list(tables.METRIC_KEYS)], atol=1e-6
     )

@@ -13,9 +13,10 @@ from conftest import FINE_TUNED, ZERO_SHOT
 
 from guardcal import records, scores
 from guardcal.__main__ import main
+from guardcal.calibration.methods import method_names
 from guardcal.config import DEMO_CONFIG
 from guardcal.extraction import run_extraction
-from guardcal.reporting import beyond, decisions, pipeline, tables
+from guardcal.reporting import decisions, pipeline
 
 LIMIT = 6
 """Rows per split: both labels occur in the first six of each demo split."""
@@ -43,7 +44,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory):
     return cfg, new
 
 
-CASES = [(FINE_TUNED, method, "file") for method in tables.METHODS]
+CASES = [(FINE_TUNED, method, "file") for method in method_names(study=True)]
 CASES += [(ZERO_SHOT, "ts", "file"), (ZERO_SHOT, "bc", "stdout"), (ZERO_SHOT, "platt", "file")]
 """Every study method on one guard, two and one beyond the study on the other (each call scores
 the split anew: kept few; every calibrator's file round trip is in test_decisions)."""
@@ -61,10 +62,10 @@ def test_predict_reproduces_the_runs_predictions(demo_run, capsys, model, method
     got = pd.read_json(out, lines=True, dtype={"id": str})
     assert list(got.columns) == ["id", "logit_safe", "logit_unsafe", "p_unsafe", "verdict"]
     preds = pipeline.read_predictions(cfg)
-    if method in beyond.ALL_METHODS and method not in tables.METHODS:
+    if method not in method_names(study=True):
         test = scores.read_scores(cfg, model, "test")
-        extra = beyond.fit_extra(scores.read_scores(cfg, model, "validation"), cfg.calibration)
-        p = extra[method].predict_proba(pipeline.logits_of(test))[:, 1]
+        fitted = pipeline.fit_run(cfg, [method])[model]
+        p = fitted[method].predict_proba(pipeline.logits_of(test))[:, 1]
         preds = test.assign(model=model, method=method, proba_unsafe=p)
     want = preds[(preds["model"] == model) & (preds["method"] == method)]
     assert got["id"].tolist() == want["id"].tolist()
@@ -86,7 +87,7 @@ def test_calibrated_guard_file_names_the_guard(demo_run) -> None:
         assert data["guard"]["verbalizer"] == meta["verbalizer"]
         assert data["model"]["model"] == m.model
         assert data["fitted_on"]["validation"] == LIMIT
-        assert set(data["calibrators"]) == set(beyond.ALL_METHODS) - {"uncalibrated"}
+        assert set(data["calibrators"]) == set(method_names()) - {"uncalibrated"}
 
 
 @pytest.mark.model

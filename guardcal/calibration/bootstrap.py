@@ -41,7 +41,6 @@ from scipy.sparse import csr_matrix
 from scipy.special import expit
 from tqdm.auto import tqdm
 
-from guardcal.calibration.estimators import EXTENDED_KEYS, equal_mass_sizes, smooth_ece
 from guardcal.calibration.logits import check_logits, class_first_log_proba
 from guardcal.calibration.metrics import (
     ECE_BINS,
@@ -50,6 +49,7 @@ from guardcal.calibration.metrics import (
     check_labels,
     check_proba,
 )
+from guardcal.calibration.reliability import EXTENDED_KEYS, equal_mass_sizes, smooth_ece
 
 CONFIDENCE = 0.95
 """Coverage of every interval."""

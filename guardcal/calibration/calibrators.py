@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
@@ -16,6 +19,7 @@ from guardcal.calibration.grid import (
     check_grid,
     gap_nll,
     grid_scores,
+    grid_values,
     safe_ratio,
 )
 from guardcal.calibration.logits import (
@@ -26,6 +30,7 @@ from guardcal.calibration.logits import (
     quiet_exp,
 )
 from guardcal.calibration.metrics import ECE_BINS, check_labels
+from guardcal.calibration.protocol import FitInputs, ParamsError, floats, pair, param
 
 
 def _check_fitted(estimator: BaseEstimator, attribute: str, how: str) -> None:
@@ -96,6 +101,30 @@ class TemperatureScaling(BaseEstimator):
         _check_fitted(self, "temperature_", "fit(logits, labels)")
         return quiet_exp(self._log_proba(check_logits(logits), self.temperature_)).T
 
+    @classmethod
+    def fitted_on(cls, inputs: FitInputs) -> TemperatureScaling:
+        """T fitted on the validation split over the run's temperature grid."""
+        settings = inputs.settings
+        grid = grid_values(*settings.temperature_grid)
+        return cls(settings.ece_bins, grid).fit(inputs.logits, inputs.labels)
+
+    def to_json(self) -> dict[str, Any]:
+        """T, and the grid's best T before refinement."""
+        return {
+            "temperature": float(self.temperature_),
+            "grid_temperature": float(self.grid_temperature_),
+        }
+
+    @classmethod
+    def from_json(cls, params: Mapping[str, Any]) -> TemperatureScaling:
+        """TS with the written T, which must be positive."""
+        t = float(param(params, "temperature", (int, float)))
+        if not (np.isfinite(t) and t > 0):
+            raise ParamsError(f"key 'temperature' must be positive, got {t!r}")
+        ts = cls()
+        ts.temperature_ = t
+        return ts
+
 
 class ContextualCalibration(BaseEstimator):
     """p̂ ∝ diag(p_cf)⁻¹ p, p_cf the mean probabilities of content-free inputs (Zhao et al. 2021).
@@ -123,6 +152,26 @@ class ContextualCalibration(BaseEstimator):
         _check_fitted(self, "content_free_log_proba_", "fit(content_free_logits)")
         log_p = class_first_log_proba(check_logits(logits))
         return quiet_exp(class_log_softmax(log_p - self.content_free_log_proba_[:, None])).T
+
+    @classmethod
+    def fitted_on(cls, inputs: FitInputs) -> ContextualCalibration:
+        """p_cf measured on the guard's content-free inputs."""
+        return cls().fit(inputs.content_free)
+
+    def to_json(self) -> dict[str, Any]:
+        """p_cf and its log."""
+        return {
+            "content_free_proba": floats(self.content_free_proba_),
+            "content_free_log_proba": floats(self.content_free_log_proba_),
+        }
+
+    @classmethod
+    def from_json(cls, params: Mapping[str, Any]) -> ContextualCalibration:
+        """CC with the written log p_cf."""
+        cc = cls()
+        cc.content_free_log_proba_ = pair(params, "content_free_log_proba")
+        cc.content_free_proba_ = np.exp(cc.content_free_log_proba_)
+        return cc
 
 
 class BatchCalibration(BaseEstimator):
@@ -231,6 +280,32 @@ class BatchCalibration(BaseEstimator):
         else:
             log_prior = log_mean_proba(log_p)[:, 0]
         return quiet_exp(self._log_proba(log_p, log_prior, gamma)).T
+
+    @classmethod
+    def fitted_on(cls, inputs: FitInputs) -> BatchCalibration:
+        """γ chosen on the validation split over the run's γ grid."""
+        settings = inputs.settings
+        grid = grid_values(*settings.gamma_grid)
+        return cls(None, settings.ece_bins, grid).fit(inputs.logits, inputs.labels)
+
+    def to_json(self) -> dict[str, Any]:
+        """γ and the validation prior p(y|C) it was tuned with (and its log)."""
+        return {
+            "gamma": float(self.gamma_),
+            "prior_proba": floats(np.exp(self.prior_log_proba_)),
+            "prior_log_proba": floats(self.prior_log_proba_),
+        }
+
+    @classmethod
+    def from_json(cls, params: Mapping[str, Any]) -> BatchCalibration:
+        """BC with the written γ (finite) and validation log prior."""
+        gamma = float(param(params, "gamma", (int, float)))
+        if not np.isfinite(gamma):
+            raise ParamsError(f"key 'gamma' must be finite, got {gamma!r}")
+        bc = cls(gamma=gamma)
+        bc.gamma_ = gamma
+        bc.prior_log_proba_ = pair(params, "prior_log_proba")
+        return bc
 
 
 def select_gamma(correct: ArrayLike, nll: ArrayLike, gammas: ArrayLike) -> int:

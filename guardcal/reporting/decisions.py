@@ -16,6 +16,7 @@ from guardcal.calibration.bootstrap import (
     resample_counts,
     resample_indices,
 )
+from guardcal.calibration.methods import REGISTRY, method_names
 from guardcal.calibration.metrics import calibration_errors
 from guardcal.calibration.thresholds import (
     RULE_METRICS,
@@ -32,7 +33,7 @@ from guardcal.reporting.pipeline import (
     logits_of,
     read_predictions,
 )
-from guardcal.reporting.tables import METHOD_LABELS, METHODS, check_columns, write_csv
+from guardcal.reporting.tables import check_columns, write_csv
 
 CATEGORY_METRICS_COLUMNS = (
     "model",
@@ -76,7 +77,7 @@ def category_metrics(preds: pd.DataFrame, split: pd.DataFrame, n_bins: int) -> p
     keys = category_keys(flags)
     rows = []
     for model in preds["model"].unique():
-        for method in METHODS:
+        for method in method_names(study=True):
             block = preds[(preds["model"] == model) & (preds["method"] == method)]
             ids = block["id"].astype(str)
             missing = sorted(set(ids) - set(flags.index))
@@ -196,13 +197,16 @@ def write_decision_tables(cfg: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
     indices = resample_indices(len(test), c.bootstrap_resamples, c.bootstrap_seed)
     counts = resample_counts(indices, len(test))
     validation, resampled = {}, {}
-    for name, fitted in fit_run(cfg).items():
+    study = method_names(study=True)
+    for name, fitted in fit_run(cfg, study).items():
         frame = scores.read_scores(cfg, name, "validation")
         y = frame["label"].to_numpy()
-        for method, p in fitted.proba_unsafe(logits_of(frame)).items():
+        for method, p in fitted.proba_unsafe(logits_of(frame), study).items():
             validation[name, method] = (y, p)
         z = logits_of(scores.read_scores(cfg, name, "test"))
-        resampled[name, "bc"] = BatchResampled(z, fitted.batch.gamma_)(counts)
+        for method in study:
+            if REGISTRY[method].batch_prior:
+                resampled[name, method] = BatchResampled(z, fitted[method].gamma_)(counts)
     points = operating_points(validation, by_model_method(preds), cfg.decisions, resampled, counts)
     write_csv(categories, cfg.layout.table("category_metrics"))
     write_csv(points, cfg.layout.table("operating_points"))
@@ -218,7 +222,7 @@ def operating_points_display(points: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "Model": points["model"],
-            "Method": points["method"].map(METHOD_LABELS),
+            "Method": points["method"].map(lambda m: REGISTRY[m].label),
             "Meets": points["point"].map(POINT_LABELS),
             "Low": points["low"],
             "High": points["high"],

@@ -22,23 +22,15 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FormatStrFormatter, PercentFormatter
 
 from guardcal.atomic import atomic_write
-from guardcal.calibration.estimators import wilson_interval
+from guardcal.calibration.methods import REGISTRY, method_names
 from guardcal.calibration.metrics import evaluate, reliability_bins
+from guardcal.calibration.reliability import wilson_interval
 from guardcal.calibration.thresholds import risk_coverage
 from guardcal.config import Config
 from guardcal.policies import BEAVERTAILS_CATEGORIES, BEAVERTAILS_NAMES
 from guardcal.reporting.pipeline import read_predictions, read_table
-from guardcal.reporting.tables import EXTRA_LABELS, METHOD_LABELS, METHODS, METRIC_LABELS
+from guardcal.reporting.tables import METRIC_LABELS
 
-# Okabe–Ito colours: distinguishable with colour-blindness, one fixed colour per method everywhere.
-METHOD_COLORS = {"uncalibrated": "#6E6E6E", "cc": "#E69F00", "bc": "#009E73", "ts": "#0072B2"}
-EXTRA_COLORS = {
-    "platt": "#56B4E9",
-    "isotonic": "#CC79A7",
-    "histogram": "#D55E00",
-    "beta": "#000000",
-}
-"""The calibrators beyond the study (its section only), the rest of the Okabe–Ito palette."""
 LABEL_COLORS = {"safe": "#56B4E9", "unsafe": "#D55E00"}
 METRIC_COLORS = {
     "nll": "#000000",
@@ -291,7 +283,7 @@ def uncalibrated_comparison(preds: pd.DataFrame, n_bins: int, ece_bins: int) -> 
     for col, model in enumerate(models):
         y, p = _model_method(preds, model, "uncalibrated")
         _reliability(
-            axes[0, col], axes[1, col], y, p, n_bins, ece_bins, METHOD_COLORS["uncalibrated"]
+            axes[0, col], axes[1, col], y, p, n_bins, ece_bins, REGISTRY["uncalibrated"].color
         )
         axes[0, col].set_title(model)
     return fig
@@ -300,11 +292,11 @@ def uncalibrated_comparison(preds: pd.DataFrame, n_bins: int, ece_bins: int) -> 
 @_styled
 def reliability_diagrams(preds: pd.DataFrame, model: str, n_bins: int, ece_bins: int) -> Figure:
     """One guard under every method: a histogram-over-reliability column per method."""
-    fig, axes = _reliability_grid(len(METHODS))
-    for col, method in enumerate(METHODS):
+    fig, axes = _reliability_grid(len(method_names(study=True)))
+    for col, method in enumerate(method_names(study=True)):
         y, p = _model_method(preds, model, method)
-        _reliability(axes[0, col], axes[1, col], y, p, n_bins, ece_bins, METHOD_COLORS[method])
-        axes[0, col].set_title(METHOD_LABELS[method])
+        _reliability(axes[0, col], axes[1, col], y, p, n_bins, ece_bins, REGISTRY[method].color)
+        axes[0, col].set_title(REGISTRY[method].label)
     fig.suptitle(model, fontsize=13, y=0.98)
     return fig
 
@@ -316,7 +308,7 @@ def calibration_curves(preds: pd.DataFrame, n_bins: int, ece_bins: int) -> Figur
     fig, axes = _subplots(1, len(models), figsize=(4.6 * len(models), 4.8))
     for ax, model in zip(axes.flat, models, strict=True):
         ax.plot([0, 1], [0, 1], **DIAGONAL_STYLE, label="Perfect calibration")
-        for method in METHODS:
+        for method in method_names(study=True):
             y, p = _model_method(preds, model, method)
             bins = reliability_bins(y, p, n_bins=n_bins).dropna(subset=["confidence"])
             ece = evaluate(y, p, n_bins=ece_bins)["ece"]
@@ -326,8 +318,8 @@ def calibration_curves(preds: pd.DataFrame, n_bins: int, ece_bins: int) -> Figur
                 marker="o",
                 ms=5,
                 lw=1.8,
-                color=METHOD_COLORS[method],
-                label=f"{METHOD_LABELS[method]} (ECE {ece:.3f})",
+                color=REGISTRY[method].color,
+                label=f"{REGISTRY[method].label} (ECE {ece:.3f})",
             )
         ax.set_xlim(-0.02, 1.02)
         ax.set_ylim(-0.02, 1.02)
@@ -404,11 +396,6 @@ def _method_grid(n: int) -> tuple[Figure, np.ndarray]:
     return fig, axes
 
 
-def _all_labels() -> dict[str, str]:
-    """Every method's display label and colour key, the study's then the extra ones."""
-    return {**METHOD_LABELS, **EXTRA_LABELS}
-
-
 @_styled
 def ece_forest(ci: pd.DataFrame, metric: str = "ece") -> Figure:
     """Per guard, every method's test `metric` with its bootstrap 95 % interval; the dotted line
@@ -416,18 +403,18 @@ def ece_forest(ci: pd.DataFrame, metric: str = "ece") -> Figure:
     wholly above or below the point, so the interval is drawn from its ends, not as ± errors."""
     models = list(dict.fromkeys(ci["model"]))
     methods = list(dict.fromkeys(ci["method"]))
-    colors = {**METHOD_COLORS, **EXTRA_COLORS}
-    labels = _all_labels()
     fig, axes = _subplots(1, len(models), figsize=(4.6 * len(models), 0.42 * len(methods) + 1.4))
     fig.subplots_adjust(wspace=0.45)
     for ax, model in zip(axes.flat, models, strict=True):
         rows = ci[(ci["model"] == model) & (ci["metric"] == metric)].set_index("method")
         for i, method in enumerate(methods):
             r = rows.loc[method]
-            ax.plot([r["lo"], r["hi"]], [i, i], color=colors[method], lw=1.6, marker="|", ms=8)
-            ax.plot(r["value"], i, "o", color=colors[method], ms=6)
+            ax.plot(
+                [r["lo"], r["hi"]], [i, i], color=REGISTRY[method].color, lw=1.6, marker="|", ms=8
+            )
+            ax.plot(r["value"], i, "o", color=REGISTRY[method].color, ms=6)
         ax.axvline(rows.at["uncalibrated", "value"], ls=":", color="#333333", lw=1)
-        ax.set_yticks(range(len(methods)), [labels[m] for m in methods])
+        ax.set_yticks(range(len(methods)), [REGISTRY[m].label for m in methods])
         ax.invert_yaxis()
         ax.set_xlim(left=0)
         ax.set_title(model)
@@ -440,7 +427,6 @@ def wilson_reliability(preds: pd.DataFrame, model: str, n_bins: int) -> Figure:
     """One guard under every method: each bin's unsafe fraction at its mean p(unsafe), with the
     bin's Wilson 95 % interval; the marker area grows with the bin's share of examples."""
     methods = list(dict.fromkeys(preds["method"]))
-    colors = {**METHOD_COLORS, **EXTRA_COLORS}
     fig, axes = _method_grid(len(methods))
     for ax, method in zip(axes.flat, methods, strict=False):
         y, p = _model_method(preds, model, method)
@@ -454,7 +440,7 @@ def wilson_reliability(preds: pd.DataFrame, model: str, n_bins: int) -> Figure:
             rate,
             yerr=[np.clip(rate - lo, 0, None), np.clip(hi - rate, 0, None)],
             fmt="none",
-            ecolor=colors[method],
+            ecolor=REGISTRY[method].color,
             lw=1.4,
             capsize=2.5,
         )
@@ -462,14 +448,14 @@ def wilson_reliability(preds: pd.DataFrame, model: str, n_bins: int) -> Figure:
             bins["confidence"],
             rate,
             s=20 + 400 * bins["count"] / len(p),
-            color=colors[method],
+            color=REGISTRY[method].color,
             edgecolor="white",
             zorder=3,
         )
         ax.set_xlim(-0.02, 1.02)
         ax.set_ylim(-0.02, 1.02)
         ax.set_aspect("equal")
-        ax.set_title(_all_labels()[method])
+        ax.set_title(REGISTRY[method].label)
         ax.set_xlabel("Mean p(unsafe) in bin")
     for ax in axes.flat[len(methods) :]:
         ax.axis("off")
@@ -484,7 +470,6 @@ def smooth_reliability(preds: pd.DataFrame, model: str) -> Figure:
     """One guard under every method: relplot's smoothed reliability diagram (kernel regression of
     the label on p(unsafe) at smooth ECE's bandwidth, line width the density of p)."""
     methods = list(dict.fromkeys(preds["method"]))
-    colors = {**METHOD_COLORS, **EXTRA_COLORS}
     fig, axes = _method_grid(len(methods))
     for ax, method in zip(axes.flat, methods, strict=False):
         y, p = _model_method(preds, model, method)
@@ -494,10 +479,10 @@ def smooth_reliability(preds: pd.DataFrame, model: str) -> Figure:
             fig=fig,
             ax=ax,
             use_default_style=False,
-            color=colors[method],
+            color=REGISTRY[method].color,
             plot_labels=False,
         )
-        ax.set_title(_all_labels()[method])
+        ax.set_title(REGISTRY[method].label)
         ax.set_xlabel("p(unsafe)")
     for ax in axes.flat[len(methods) :]:
         ax.axis("off")
@@ -556,7 +541,7 @@ def category_heatmap(table: pd.DataFrame, model: str) -> Figure:
         zip(axes.flat, CATEGORY_PANELS, strict=True)
     ):
         grid = rows.pivot(index="category", columns="method", values=column).loc[keys]
-        grid = grid[list(METHODS)].rename(columns=METHOD_LABELS)
+        grid = grid[list(method_names(study=True))].rename(columns=lambda m: REGISTRY[m].label)
         sns.heatmap(
             grid,
             ax=ax,
@@ -593,17 +578,17 @@ def risk_coverage_curves(preds: pd.DataFrame, points: pd.DataFrame) -> Figure:
     fig, axes = _subplots(1, len(models), figsize=(4.8 * len(models), 4.8))
     bands = points[points["point"] == "review_band"].set_index(["model", "method"])
     for ax, model in zip(axes.flat, models, strict=True):
-        for method in METHODS:
+        for method in method_names(study=True):
             y, p = _model_method(preds, model, method)
             curve = risk_coverage(y, p)
             ax.step(
                 curve["coverage"],
                 curve["accuracy"],
                 where="post",
-                color=METHOD_COLORS[method],
+                color=REGISTRY[method].color,
                 lw=1.8,
                 ls=RISK_STYLES.get(method, "-"),
-                label=METHOD_LABELS[method],
+                label=REGISTRY[method].label,
             )
             band = bands.loc[(model, method)]
             if np.isfinite(band["test_auto_accuracy"]):
@@ -613,7 +598,7 @@ def risk_coverage_curves(preds: pd.DataFrame, points: pd.DataFrame) -> Figure:
                     marker="D",
                     ms=8,
                     mec="black",
-                    color=METHOD_COLORS[method],
+                    color=REGISTRY[method].color,
                     ls="none",
                 )
         ax.set_xlim(0, 1.02)
@@ -626,12 +611,12 @@ def risk_coverage_curves(preds: pd.DataFrame, points: pd.DataFrame) -> Figure:
         Line2D(
             [],
             [],
-            color=METHOD_COLORS[m],
+            color=REGISTRY[m].color,
             lw=1.8,
             ls=RISK_STYLES.get(m, "-"),
-            label=METHOD_LABELS[m],
+            label=REGISTRY[m].label,
         )
-        for m in METHODS
+        for m in method_names(study=True)
     ]
     handles.append(
         Line2D(

@@ -15,21 +15,21 @@ import pandas as pd
 
 import guardcal
 from guardcal import artifact, scores
+from guardcal.calibration.methods import REGISTRY, fitted_methods
 from guardcal.config import Config
 from guardcal.records import LABELS, MIN_CLASS_ROWS
 from guardcal.reporting import study
 from guardcal.reporting.figures import category_name
 from guardcal.reporting.pipeline import read_table, scores_summary
-from guardcal.reporting.tables import (
-    EXTRA_LABELS,
-    METHOD_LABELS,
-    METHOD_NAMES,
-    METRIC_LABELS,
-    table_html,
-)
+from guardcal.reporting.tables import METRIC_LABELS, table_html
 
 CLASSIFICATION_METRICS = ("f1", "precision", "recall", "accuracy")
 """The metrics of ŷ = 1 iff p ≥ 0.5: temperature scaling leaves all of them unchanged."""
+
+
+def study_calibrators() -> list[str]:
+    """The study's calibration methods (its four but `uncalibrated`), in table order."""
+    return [m.name for m in fitted_methods() if m.study]
 
 
 def text(value: object) -> str:
@@ -232,7 +232,7 @@ def best_ece(facts: RunFacts) -> str:
         block = facts.metrics[facts.metrics["model"] == m].set_index("method")
         best = block["ece"].idxmin()
         lines.append(
-            f"- **{text(m)}**: lowest test ECE with {METHOD_NAMES[best]} "
+            f"- **{text(m)}**: lowest test ECE with {REGISTRY[best].short} "
             f"({block.at[best, 'ece']:.3f}, "
             f"uncalibrated {block.at['uncalibrated', 'ece']:.3f})."
         )
@@ -292,7 +292,6 @@ def beyond_intro(cfg: Config) -> str:
 def beyond_differences(diff: pd.DataFrame, models: list[str], metric: str = "ece") -> str:
     """Per guard, which methods change `metric` beyond noise: their paired 95 % interval of the
     difference to the uncalibrated row excludes 0."""
-    labels = {**METHOD_LABELS, **EXTRA_LABELS}
     lines = []
     for model in models:
         rows = diff[(diff["model"] == model) & (diff["metric"] == metric)]
@@ -302,7 +301,7 @@ def beyond_differences(diff: pd.DataFrame, models: list[str], metric: str = "ece
 
         def named(group: list) -> str:
             return ", ".join(
-                f"{labels[r.method].lstrip('+')} ({r.value:+.3f} [{r.lo:+.3f}, {r.hi:+.3f}])"
+                f"{REGISTRY[r.method].short} ({r.value:+.3f} [{r.lo:+.3f}, {r.hi:+.3f}])"
                 for r in group
             )
 
@@ -341,11 +340,11 @@ def calibration_changes(table: pd.DataFrame, model: str, method: str) -> str:
     better_ece = int((new["ece"] < base["ece"]).sum())
     ece = f"lowers the ECE in {better_ece} of {n}"
     if (change == 0).all():
-        return f"{METHOD_NAMES[method]} changes no category's recall and {ece}"
+        return f"{REGISTRY[method].short} changes no category's recall and {ece}"
     key = change.abs().idxmax()
     up, down = int((change > 0).sum()), int((change < 0).sum())
     return (
-        f"{METHOD_NAMES[method]} raises the recall in {up} and lowers it in {down} of {n} "
+        f"{REGISTRY[method].short} raises the recall in {up} and lowers it in {down} of {n} "
         f"categories (most in {category_name(key)}: {base.at[key, 'recall']:.2f} → "
         f"{new.at[key, 'recall']:.2f}) and {ece}"
     )
@@ -365,7 +364,7 @@ def categories_note(facts: RunFacts, table: pd.DataFrame) -> str:
             head = f"under-flags {_join(low)} (recall against {overall:.2f} overall)"
         else:
             head = f"flags every category at least as well as overall (recall {overall:.2f})"
-        changes = "; ".join(calibration_changes(table, m, k) for k in ("cc", "bc", "ts"))
+        changes = "; ".join(calibration_changes(table, m, k) for k in study_calibrators())
         lines.append(f"- **{m}** {head}. {changes}.")
     return (
         "Per harm category of the test split, for the unsafe items carrying the flag: recall "
@@ -418,13 +417,13 @@ def operating_points_note(facts: RunFacts, points: pd.DataFrame) -> str:
         )
         test_cols = [c for c in points.columns if c.startswith("test_")]
         same = [
-            METHOD_NAMES[k]
-            for k in ("cc", "bc", "ts")
+            REGISTRY[k].short
+            for k in study_calibrators()
             if rows.xs(k, level="method")[test_cols]
             .fillna(-1)
             .equals(rows.xs("uncalibrated", level="method")[test_cols].fillna(-1))
         ]
-        differ = [METHOD_NAMES[k] for k in ("cc", "bc", "ts") if METHOD_NAMES[k] not in same]
+        differ = [REGISTRY[k].short for k in study_calibrators() if REGISTRY[k].short not in same]
         if same:
             lines.append(
                 f"  {_join(same)} move{'s' if len(same) == 1 else ''} the thresholds but pick the "
@@ -506,7 +505,7 @@ def study_side_by_side_html(facts: RunFacts) -> str:
     shown = pd.DataFrame(
         {f"{METRIC_LABELS[m]} ({who})": table[(m, who)].to_numpy() for m, who in table.columns}
     )
-    shown.insert(0, "guard", [f"{role} {METHOD_LABELS[m]}" for role, m in table.index])
+    shown.insert(0, "guard", [f"{role} {REGISTRY[m].label}" for role, m in table.index])
     return table_html(shown, "study_side_by_side")
 
 

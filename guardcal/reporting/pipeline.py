@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from guardcal import artifact, records, scores
-from guardcal.calibration import (
-    BatchCalibration,
-    ContextualCalibration,
-    TemperatureScaling,
-    check_logits,
-    grid_values,
-    proba_unsafe,
-)
+from guardcal.calibration import check_logits, proba_unsafe
+from guardcal.calibration.fitted import FittedCalibrators, fit_calibrators
+from guardcal.calibration.methods import method_names
 from guardcal.calibration.metrics import evaluate
-from guardcal.calibration.more_calibrators import fit_more_calibrators
+from guardcal.calibration.protocol import FitInputs
 from guardcal.config import CalibrationConfig, Config, load_config, with_overrides
 from guardcal.policies import BEAVERTAILS_CATEGORIES
 from guardcal.reporting.tables import (
-    METHODS,
     METRICS_COLUMNS,
     TUNING_COLUMNS,
     TUNING_METRICS,
@@ -92,60 +85,43 @@ def logits_of(scores: pd.DataFrame) -> np.ndarray:
     return check_logits(scores[["logit_safe", "logit_unsafe"]].to_numpy(dtype=np.float64))
 
 
-@dataclass(frozen=True)
-class FittedModel:
-    """One guard's calibrators: TS and BC fitted on validation, CC from its content-free scores."""
-
-    model: str
-    temperature: TemperatureScaling
-    contextual: ContextualCalibration
-    batch: BatchCalibration
-
-    def proba_unsafe(self, logits: np.ndarray) -> dict[str, np.ndarray]:
-        """p_unsafe under every method; BC's prior p(y|C) is estimated on these very logits."""
-        return {
-            "uncalibrated": proba_unsafe(logits),
-            "cc": self.contextual.predict_proba(logits)[:, 1],
-            "bc": self.batch.predict_proba(logits)[:, 1],
-            "ts": self.temperature.predict_proba(logits)[:, 1],
-        }
-
-
 def fit_model(
     model: str,
     validation: pd.DataFrame,
     content_free: pd.DataFrame,
     calibration: CalibrationConfig,
-) -> FittedModel:
-    """Fit one guard's calibrators from its validation and content-free scores frames."""
-    z, y = logits_of(validation), validation["label"].to_numpy()
-    n_bins = calibration.ece_bins
-    return FittedModel(
-        model=model,
-        temperature=TemperatureScaling(n_bins, grid_values(*calibration.temperature_grid)).fit(
-            z, y
-        ),
-        contextual=ContextualCalibration().fit(logits_of(content_free)),
-        batch=BatchCalibration(None, n_bins, grid_values(*calibration.gamma_grid)).fit(z, y),
+    methods: Iterable[str] | None = None,
+) -> FittedCalibrators:
+    """Fit one guard's calibrators of `methods` (default every registered one) from its
+    validation and content-free scores frames."""
+    inputs = FitInputs(
+        logits=logits_of(validation),
+        labels=validation["label"].to_numpy(),
+        content_free=logits_of(content_free),
+        settings=calibration,
     )
+    return fit_calibrators(model, inputs, methods)
 
 
-def fit_run(cfg: Config) -> dict[str, FittedModel]:
-    """Every configured guard's calibrators, fitted from the run's scores files."""
+def fit_run(cfg: Config, methods: Iterable[str] | None = None) -> dict[str, FittedCalibrators]:
+    """Every configured guard's calibrators of `methods` (default all), fitted from the run's
+    scores files."""
     return {
         m.name: fit_model(
             m.name,
             scores.read_scores(cfg, m.name, "validation"),
             scores.read_scores(cfg, m.name, "content_free"),
             cfg.calibration,
+            methods,
         )
         for m in cfg.models
     }
 
 
-def predictions(fitted: FittedModel, scores: pd.DataFrame) -> pd.DataFrame:
-    """Long frame `model, method, id, label, proba_unsafe` of one split under every method."""
-    probas = fitted.proba_unsafe(logits_of(scores))
+def predictions(fitted: FittedCalibrators, scores: pd.DataFrame) -> pd.DataFrame:
+    """Long frame `model, method, id, label, proba_unsafe` of one split under the study's
+    methods."""
+    probas = fitted.proba_unsafe(logits_of(scores), method_names(study=True))
     return pd.concat(
         [
             pd.DataFrame(
@@ -157,33 +133,36 @@ def predictions(fitted: FittedModel, scores: pd.DataFrame) -> pd.DataFrame:
                     "proba_unsafe": probas[method],
                 }
             )
-            for method in METHODS
+            for method in probas
         ],
         ignore_index=True,
     )
 
 
 def metrics_table(preds: pd.DataFrame, n_bins: int) -> pd.DataFrame:
-    """`metrics.csv`: every metric of every (model, method), models in order, methods as METHODS."""
+    """`metrics.csv`: every metric of every (model, method), models in order, then the study's
+    methods in the registry's order."""
     preds = check_columns(preds, PREDICTION_COLUMNS, "predictions")
     rows = []
     for model in preds["model"].unique():
-        for method in METHODS:
+        for method in method_names(study=True):
             p = preds[(preds["model"] == model) & (preds["method"] == method)]
             scores = evaluate(p["label"].to_numpy(), p["proba_unsafe"].to_numpy(), n_bins=n_bins)
             rows.append({"model": model, "method": method, **scores})
     return check_columns(pd.DataFrame(rows), METRICS_COLUMNS, "metrics table")
 
 
-def tuning_rows(fitted: FittedModel, validation: pd.DataFrame, n_bins: int) -> pd.DataFrame:
+TUNED = (("ts", "temperature"), ("bc", "gamma"))
+"""The study's two methods tuned on a grid, with their parameter (the fitted `<parameter>_`)."""
+
+
+def tuning_rows(fitted: FittedCalibrators, validation: pd.DataFrame, n_bins: int) -> pd.DataFrame:
     """One guard's rows of `tuning.csv`: T and γ with the validation metrics at each."""
     z, y = logits_of(validation), validation["label"].to_numpy()
-    probas = fitted.proba_unsafe(z)
+    probas = fitted.proba_unsafe(z, [method for method, _ in TUNED])
     rows = []
-    for method, parameter, value in (
-        ("ts", "temperature", fitted.temperature.temperature_),
-        ("bc", "gamma", fitted.batch.gamma_),
-    ):
+    for method, parameter in TUNED:
+        value = getattr(fitted[method], f"{parameter}_")
         scores = evaluate(y, probas[method], n_bins=n_bins)
         rows.append(
             {
@@ -197,11 +176,11 @@ def tuning_rows(fitted: FittedModel, validation: pd.DataFrame, n_bins: int) -> p
     return check_columns(pd.DataFrame(rows), TUNING_COLUMNS, "tuning table")
 
 
-def tuning_history(fitted: Mapping[str, FittedModel], method: str) -> pd.DataFrame:
+def tuning_history(fitted: Mapping[str, FittedCalibrators], method: str) -> pd.DataFrame:
     """The grid search of `ts` (per T) or `bc` (per γ) of every guard, with a `model` column."""
     frames = []
     for name, f in fitted.items():
-        history = (f.temperature if method == "ts" else f.batch).history_
+        history = f[method].history_
         frames.append(history.assign(model=name)[["model", *history.columns]])
     return pd.concat(frames, ignore_index=True)
 
@@ -241,21 +220,14 @@ def summarise_data(cfg: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
     return sizes, categories
 
 
-def write_calibrated_guard(cfg: Config, fitted: FittedModel) -> Path:
-    """`calibrators/<model>.json`: the fitted calibrators as `guardcal predict` reads them."""
+def write_calibrated_guard(cfg: Config, fitted: FittedCalibrators) -> Path:
+    """`calibrators/<model>.json`: every fitted calibrator as `guardcal predict` reads them."""
     validation = cfg.layout.scores(fitted.model, "validation")
-    frame = scores.read_scores(cfg, fitted.model, "validation")
-    extra = fit_more_calibrators(
-        logits_of(frame), frame["label"].to_numpy(), cfg.calibration.histogram_bins
-    )
-    params = artifact.calibrator_params(fitted.temperature, fitted.contextual, fitted.batch, extra)
     counts = {
         split: len(scores.read_scores(cfg, fitted.model, split))
         for split in ("validation", "content_free")
     }
-    document = artifact.build_artifact(
-        cfg, fitted.model, params, scores.read_meta(validation), counts
-    )
+    document = artifact.build_artifact(cfg, fitted, scores.read_meta(validation), counts)
     return artifact.write_artifact(cfg.layout.calibrator(fitted.model), document)
 
 
@@ -279,8 +251,9 @@ def tune(cfg: Config) -> pd.DataFrame:
 
 
 def evaluate_run(cfg: Config) -> pd.DataFrame:
-    """Evaluate every method on test; write `metrics.csv`, `metrics.tex` and the predictions."""
-    fitted = fit_run(cfg)
+    """Evaluate the study's methods on test; write `metrics.csv`, `metrics.tex` and the
+    predictions."""
+    fitted = fit_run(cfg, method_names(study=True))
     preds = pd.concat(
         [predictions(f, scores.read_scores(cfg, name, "test")) for name, f in fitted.items()],
         ignore_index=True,

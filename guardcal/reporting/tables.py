@@ -11,21 +11,10 @@ import pandas as pd
 from pandas.io.formats.style import Styler
 
 from guardcal.atomic import atomic_write, write_text
+from guardcal.calibration.methods import REGISTRY, method_names
 from guardcal.calibration.metrics import METRIC_KEYS
 
-METHODS = ("uncalibrated", "cc", "bc", "ts")
-METHOD_LABELS = {"uncalibrated": "Uncalibrated", "cc": "+CC", "bc": "+BC", "ts": "+TS"}
-"""Row labels of the study's final table."""
-METHOD_NAMES = {"uncalibrated": "uncalibrated", "cc": "CC", "bc": "BC", "ts": "TS"}
-"""Method names in running text."""
-EXTRA_LABELS = {
-    "platt": "+Platt",
-    "isotonic": "+Isotonic",
-    "histogram": "+Hist. binning",
-    "beta": "+Beta",
-}
-"""Row labels of the calibrators beyond the study (their own section)."""
-EXTRA_METRIC_LABELS = {
+RELIABILITY_LABELS = {
     "smooth_ece": "smECE",
     "ece_equal_mass": "ECE (equal mass)",
     "ece_top_label": "ECE (top label)",
@@ -33,7 +22,7 @@ EXTRA_METRIC_LABELS = {
     "brier_resolution": "Brier RES",
     "brier_uncertainty": "Brier UNC",
 }
-"""Column labels of the estimators beyond the study."""
+"""Column labels of the measures of `calibration.reliability`."""
 METRICS_COLUMNS = ("model", "method", *METRIC_KEYS)
 TUNING_METRICS = ("nll", "ece", "mce", "accuracy", "precision", "recall", "f1", "auprc")
 TUNING_COLUMNS = ("model", "method", "parameter", "value", *TUNING_METRICS)
@@ -81,8 +70,8 @@ def final_table(metrics: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for model, block in metrics.groupby("model", sort=False):
         block = block.set_index("method")
-        for method in METHODS:
-            label = model if method == "uncalibrated" else METHOD_LABELS[method]
+        for method in method_names(study=True):
+            label = model if method == "uncalibrated" else REGISTRY[method].label
             rows.append(
                 {"Model": label, **{METRIC_LABELS[m]: block.at[method, m] for m in FINAL_METRICS}}
             )
@@ -117,7 +106,7 @@ def _final_styler(metrics: pd.DataFrame, escape: str = "html") -> Styler:
     """The final table styled: fixed precision, each model's best value per column in bold,
     model names escaped for the output format, undefined values spelled out."""
     table = final_table(metrics)
-    blocks = np.arange(len(table)) // len(METHODS)
+    blocks = np.arange(len(table)) // len(method_names(study=True))
     styler = table.style.hide(axis="index").format(
         precision=DISPLAY_DIGITS, escape=escape, na_rep=UNDEFINED
     )
@@ -159,13 +148,13 @@ def table_html(table: pd.DataFrame, name: str) -> str:
 def extended_table_html(ci: pd.DataFrame) -> str:
     """The extended table (every calibrator × every estimator) as HTML: each cell the test value
     over its bootstrap 95 % interval."""
-    labels = {**METRIC_LABELS, **EXTRA_METRIC_LABELS}
+    labels = {**METRIC_LABELS, **RELIABILITY_LABELS}
     metrics = list(dict.fromkeys(ci["metric"]))
     head = "".join(f"<th>{labels.get(m, m)}</th>" for m in metrics)
     body = []
     for (model, method), rows in ci.groupby(["model", "method"], sort=False):
         rows = rows.set_index("metric")
-        name = model if method == "uncalibrated" else {**METHOD_LABELS, **EXTRA_LABELS}[method]
+        name = model if method == "uncalibrated" else REGISTRY[method].label
         name = html.escape(name)  # a model name is user text
         cells = "".join(
             f"<td>{UNDEFINED}</td>"

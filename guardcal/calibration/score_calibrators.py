@@ -1,10 +1,13 @@
-"""Calibrators beyond the study (docs/design.md §3): Platt, isotonic, histogram binning and beta
-calibration, each a scikit-learn estimator on (N, 2) label logits [safe, unsafe], fitted on
-validation. They are reported in their own section, never in the study's table."""
+"""Calibrators of one binary score (docs/design.md §4b): Platt scaling, isotonic regression and
+histogram binning map the logit gap z_unsafe − z_safe, beta calibration maps p_unsafe. Each is a
+scikit-learn estimator on (N, 2) label logits [safe, unsafe], fitted on validation. The report
+shows them in their own section, never in the study's table."""
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from betacal import BetaCalibration as BetaCal
@@ -17,6 +20,7 @@ from sklearn.linear_model import LogisticRegression
 
 from guardcal.calibration.logits import check_logits, proba_unsafe
 from guardcal.calibration.metrics import ECE_BINS, check_labels
+from guardcal.calibration.protocol import FitInputs, ParamsError, finite, floats
 
 BETA_EPS = np.finfo(np.float64).eps
 """betacal clips p to [ε, 1 − ε] before its logs."""
@@ -70,6 +74,22 @@ class PlattScaling(BaseEstimator):
         _fitted(self, "intercept_")
         return _two_columns(expit(self.slope_ * logit_gap(logits) + self.intercept_))
 
+    @classmethod
+    def fitted_on(cls, inputs: FitInputs) -> PlattScaling:
+        """a and b fitted on the validation split."""
+        return cls().fit(inputs.logits, inputs.labels)
+
+    def to_json(self) -> dict[str, Any]:
+        """a and b."""
+        return {"slope": self.slope_, "intercept": self.intercept_}
+
+    @classmethod
+    def from_json(cls, params: Mapping[str, Any]) -> PlattScaling:
+        """Platt scaling with the written a and b."""
+        platt = cls()
+        platt.slope_, platt.intercept_ = (float(finite(params, k)) for k in ("slope", "intercept"))
+        return platt
+
 
 class IsotonicCalibration(BaseEstimator):
     """p̂ = a non-decreasing step function of the logit gap: scikit-learn's IsotonicRegression
@@ -99,6 +119,33 @@ class IsotonicCalibration(BaseEstimator):
         _fitted(self, "proba_thresholds_")
         p = np.interp(logit_gap(logits), self.gap_thresholds_, self.proba_thresholds_)
         return _two_columns(np.clip(p, 0.0, 1.0))
+
+    @classmethod
+    def fitted_on(cls, inputs: FitInputs) -> IsotonicCalibration:
+        """The step function fitted on the validation split."""
+        return cls().fit(inputs.logits, inputs.labels)
+
+    def to_json(self) -> dict[str, Any]:
+        """The knots."""
+        return {
+            "gap_thresholds": floats(self.gap_thresholds_),
+            "proba_thresholds": floats(self.proba_thresholds_),
+        }
+
+    @classmethod
+    def from_json(cls, params: Mapping[str, Any]) -> IsotonicCalibration:
+        """Isotonic calibration with the written knots: as many gaps as values, at least one."""
+        isotonic = cls()
+        isotonic.gap_thresholds_, isotonic.proba_thresholds_ = (
+            finite(params, k) for k in ("gap_thresholds", "proba_thresholds")
+        )
+        knots, values = isotonic.gap_thresholds_.size, isotonic.proba_thresholds_.size
+        if knots == 0 or knots != values:
+            raise ParamsError(
+                "needs as many gap_thresholds as proba_thresholds (at least one), got "
+                f"{knots} and {values}"
+            )
+        return isotonic
 
 
 class HistogramBinning(BaseEstimator):
@@ -137,6 +184,29 @@ class HistogramBinning(BaseEstimator):
         bins = np.searchsorted(self.edges_, logit_gap(logits), side="left")
         return _two_columns(self.bin_proba_[bins])
 
+    @classmethod
+    def fitted_on(cls, inputs: FitInputs) -> HistogramBinning:
+        """The run's number of bins, fitted on the validation split."""
+        return cls(inputs.settings.histogram_bins).fit(inputs.logits, inputs.labels)
+
+    def to_json(self) -> dict[str, Any]:
+        """The number of bins, the inner edges and each bin's unsafe fraction."""
+        return {
+            "n_bins": int(self.n_bins),
+            "edges": floats(self.edges_),
+            "bin_proba": floats(self.bin_proba_),
+        }
+
+    @classmethod
+    def from_json(cls, params: Mapping[str, Any]) -> HistogramBinning:
+        """Histogram binning with the written bins: one more bin_proba than edges."""
+        histogram = cls(int(finite(params, "n_bins")))
+        histogram.edges_, histogram.bin_proba_ = (finite(params, k) for k in ("edges", "bin_proba"))
+        edges, bins = histogram.edges_.size, histogram.bin_proba_.size
+        if bins != edges + 1:
+            raise ParamsError(f"needs one more bin_proba than edges, got {bins} and {edges}")
+        return histogram
+
 
 class BetaCalibration(BaseEstimator):
     """p̂ = σ(a·ln p − b·ln(1 − p) + c) with a, b ≥ 0 (Kull et al. 2017), fitted by the `betacal`
@@ -168,19 +238,18 @@ class BetaCalibration(BaseEstimator):
         p = np.clip(proba_unsafe(logits), BETA_EPS, 1 - BETA_EPS)
         return _two_columns(expit(self.a_ * np.log(p) - self.b_ * np.log(1.0 - p) + self.c_))
 
+    @classmethod
+    def fitted_on(cls, inputs: FitInputs) -> BetaCalibration:
+        """a, b and c fitted on the validation split."""
+        return cls().fit(inputs.logits, inputs.labels)
 
-EXTRA_METHODS = ("platt", "isotonic", "histogram", "beta")
-"""The calibrators beyond the study, in the order of the extended table."""
+    def to_json(self) -> dict[str, Any]:
+        """a, b and c."""
+        return {"a": self.a_, "b": self.b_, "c": self.c_}
 
-
-def fit_more_calibrators(
-    logits: ArrayLike, labels: ArrayLike, histogram_bins: int = ECE_BINS
-) -> dict[str, BaseEstimator]:
-    """The four calibrators beyond the study, fitted on one guard's validation logits, by method."""
-    fitted = {
-        "platt": PlattScaling(),
-        "isotonic": IsotonicCalibration(),
-        "histogram": HistogramBinning(histogram_bins),
-        "beta": BetaCalibration(),
-    }
-    return {method: fitted[method].fit(logits, labels) for method in EXTRA_METHODS}
+    @classmethod
+    def from_json(cls, params: Mapping[str, Any]) -> BetaCalibration:
+        """Beta calibration with the written a, b and c."""
+        beta = cls()
+        beta.a_, beta.b_, beta.c_ = (float(finite(params, k)) for k in ("a", "b", "c"))
+        return beta

@@ -1,6 +1,6 @@
-"""Beyond the study: every calibrator (the study's three and four more) under every estimator, each
-number with a seeded bootstrap 95 % interval, and paired intervals of each method's difference to
-its guard's uncalibrated row (`metrics_ci.csv`, `metrics_diff_ci.csv`)."""
+"""The interval tables: every registered method under every metric of the extended table, each
+number with a seeded bootstrap 95 % interval (`metrics_ci.csv`), and paired intervals of each
+method's difference to its guard's uncalibrated row (`metrics_diff_ci.csv`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
 from tqdm.auto import tqdm
 
 from guardcal import scores
@@ -22,43 +21,27 @@ from guardcal.calibration.bootstrap import (
     resample_indices,
     resampled_metrics,
 )
-from guardcal.calibration.estimators import EXTENDED_KEYS, evaluate_extended
-from guardcal.calibration.more_calibrators import EXTRA_METHODS, fit_more_calibrators
-from guardcal.config import CalibrationConfig, Config
-from guardcal.reporting.pipeline import FittedModel, fit_model, logits_of
-from guardcal.reporting.tables import METHODS, check_columns, write_csv, write_parquet
+from guardcal.calibration.fitted import FittedCalibrators
+from guardcal.calibration.methods import REGISTRY, method_names
+from guardcal.calibration.reliability import EXTENDED_KEYS, evaluate_extended
+from guardcal.config import Config
+from guardcal.reporting.pipeline import fit_model, logits_of
+from guardcal.reporting.tables import check_columns, write_csv, write_parquet
 
-ALL_METHODS = (*METHODS, *EXTRA_METHODS)
 CI_COLUMNS = ("model", "method", "metric", "value", "lo", "hi")
 """`metrics_ci.csv` and `metrics_diff_ci.csv` (there `value` is method − uncalibrated)."""
 
 
-def fit_extra(validation: pd.DataFrame, calibration: CalibrationConfig) -> dict[str, BaseEstimator]:
-    """The four calibrators beyond the study, fitted on one guard's validation scores."""
-    z, y = logits_of(validation), validation["label"].to_numpy()
-    return fit_more_calibrators(z, y, calibration.histogram_bins)
-
-
-def method_probas(
-    fitted: FittedModel, extra: dict[str, BaseEstimator], logits: np.ndarray
-) -> dict[str, ResampledProba]:
-    """p_unsafe of every method on `logits` as the bootstrap takes it: fixed for each calibrator
-    fitted on validation, recomputed per resample for BC (its prior is the resample's mean)."""
+def method_probas(fitted: FittedCalibrators, logits: np.ndarray) -> dict[str, ResampledProba]:
+    """p_unsafe of every method on `logits` as the bootstrap takes it: fixed for a calibrator
+    fitted on validation, recomputed per resample for a batch-prior one (BC: its prior is the
+    resample's mean)."""
     gap = logits[:, 1] - logits[:, 0]
-    study = fitted.proba_unsafe(logits)
-    rows: dict[str, ResampledProba] = {m: FixedProba(study[m], gap) for m in METHODS if m != "bc"}
-    rows["bc"] = BatchResampled(logits, fitted.batch.gamma_)
-    rows.update({m: FixedProba(e.predict_proba(logits)[:, 1], gap) for m, e in extra.items()})
-    return {m: rows[m] for m in ALL_METHODS}
-
-
-def point_probas(
-    fitted: FittedModel, extra: dict[str, BaseEstimator], logits: np.ndarray
-) -> dict[str, np.ndarray]:
-    """p_unsafe of every method on the whole split (BC with the split's prior, as the study)."""
-    study = fitted.proba_unsafe(logits)
+    fixed = [m for m in fitted.methods if not REGISTRY[m].batch_prior]
+    probas = fitted.proba_unsafe(logits, fixed)
     return {
-        m: study[m] if m in study else extra[m].predict_proba(logits)[:, 1] for m in ALL_METHODS
+        m: FixedProba(probas[m], gap) if m in probas else BatchResampled(logits, fitted[m].gamma_)
+        for m in fitted.methods
     }
 
 
@@ -76,17 +59,16 @@ def refit_statistics(
     gap = z[:, 1] - z[:, 0]
     resamples = test_indices.shape[0]
     val_indices = resample_indices(len(validation), resamples, cfg.calibration.bootstrap_seed + 1)
-    out = {m: np.empty((resamples, len(EXTENDED_KEYS))) for m in ALL_METHODS}
+    out = {m: np.empty((resamples, len(EXTENDED_KEYS))) for m in method_names()}
     for b in tqdm(range(resamples), desc=f"refit bootstrap ({model})", leave=False):
         val = validation.iloc[val_indices[b]].reset_index(drop=True)
-        fitted = fit_model(model, val, content_free, cfg.calibration)
-        rows = method_probas(fitted, fit_extra(val, cfg.calibration), z)
+        rows = method_probas(fit_model(model, val, content_free, cfg.calibration), z)
         counts = resample_counts(test_indices[b : b + 1], y.shape[0])
         fixed = {m: FixedProba(r(counts)[0], gap) for m, r in rows.items()}
         stats = resampled_metrics(
             y, fixed, test_indices[b : b + 1], cfg.calibration.ece_bins, progress=False
         )
-        for m in ALL_METHODS:
+        for m in method_names():
             out[m][b] = stats[m][0]
     return out
 
@@ -99,7 +81,7 @@ def interval_rows(
     ci, diff = [], []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a metric undefined on every resample
-        for method in ALL_METHODS:
+        for method in method_names():
             lo, hi = percentile_interval(stats[method], CONFIDENCE)
             d_lo, d_hi = percentile_interval(stats[method] - stats["uncalibrated"], CONFIDENCE)
             for k, key in enumerate(EXTENDED_KEYS):
@@ -120,8 +102,9 @@ def interval_rows(
     return ci, diff
 
 
-def evaluate_beyond(cfg: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Write `metrics_ci.csv`, `metrics_diff_ci.csv` and the extra methods' test predictions."""
+def write_interval_tables(cfg: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write `metrics_ci.csv`, `metrics_diff_ci.csv` and the test predictions of the methods the
+    study's table leaves out (`predictions_beyond.parquet`)."""
     calibration = cfg.calibration
     ci, diff, preds = [], [], []
     for m in cfg.models:
@@ -130,8 +113,7 @@ def evaluate_beyond(cfg: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
         test = scores.read_scores(cfg, m.name, "test")
         z, y = logits_of(test), test["label"].to_numpy()
         fitted = fit_model(m.name, validation, content_free, calibration)
-        extra = fit_extra(validation, calibration)
-        probas = point_probas(fitted, extra, z)
+        probas = fitted.proba_unsafe(z)
         values = {k: evaluate_extended(y, p, calibration.ece_bins) for k, p in probas.items()}
         indices = resample_indices(
             y.shape[0], calibration.bootstrap_resamples, calibration.bootstrap_seed
@@ -139,12 +121,12 @@ def evaluate_beyond(cfg: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
         if calibration.bootstrap_refit:
             stats = refit_statistics(cfg, m.name, validation, content_free, test, indices)
         else:
-            rows = method_probas(fitted, extra, z)
+            rows = method_probas(fitted, z)
             stats = resampled_metrics(y, rows, indices, calibration.ece_bins)
         model_ci, model_diff = interval_rows(m.name, values, stats)
         ci += model_ci
         diff += model_diff
-        for method in EXTRA_METHODS:
+        for method in method_names(study=False):
             preds.append(
                 pd.DataFrame(
                     {

@@ -1,6 +1,7 @@
-"""Calibration estimators beyond the study's binned ECE (docs/design.md §4): smooth ECE (relplot),
-equal-mass ECE, top-label ECE and the Brier score's decomposition, with the study's metrics in one
-dict (`evaluate_extended`)."""
+"""How reliable p(unsafe) is, measured other ways than the binned ECE (docs/design.md §4b): smooth
+ECE (relplot), equal-mass ECE, top-label ECE, the Brier score's decomposition into reliability,
+resolution and uncertainty, and the Wilson interval of a reliability bin's unsafe fraction.
+`evaluate_extended` gathers them with the metrics of §4 in one dict."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from guardcal.calibration.metrics import (
     evaluate,
 )
 
-EXTRA_KEYS = (
+RELIABILITY_KEYS = (
     "smooth_ece",
     "ece_equal_mass",
     "ece_top_label",
@@ -26,10 +27,10 @@ EXTRA_KEYS = (
     "brier_resolution",
     "brier_uncertainty",
 )
-"""The estimators beyond the study, in the order of the extended table."""
+"""The measures of this module, in the order of the extended table."""
 
-EXTENDED_KEYS = (*METRIC_KEYS, *EXTRA_KEYS)
-"""Every metric of the extended table: the study's, then these."""
+EXTENDED_KEYS = (*METRIC_KEYS, *RELIABILITY_KEYS)
+"""Every metric of the extended table: those of §4, then these."""
 
 
 def smooth_ece(labels: ArrayLike, proba_unsafe: ArrayLike) -> tuple[float, float]:

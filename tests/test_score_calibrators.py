@@ -1,4 +1,5 @@
-"""Calibrators beyond the study: each equals its library fitted directly, and behaves as stated."""
+"""Calibrators of one binary score: each equals its library fitted directly, and behaves as
+stated."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from guardcal.calibration import proba_unsafe
-from guardcal.calibration.more_calibrators import (
+from guardcal.calibration.score_calibrators import (
     BetaCalibration,
     HistogramBinning,
     IsotonicCalibration,

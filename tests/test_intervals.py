@@ -1,4 +1,4 @@
-"""Beyond the study on synthetic score files: the interval tables, their wording and figures."""
+"""The interval tables on synthetic score files: their rows, values, wording and figures."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import pytest
 from test_pipeline import MODELS, write_config, write_scores
 
 from guardcal import scores
-from guardcal.calibration.estimators import EXTENDED_KEYS, evaluate_extended
-from guardcal.reporting import beyond, figures, narrative, pipeline, tables
+from guardcal.calibration.methods import REGISTRY, method_names
+from guardcal.calibration.reliability import EXTENDED_KEYS, evaluate_extended
+from guardcal.reporting import figures, intervals, narrative, pipeline, tables
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,7 @@ def run(tmp_path_factory: pytest.TempPathFactory):
     cfg = pipeline.run_config(write_config(Path(tmp), bootstrap_resamples=100))
     write_scores(cfg)
     pipeline.evaluate_run(cfg)
-    ci, diff = beyond.evaluate_beyond(cfg)
+    ci, diff = intervals.write_interval_tables(cfg)
     return cfg, ci, diff
 
 
@@ -29,9 +30,9 @@ def test_interval_tables_have_the_contract_columns_and_every_row(run) -> None:
     cfg, _, _ = run
     ci = pd.read_csv(cfg.layout.table("metrics_ci"))
     diff = pd.read_csv(cfg.layout.table("metrics_diff_ci"))
-    assert list(ci.columns) == list(beyond.CI_COLUMNS) == list(diff.columns)
-    assert len(ci) == len(MODELS) * len(beyond.ALL_METHODS) * len(EXTENDED_KEYS)
-    assert len(diff) == len(MODELS) * (len(beyond.ALL_METHODS) - 1) * len(EXTENDED_KEYS)
+    assert list(ci.columns) == list(intervals.CI_COLUMNS) == list(diff.columns)
+    assert len(ci) == len(MODELS) * len(method_names()) * len(EXTENDED_KEYS)
+    assert len(diff) == len(MODELS) * (len(method_names()) - 1) * len(EXTENDED_KEYS)
     assert (ci["lo"] <= ci["hi"]).all()
     # the point value lies inside its interval for all but degenerate metrics
     inside = (ci["lo"] - 1e-9 <= ci["value"]) & (ci["value"] <= ci["hi"] + 1e-9)
@@ -41,14 +42,15 @@ def test_interval_tables_have_the_contract_columns_and_every_row(run) -> None:
 def test_study_rows_equal_metrics_csv_and_every_value_is_recomputable(run) -> None:
     cfg, ci, _ = run
     metrics = pd.read_csv(cfg.layout.table("metrics")).set_index(["model", "method"])
-    study = ci[ci["method"].isin(tables.METHODS) & ci["metric"].isin(metrics.columns)]
+    study = ci[ci["method"].isin(method_names(study=True)) & ci["metric"].isin(metrics.columns)]
     for r in study.itertuples():
         assert r.value == pytest.approx(metrics.at[(r.model, r.method), r.metric], abs=1e-6)
     # an extra method's values: its calibrator fitted on validation, applied to test
     model = MODELS[0]
     val, test = (scores.read_scores(cfg, model, s) for s in ("validation", "test"))
-    extra = beyond.fit_extra(val, cfg.calibration)
-    p = extra["isotonic"].predict_proba(pipeline.logits_of(test))[:, 1]
+    free = scores.read_scores(cfg, model, "content_free")
+    fitted = pipeline.fit_model(model, val, free, cfg.calibration, ["isotonic"])
+    p = fitted["isotonic"].predict_proba(pipeline.logits_of(test))[:, 1]
     want = evaluate_extended(test["label"].to_numpy(), p)
     got = ci[(ci["model"] == model) & (ci["method"] == "isotonic")].set_index("metric")["value"]
     for key in EXTENDED_KEYS:
@@ -71,7 +73,7 @@ def test_intervals_are_deterministic_and_the_seed_matters(run, tmp_path: Path) -
     again = pipeline.run_config(write_config(tmp_path, bootstrap_resamples=100))
     write_scores(again)
     pipeline.evaluate_run(again)
-    beyond.evaluate_beyond(again)
+    intervals.write_interval_tables(again)
     assert (
         again.layout.table("metrics_ci").read_bytes() == cfg.layout.table("metrics_ci").read_bytes()
     )
@@ -81,7 +83,7 @@ def test_intervals_are_deterministic_and_the_seed_matters(run, tmp_path: Path) -
     )
     write_scores(other)
     pipeline.evaluate_run(other)
-    lo = beyond.evaluate_beyond(other)[0]["lo"].to_numpy()
+    lo = intervals.write_interval_tables(other)[0]["lo"].to_numpy()
     assert not np.allclose(lo, ci["lo"].to_numpy())
 
 
@@ -90,12 +92,12 @@ def test_refit_option_widens_the_temperature_rows(tmp_path: Path) -> None:
     cfg = pipeline.run_config(write_config(tmp_path, bootstrap_resamples=15, bootstrap_refit=True))
     write_scores(cfg)
     pipeline.evaluate_run(cfg)
-    refit, _ = beyond.evaluate_beyond(cfg)
+    refit, _ = intervals.write_interval_tables(cfg)
     (tmp_path / "f").mkdir()
     fixed = pipeline.run_config(write_config(tmp_path / "f", bootstrap_resamples=15))
     write_scores(fixed)
     pipeline.evaluate_run(fixed)
-    once, _ = beyond.evaluate_beyond(fixed)
+    once, _ = intervals.write_interval_tables(fixed)
     pd.testing.assert_series_equal(refit["value"], once["value"])
     width = lambda t: (t["hi"] - t["lo"])[(t["method"] == "ts") & (t["metric"] == "nll")]  # noqa: E731
     assert width(refit).sum() > width(once).sum()
@@ -109,8 +111,7 @@ def test_narrative_names_the_resamples_and_the_clear_differences(run) -> None:
     for model in MODELS:
         rows = diff[(diff["model"] == model) & (diff["metric"] == "ece")]
         for r in rows.itertuples():
-            label = {**tables.METHOD_LABELS, **tables.EXTRA_LABELS}[r.method].lstrip("+")
-            assert f"{label} ({r.value:+.3f}" in text
+            assert f"{REGISTRY[r.method].short} ({r.value:+.3f}" in text
     fake = diff.assign(lo=-1.0, hi=1.0)
     assert "no method lowers it beyond noise" in narrative.beyond_differences(fake, [MODELS[0]])
 
@@ -118,7 +119,7 @@ def test_narrative_names_the_resamples_and_the_clear_differences(run) -> None:
 def test_extended_table_shows_every_row_with_its_interval(run) -> None:
     _, ci, _ = run
     html = tables.extended_table_html(ci)
-    assert html.count("<tr>") == 1 + len(MODELS) * len(beyond.ALL_METHODS)
+    assert html.count("<tr>") == 1 + len(MODELS) * len(method_names())
     r = ci.iloc[0]
     assert f"[{r.lo:.3f}, {r.hi:.3f}]" in html
 
