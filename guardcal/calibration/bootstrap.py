@@ -307,6 +307,48 @@ def _pr_curve(starts: np.ndarray, sh: Shared) -> tuple[np.ndarray, np.ndarray]:
         return (ap + np.einsum("ij,ij->i", step, above) / ytot[:, 0]) / 2, ap
 
 
+def _rms_ece(
+    p: np.ndarray,
+    sh: Shared,
+    cp: np.ndarray,
+    n_bins: int,
+    runs: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> np.ndarray:
+    """Liu et al.'s RMS calibration error (`reliability.rms_calibration_error`) per resample:
+    each equal-mass edge is the midpoint of the copies either side of a cut (found in the
+    cumulative counts), each bin a contiguous run of the order; a resample with fewer distinct p
+    than N/4 bins each run of tied p on its own."""
+    w, cw, cy = sh.w, sh.cw, sh.cy
+    n, rows = w.shape[1], w.shape[0]
+    pw = np.broadcast_to(p, w.shape)
+    cuts = equal_mass_sizes(n, min(n_bins, n))[None, 1:-1]
+    below, above = (row_searchsorted(cw[:, 1:], c, side="right") for c in (cuts - 1, cuts))
+    edges = (np.take_along_axis(pw, below, 1) + np.take_along_axis(pw, above, 1)) / 2.0
+    bounds = np.concatenate(
+        [
+            np.zeros((rows, 1), np.int64),
+            row_searchsorted(p, edges, side="right"),
+            np.full((rows, 1), n),
+        ],
+        axis=1,
+    )
+    count, gap = (
+        np.diff(_at(cw, bounds), axis=1),
+        np.diff(_at(cp, bounds) - _at(cy, bounds), axis=1),
+    )
+    binned = np.where(count > 0, gap**2 / np.maximum(count, 1), 0.0).sum(axis=1)
+    starts, _, last = runs
+    at = np.flatnonzero(starts[0])[None, :] if starts.shape[0] == 1 else np.arange(n)[None, :]
+    ends = np.take_along_axis(
+        np.broadcast_to(last, (rows, n)), np.broadcast_to(at, (rows, at.shape[1])), 1
+    )
+    run_w = _at(cw, ends) - _at(cw, at)
+    run_gap = (_at(cp, ends) - _at(cp, at)) - (_at(cy, ends) - _at(cy, at))
+    present = (run_w > 0) & (starts[0][at[0]] if starts.shape[0] == 1 else starts)
+    discrete = np.where(present, run_gap**2 / np.maximum(run_w, 1), 0.0).sum(axis=1)
+    return np.sqrt(np.where(present.sum(axis=1) < n / 4, discrete, binned) / n)
+
+
 def block_metrics(p: np.ndarray, sh: Shared, n_bins: int, sigma: float | None) -> np.ndarray:
     """(b, len(EXTENDED_KEYS)) metrics of b resamples from data sorted so that p is
     non-decreasing: p (1, N) or (b, N), and the block's shared sorted counts and sums; smooth
@@ -370,6 +412,7 @@ def block_metrics(p: np.ndarray, sh: Shared, n_bins: int, sigma: float | None) -
     mass_y = _at(cy, lo) + share * (_at(cy, hi) - _at(cy, lo))
     mass_p = _at(cp, lo) + inside * p_run
     out["ece_equal_mass"] = np.abs(np.diff(mass_y, axis=1) - np.diff(mass_p, axis=1)).sum(1) / n
+    out["ece_rms"] = _rms_ece(p, sh, cp, n_bins, (starts, first, last))
 
     if starts.shape[0] == 1:
         key = starts.tobytes()

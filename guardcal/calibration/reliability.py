@@ -1,6 +1,7 @@
 """How reliable p(unsafe) is, measured other ways than the binned ECE (docs/design.md §4b): smooth
-ECE (relplot), equal-mass ECE, top-label ECE, the Brier score's decomposition into reliability,
-resolution and uncertainty, and the Wilson interval of a reliability bin's unsafe fraction.
+ECE (relplot), equal-mass ECE, top-label ECE, Liu et al.'s RMS calibration error, the Brier
+score's decomposition into reliability, resolution and uncertainty, and the Wilson interval of a
+reliability bin's unsafe fraction.
 `evaluate_extended` gathers them with the metrics of §4 in one dict."""
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ RELIABILITY_KEYS = (
     "smooth_ece",
     "ece_equal_mass",
     "ece_top_label",
+    "ece_rms",
     "brier_reliability",
     "brier_resolution",
     "brier_uncertainty",
@@ -74,11 +76,36 @@ def top_label(labels: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.nda
 
 def top_label_ece(labels: ArrayLike, proba_unsafe: ArrayLike, n_bins: int = ECE_BINS) -> float:
     """ECE of the verdict's confidence max(p, 1 − p) against its accuracy, M equal-width bins
-    (as §4's bins, on the confidence): what Liu et al. (2025) report."""
+    (as §4's bins, on the confidence): Guo et al.'s (2017) ECE of a classifier's verdict."""
     y, p = _check(labels, proba_unsafe)
     confidence, correct = top_label(y, p)
     gap = np.bincount(bin_index(confidence, n_bins), weights=correct - confidence, minlength=n_bins)
     return float(np.abs(gap).sum() / y.shape[0])
+
+
+def rms_calibration_error(
+    labels: ArrayLike, proba_unsafe: ArrayLike, n_bins: int = ECE_BINS
+) -> float:
+    """Liu et al.'s (2025) calibration error: sqrt(Σ_m |B_m|/N · (p̄(B_m) − ȳ(B_m))²), the
+    root-mean-square gap over M equal-mass bins of p(unsafe) — the sorted p cut at
+    np.array_split's sizes (min(M, N) parts), each edge the midpoint of the two p it falls
+    between, the last 1, a p on an edge in the bin below — or, when p is discrete (fewer distinct
+    values than N/4), one bin per distinct value. Kumar et al.'s (2019) plug-in estimator, as
+    Liu et al.'s eval.py calls it: `calibration.get_calibration_error(p, y, debias=False)`."""
+    y, p = _check(labels, proba_unsafe)
+    n = p.shape[0]
+    values = np.unique(p)
+    if values.shape[0] < n / 4:
+        edges = np.append((values[:-1] + values[1:]) / 2.0, 1.0)
+    else:
+        s = np.sort(p)
+        cuts = equal_mass_sizes(n, min(n_bins, n))[1:-1]
+        edges = np.append((s[cuts - 1] + s[cuts]) / 2.0, 1.0)
+    bins = np.searchsorted(edges, p)
+    counts = np.bincount(bins, minlength=edges.shape[0])
+    gap = np.bincount(bins, weights=p - y, minlength=edges.shape[0])
+    filled = counts > 0
+    return float(np.sqrt(np.sum(gap[filled] ** 2 / counts[filled]) / n))
 
 
 def brier_decomposition(
@@ -112,6 +139,7 @@ def evaluate_extended(
         "smooth_ece": smooth_ece(y, p)[0],
         "ece_equal_mass": equal_mass_ece(y, p, n_bins),
         "ece_top_label": top_label_ece(y, p, n_bins),
+        "ece_rms": rms_calibration_error(y, p, n_bins),
         **brier_decomposition(y, p, n_bins),
     }
     return {key: float(scores[key]) for key in EXTENDED_KEYS}

@@ -18,6 +18,7 @@ RELIABILITY_LABELS = {
     "smooth_ece": "smECE",
     "ece_equal_mass": "ECE (equal mass)",
     "ece_top_label": "ECE (top label)",
+    "ece_rms": "RMS ECE (Liu)",
     "brier_reliability": "Brier REL",
     "brier_resolution": "Brier RES",
     "brier_uncertainty": "Brier UNC",
