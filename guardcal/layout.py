@@ -87,22 +87,6 @@ class RunLayout:
         """`figures/<name><suffix>`."""
         return self.figures / f"{name}{suffix}"
 
-    def reliability_figure(self, model: str) -> str:
-        """The name of a guard's reliability-diagram figure (without a suffix)."""
-        return f"reliability_{model_slug(model)}"
-
-    def wilson_figure(self, model: str) -> str:
-        """The name of a guard's every-method reliability figure with Wilson intervals."""
-        return f"wilson_{model_slug(model)}"
-
-    def smooth_figure(self, model: str) -> str:
-        """The name of a guard's every-method smoothed (relplot) reliability figure."""
-        return f"smooth_{model_slug(model)}"
-
-    def category_figure(self, model: str) -> str:
-        """The name of a guard's per-harm-category heat map (without a suffix)."""
-        return f"categories_{model_slug(model)}"
-
     @property
     def notebooks(self) -> Path:
         """`notebooks/`: the executed notebooks, outputs included."""

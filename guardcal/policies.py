@@ -1,9 +1,11 @@
 """Safety policies as data: each taxonomy's categories, read from a file with its provenance and
-licence (`guardcal/data/policies/`), and the category block a guard prompt carries."""
+licence (`guardcal/data/policies/`), the category block a guard prompt carries, and how the
+report orders and names harm categories."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -59,3 +61,20 @@ def llama_guard_3_covers() -> frozenset[str]:
     if set(mapping) != set(BEAVERTAILS_CATEGORIES):
         raise ValueError(f"{COVERAGE_FILE}.json must map exactly the 14 BeaverTails categories")
     return frozenset(key for key, entry in mapping.items() if entry["covered"])
+
+
+def category_order(keys: Iterable[str]) -> list[str]:
+    """Harm-category keys in display order: BeaverTails' 14 in the study's order, then any others
+    sorted, so a category keeps its place (and colour) in every split and run."""
+    keys = set(keys)
+    known = [c for c in BEAVERTAILS_CATEGORIES if c in keys]
+    return known + sorted(keys - set(known))
+
+
+def category_name(key: str) -> str:
+    """A harm category's display name: `S<n> <name>` for one of BeaverTails' 14 (its place in the
+    study's policy block), else the key with spaces for underscores."""
+    if key in BEAVERTAILS_CATEGORIES:
+        index = BEAVERTAILS_CATEGORIES.index(key)
+        return f"S{index + 1} {BEAVERTAILS_NAMES[index]}"
+    return key.replace("_", " ")

@@ -1,20 +1,25 @@
-"""The figures: what each one draws, on a run built from synthetic scores files."""
+"""The figures, on a run built from synthetic scores files: the numbers each one is prepared from
+(without matplotlib), and what each one draws."""
 
 from __future__ import annotations
 
+import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 
 import matplotlib.colors as mcolors
 import matplotlib.image as mimage
 import numpy as np
-import pandas as pd
 import pytest
 from matplotlib.patches import Rectangle, Wedge
 from test_pipeline import MODELS, write_config, write_scores
 
 from guardcal.calibration.methods import REGISTRY, method_names
-from guardcal.layout import RunLayout
-from guardcal.reporting import decisions, figures, intervals, pipeline
+from guardcal.calibration.metrics import reliability_bins
+from guardcal.layout import model_slug
+from guardcal.policies import category_name
+from guardcal.reporting import decisions, drawing, figure_data, figures, intervals, pipeline
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +33,12 @@ def run(tmp_path_factory: pytest.TempPathFactory):
     intervals.write_interval_tables(cfg)
     decisions.write_decision_tables(cfg)
     return cfg
+
+
+@pytest.fixture(scope="module")
+def data(run) -> figure_data.RunData:
+    """The run's figure data: its tables, every guard and method binned once."""
+    return figure_data.load_run(run)
 
 
 def texts(fig) -> list[str]:
@@ -44,14 +55,12 @@ def test_render_figures_writes_every_figure_as_png_and_pdf(run) -> None:
         "tuning_temperature",
         "tuning_gamma",
         "calibration_curves",
-        *(RunLayout(Path()).reliability_figure(m) for m in MODELS),
-        *(RunLayout(Path()).category_figure(m) for m in MODELS),
         "risk_coverage",
         "ece_forest",
-        *(RunLayout(Path()).wilson_figure(m) for m in MODELS),
-        *(RunLayout(Path()).smooth_figure(m) for m in MODELS),
+        *(f"{kind}_{model_slug(m)}" for kind in ("reliability", "categories") for m in MODELS),
+        *(f"{kind}_{model_slug(m)}" for kind in ("wilson", "smooth") for m in MODELS),
     }
-    assert set(pngs) == expected
+    assert set(pngs) == expected == set(figures.figure_descriptions(run))
     for name, png in pngs.items():
         height, width = mimage.imread(png).shape[:2]
         assert width > 400 and height > 150, name
@@ -59,10 +68,78 @@ def test_render_figures_writes_every_figure_as_png_and_pdf(run) -> None:
         assert pdf.read_bytes().startswith(b"%PDF"), name
 
 
-def test_reliability_diagrams_one_column_per_method_in_its_colour(run) -> None:
-    preds = pipeline.read_predictions(run)
+def test_figure_names_and_descriptions_come_from_one_catalogue(run) -> None:
+    assert figures.figure_name("reliability", "Guard A") == "reliability_guard-a"
+    alts = figures.figure_descriptions(run)
+    assert alts[figures.figure_name("wilson", MODELS[1])] == (
+        f"Reliability diagrams of {MODELS[1]} with a 95 % Wilson interval per bin"
+    )
+    assert len(set(alts.values())) == len(alts)  # no two figures described alike
+
+
+def test_preparing_every_figure_bins_each_guard_and_method_once(run, monkeypatch) -> None:
+    calls = []
+
+    def counted(labels, proba, n_bins):
+        calls.append(n_bins)
+        return reliability_bins(labels, proba, n_bins)
+
+    monkeypatch.setattr(figure_data, "reliability_bins", counted)
+    data = figure_data.load_run(run)
+    for kind in figures.CATALOGUE:
+        for model in MODELS if kind.per_model else [None]:
+            kind.prepare(data) if model is None else kind.prepare(data, model)
+    methods = method_names()
+    assert calls == [run.calibration.plot_bins] * len(MODELS) * len(methods)
+    assert set(data.bins) == {(m, k) for m in MODELS for k in methods}
+
+
+def test_figure_numbers_are_the_tables_numbers(run, data) -> None:
     metrics = pipeline.read_table(run, "metrics").set_index(["model", "method"])
-    fig = figures.reliability_diagrams(preds, MODELS[1], n_bins=10, ece_bins=15)
+    grid = figure_data.reliability_diagrams(data, MODELS[1])
+    assert [c.method for c in grid.columns] == list(method_names(study=True))
+    for column in grid.columns:
+        assert (column.ece, column.mce) == tuple(
+            metrics.loc[(MODELS[1], column.method), ["ece", "mce"]]
+        )
+        assert column.bins.share.sum() == pytest.approx(1.0)
+    ci = pipeline.read_table(run, "metrics_ci")
+    metric, forests = figure_data.ece_forest(data)
+    rows = ci[(ci["model"] == MODELS[0]) & (ci["metric"] == metric)]
+    assert forests[0].methods == list(method_names())
+    np.testing.assert_array_equal(forests[0].lo, rows["lo"].to_numpy())
+    title, panels = figure_data.wilson(data, MODELS[0])
+    assert [p.method for p in panels] == list(method_names()) and "Wilson" in title
+    for p in panels:  # the interval holds the bin's unsafe fraction
+        assert (p.below >= 0).all() and (p.above >= 0).all() and (p.size > 20).all()
+    curves = figure_data.risk_coverage(data)
+    assert list(curves) == list(MODELS)
+    assert all(np.all(np.diff(c.coverage) >= 0) for c in curves[MODELS[0]])
+
+
+def test_preparing_the_figures_needs_no_plotting_library(run) -> None:
+    """Every figure's numbers but relplot's smoothed diagrams (relplot imports matplotlib) are
+    prepared in a process that never loads matplotlib."""
+    code = (
+        "import sys\n"
+        "from guardcal.config import load_config\n"
+        "from guardcal.reporting import figure_data as f\n"
+        f"run = f.load_run(load_config({str(run.source_file)!r}))\n"
+        "for prepare in (f.label_donuts, f.category_donuts, f.uncalibrated, f.temperature_tuning,"
+        " f.gamma_tuning, f.calibration_curves, f.risk_coverage, f.ece_forest):\n"
+        "    prepare(run)\n"
+        "for prepare in (f.reliability_diagrams, f.category_heatmap, f.wilson):\n"
+        "    for model in run.models:\n"
+        "        prepare(run, model)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('matplotlib', 'seaborn')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_reliability_diagrams_one_column_per_method_in_its_colour(run, data) -> None:
+    metrics = pipeline.read_table(run, "metrics").set_index(["model", "method"])
+    fig = drawing.reliability_grid(figure_data.reliability_diagrams(data, MODELS[1]))
     hist_axes = [ax for ax in fig.axes if ax.get_title()]
     assert [ax.get_title() for ax in hist_axes] == [
         REGISTRY[m].label for m in method_names(study=True)
@@ -81,20 +158,17 @@ def test_reliability_diagrams_one_column_per_method_in_its_colour(run) -> None:
     assert MODELS[1] in drawn
 
 
-def test_uncalibrated_comparison_has_a_column_per_model(run) -> None:
-    fig = figures.uncalibrated_comparison(pipeline.read_predictions(run), n_bins=10, ece_bins=15)
+def test_uncalibrated_comparison_has_a_column_per_model(data) -> None:
+    fig = drawing.reliability_grid(figure_data.uncalibrated(data))
     assert [ax.get_title() for ax in fig.axes if ax.get_title()] == list(MODELS)
     assert len(fig.axes) == 2 * len(MODELS)
 
 
-def test_tuning_figures_mark_the_fitted_values(run) -> None:
+def test_tuning_figures_mark_the_fitted_values(run, data) -> None:
     tuning = pipeline.read_table(run, "tuning").set_index(["model", "method"])
-    cases = [
-        (figures.temperature_tuning, "tuning_temperature", "ts", 2),
-        (figures.gamma_tuning, "tuning_gamma", "bc", 3),
-    ]
-    for draw, history, method, panels in cases:
-        fig = draw(pipeline.read_table(run, history), pipeline.read_table(run, "tuning"))
+    cases = [(figure_data.temperature_tuning, "ts", 2), (figure_data.gamma_tuning, "bc", 3)]
+    for prepare, method, panels in cases:
+        fig = drawing.tuning(prepare(data))
         assert len(fig.axes) == panels * len(MODELS)
         for k, model in enumerate(MODELS):
             best = tuning.at[(model, method), "value"]
@@ -104,9 +178,9 @@ def test_tuning_figures_mark_the_fitted_values(run) -> None:
         assert any("best" in t and MODELS[0] in t for t in texts(fig))
 
 
-def test_calibration_curves_overlay_all_methods_with_their_ece(run) -> None:
+def test_calibration_curves_overlay_all_methods_with_their_ece(run, data) -> None:
     metrics = pipeline.read_table(run, "metrics").set_index(["model", "method"])
-    fig = figures.calibration_curves(pipeline.read_predictions(run), n_bins=10, ece_bins=15)
+    fig = drawing.calibration_curves(figure_data.calibration_curves(data))
     for ax, model in zip(fig.axes, MODELS, strict=True):
         labels = [t.get_text() for t in ax.get_legend().get_texts()]
         for method in method_names(study=True):
@@ -116,9 +190,9 @@ def test_calibration_curves_overlay_all_methods_with_their_ece(run) -> None:
         assert colours[REGISTRY["bc"].label] == REGISTRY["bc"].color
 
 
-def test_label_donuts_show_each_splits_share(run) -> None:
+def test_label_donuts_show_each_splits_share(run, data) -> None:
     sizes = pipeline.read_table(run, "dataset")
-    fig = figures.label_donuts(sizes)
+    fig = drawing.label_donuts(figure_data.label_donuts(data))
     for ax, row in zip(fig.axes, sizes.itertuples(), strict=True):
         wedges = [p for p in ax.patches if isinstance(p, Wedge)]
         angles = [w.theta2 - w.theta1 for w in wedges]
@@ -126,32 +200,38 @@ def test_label_donuts_show_each_splits_share(run) -> None:
         assert f"{row.examples:,}" in [t.get_text() for t in ax.texts]
 
 
-def test_category_donuts_name_the_categories(run) -> None:
-    categories = pipeline.read_table(run, "categories")
-    drawn = texts(figures.category_donuts(categories))
+def test_category_donuts_name_the_categories(data) -> None:
+    drawn = texts(drawing.category_donuts(figure_data.category_donuts(data)))
     # the study's S-codes: S1 Violence …, S7 Privacy Violation
     assert "S7 Privacy Violation" in drawn
     assert "S1 Violence, Aiding and Abetting, Incitement" in drawn
-    empty = figures.category_donuts(categories.iloc[0:0])
+    no_flags = dataclasses.replace(
+        data, tables={**data.tables, "categories": data.tables["categories"].iloc[0:0]}
+    )
+    empty = drawing.category_donuts(figure_data.category_donuts(no_flags))
     assert "No harm-category flags in this data." in texts(empty)
 
 
 def test_category_colours_are_stable_across_splits_and_runs() -> None:
-    a = figures.category_colors(["self_harm"])
-    b = figures.category_colors(["self_harm", "animal_abuse", "custom_flag"])
+    a = drawing.category_colors(["self_harm"])
+    b = drawing.category_colors(["self_harm", "animal_abuse", "custom_flag"])
     assert a["self_harm"] == b["self_harm"]
-    assert "custom_flag" in b and figures.category_name("custom_flag") == "custom flag"
+    assert "custom_flag" in b and category_name("custom_flag") == "custom flag"
+
+
+def test_interval_figures_show_every_method(data) -> None:
+    fig = drawing.ece_forest(figure_data.ece_forest(data))
+    assert len(fig.axes) == len(MODELS)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()][-1] == "+Beta"
+    fig = drawing.wilson_reliability(figure_data.wilson(data, MODELS[0]))
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["Uncalibrated", "+CC"]
 
 
 def test_save_figure_does_not_leak_into_pyplot(tmp_path: Path) -> None:
     import matplotlib.pyplot as plt
 
     before = plt.get_fignums()
-    fig = figures.label_donuts(
-        pd.DataFrame(
-            {"split": ["test"], "examples": [4], "safe": [3], "unsafe": [1], "with_response": [4]}
-        )
-    )
+    fig = drawing.label_donuts([figure_data.Donut("Test", "pairs", ["safe", "unsafe"], [3, 1])])
     paths = figures.save_figure(fig, tmp_path / "f", "donut")
     assert [p.name for p in paths] == ["donut.png", "donut.pdf"] and all(
         p.stat().st_size for p in paths

@@ -1,4 +1,5 @@
-"""The interval tables on synthetic score files: their rows, values, wording and figures."""
+"""The interval tables on synthetic score files: their rows, values and wording (their figures:
+test_figures)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from test_pipeline import MODELS, write_config, write_scores
 from guardcal import scores
 from guardcal.calibration.methods import REGISTRY, method_names
 from guardcal.calibration.reliability import EXTENDED_KEYS, evaluate_extended
-from guardcal.reporting import figures, intervals, narrative, pipeline, tables
+from guardcal.reporting import intervals, narrative, pipeline, tables
 
 
 @pytest.fixture(scope="module")
@@ -122,18 +123,3 @@ def test_extended_table_shows_every_row_with_its_interval(run) -> None:
     assert html.count("<tr>") == 1 + len(MODELS) * len(method_names())
     r = ci.iloc[0]
     assert f"[{r.lo:.3f}, {r.hi:.3f}]" in html
-
-
-def test_beyond_figures_are_drawn(run) -> None:
-    cfg, ci, _ = run
-    fig = figures.ece_forest(ci)
-    assert len(fig.axes) == len(MODELS)
-    assert [t.get_text() for t in fig.axes[0].get_yticklabels()][-1] == "+Beta"
-    preds = pd.concat(
-        [
-            pipeline.read_predictions(cfg),
-            pd.read_parquet(cfg.layout.table("predictions_beyond", ".parquet")),
-        ]
-    )
-    fig = figures.wilson_reliability(preds, MODELS[0], cfg.calibration.plot_bins)
-    assert [ax.get_title() for ax in fig.axes[:2]] == ["Uncalibrated", "+CC"]

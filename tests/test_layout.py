@@ -52,7 +52,6 @@ def test_every_run_path_lives_under_the_run_folder(tmp_path: Path) -> None:
     ]
     assert all(p.is_relative_to(layout.root) for p in paths)
     assert layout.shard("Guard A", "test", 1, 3).name == "00001-of-00003.parquet"
-    assert layout.reliability_figure("Guard A") == "reliability_guard-a"
 
 
 def test_cache_dir_follows_guardcal_cache_then_xdg(monkeypatch, tmp_path: Path) -> None:

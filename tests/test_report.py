@@ -67,12 +67,10 @@ def test_every_figure_is_embedded(built) -> None:
     cfg, _, soup = built
     names = ["label_donuts", "category_donuts", "uncalibrated", "tuning_temperature"]
     names += ["tuning_gamma", "calibration_curves"]
-    names += [cfg.layout.reliability_figure(m.name) for m in cfg.models]
+    names += [figures.figure_name("reliability", m.name) for m in cfg.models]
     names += ["ece_forest"]
-    names += [
-        f(m.name) for m in cfg.models for f in (cfg.layout.wilson_figure, cfg.layout.smooth_figure)
-    ]
-    names += [cfg.layout.category_figure(m.name) for m in cfg.models] + ["risk_coverage"]
+    names += [figures.figure_name(k, m.name) for m in cfg.models for k in ("wilson", "smooth")]
+    names += [figures.figure_name("categories", m.name) for m in cfg.models] + ["risk_coverage"]
     alts = figures.figure_descriptions(cfg)
     assert sorted(img.get("alt") for img in soup.find_all("img")) == sorted(alts[n] for n in names)
     embedded = [

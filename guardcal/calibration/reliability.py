@@ -7,7 +7,6 @@ reliability bin's unsafe fraction.
 from __future__ import annotations
 
 import numpy as np
-import relplot
 from numpy.typing import ArrayLike
 from scipy import stats
 
@@ -37,6 +36,8 @@ EXTENDED_KEYS = (*METRIC_KEYS, *RELIABILITY_KEYS)
 
 def smooth_ece(labels: ArrayLike, proba_unsafe: ArrayLike) -> tuple[float, float]:
     """relplot's smooth ECE of p_unsafe (Błasiok & Nakkiran 2023) and the bandwidth σ it chose."""
+    import relplot  # imports matplotlib, so the other measures and Wilson load without it
+
     y, p = _check(labels, proba_unsafe)
     value, sigma = relplot.smECE(p, y.astype(np.float64), return_width=True)
     return float(value), float(sigma)

@@ -26,7 +26,7 @@ from guardcal.calibration.thresholds import (
     threshold_for_recall,
 )
 from guardcal.config import Config, DecisionsConfig
-from guardcal.policies import BEAVERTAILS_CATEGORIES
+from guardcal.policies import category_order
 from guardcal.reporting.pipeline import (
     PREDICTION_COLUMNS,
     fit_run,
@@ -62,10 +62,7 @@ OPERATING_COLUMNS = (
 
 def category_keys(categories: pd.Series) -> list[str]:
     """The categories flagged anywhere in a split: BeaverTails' 14 in their order, then others."""
-    seen = set(categories.explode().dropna())
-    return [c for c in BEAVERTAILS_CATEGORIES if c in seen] + sorted(
-        seen - set(BEAVERTAILS_CATEGORIES)
-    )
+    return category_order(categories.explode().dropna())
 
 
 def category_metrics(preds: pd.DataFrame, split: pd.DataFrame, n_bins: int) -> pd.DataFrame:

@@ -17,9 +17,9 @@ import guardcal
 from guardcal import artifact, scores
 from guardcal.calibration.methods import REGISTRY, fitted_methods
 from guardcal.config import Config
+from guardcal.policies import category_name
 from guardcal.records import LABELS, MIN_CLASS_ROWS
 from guardcal.reporting import study
-from guardcal.reporting.figures import category_name
 from guardcal.reporting.pipeline import read_table, scores_summary
 from guardcal.reporting.tables import METRIC_LABELS, table_html
 

@@ -15,7 +15,7 @@ from guardcal.calibration.methods import method_names
 from guardcal.calibration.metrics import evaluate
 from guardcal.calibration.protocol import FitInputs
 from guardcal.config import CalibrationConfig, Config, load_config, with_overrides
-from guardcal.policies import BEAVERTAILS_CATEGORIES
+from guardcal.policies import category_order
 from guardcal.reporting.tables import (
     METRICS_COLUMNS,
     TUNING_COLUMNS,
@@ -200,8 +200,7 @@ def dataset_summary(frames: Mapping[str, pd.DataFrame]) -> tuple[pd.DataFrame, p
             }
         )
         counts = df["categories"].explode().dropna().value_counts()
-        known = [c for c in BEAVERTAILS_CATEGORIES if c in counts.index]
-        for category in known + sorted(set(counts.index) - set(known)):
+        for category in category_order(counts.index):
             categories.append(
                 {"split": split, "category": category, "count": int(counts[category])}
             )
