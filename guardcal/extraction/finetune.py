@@ -51,7 +51,6 @@ from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-import guardcal
 from guardcal.atomic import atomic_write
 from guardcal.config import Config, load_config, resolve_path
 from guardcal.extraction.forward import LastHidden, default_batch_size, final_hidden, render_inputs
@@ -59,6 +58,7 @@ from guardcal.extraction.prompts import GuardPrompt
 from guardcal.extraction.verbalizer import verbalizer
 from guardcal.policies import llama_guard_3_covers
 from guardcal.records import dataset_fingerprint, load_records, split_fraction
+from guardcal.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ def rows_key(backbone: str, tokenizer: PreTrainedTokenizerBase, policy: str) -> 
         "verbalizer": cfg.prompt.verbalizer,
         "token_ids": label_token_ids(tokenizer, cfg.prompt.verbalizer).tolist(),
         "hyperparameters": HYPERPARAMETERS,
-        "guardcal": guardcal.__version__,
+        "guardcal": __version__,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -13,7 +13,6 @@ from scipy.special import logsumexp
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
-import guardcal
 from guardcal.config import Config
 from guardcal.extraction.context import context_of, fit, fit_inputs, token_limit
 from guardcal.extraction.formats import FormatError, binary_levels, conversation
@@ -36,6 +35,7 @@ from guardcal.extraction.models import (
 from guardcal.extraction.prompts import GuardPrompt
 from guardcal.extraction.verbalizer import Verbalizer, verbalizer_in_context
 from guardcal.records import dataset_fingerprint
+from guardcal.version import __version__
 
 ANSWER_TOKENS = 20
 """Tokens generated for the report's example answer (its first line is shown)."""
@@ -254,7 +254,7 @@ def fingerprint(cfg: Config, model_name: str, split: str, frame: pd.DataFrame) -
         "label_score": cfg.prompt.label_score,
         "split": split,
         "dataset_fingerprint": dataset_fingerprint(frame),
-        "guardcal_version": guardcal.__version__,
+        "guardcal_version": __version__,
     }
 
 
