@@ -295,7 +295,7 @@ def test_finished_cache_is_reused_without_loading_a_model(make_config, guards, m
     def no_load(*args, **kwargs):
         raise AssertionError("a model was loaded")
 
-    monkeypatch.setattr("guardcal.extraction.extract.load_guard", no_load)
+    monkeypatch.setattr("guardcal.extraction.shards.load_guard", no_load)
     run_extraction(cfg, splits=["test", "content_free"])
     assert {p: p.stat().st_mtime_ns for p in cfg.run_dir.rglob("*") if p.is_file()} == stamps
 
@@ -359,7 +359,7 @@ def test_bad_data_fails_before_any_model_loads(make_config, tmp_path, monkeypatc
     def no_load(*args, **kwargs):
         raise AssertionError("a model was loaded")
 
-    monkeypatch.setattr("guardcal.extraction.extract.load_guard", no_load)
+    monkeypatch.setattr("guardcal.extraction.shards.load_guard", no_load)
     with pytest.raises(DataError, match=r"bad\.jsonl"):
         run_extraction(cfg)
     assert main(["score", "--config", cfg.source_file]) == 2

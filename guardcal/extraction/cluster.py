@@ -20,7 +20,8 @@ from tqdm.auto import tqdm
 
 from guardcal import scores
 from guardcal.config import RAY_LOCAL, Config, ConfigError
-from guardcal.extraction.extract import (
+from guardcal.extraction.plan import ForwardPass, SplitWork
+from guardcal.extraction.shards import (
     Prints,
     assemble_split,
     load_pass,
@@ -30,7 +31,6 @@ from guardcal.extraction.extract import (
     split_prints,
     write_example,
 )
-from guardcal.extraction.plan import ForwardPass, SplitWork
 
 LOCAL_OBJECT_STORE = 200 * 2**20
 """Bytes of object store for a local instance: it only carries shards' rows (kilobytes)."""

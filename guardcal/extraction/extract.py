@@ -1,30 +1,23 @@
-"""Extraction of a run: score every guard on every split into `reports/<run>/scores/`, resuming
-from finished shards, following the plan that `plan.plan_extraction` makes."""
+"""Extraction of a run, orchestrated: check the config and data, fingerprint every (guard, split),
+plan what is stale (`plan.plan_extraction`), then hand the plan to one executor — this process
+(`in_process`) or Ray workers (`cluster`) — which write the scores files shard by shard."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from guardcal import scores
 from guardcal.config import Config
+from guardcal.extraction import in_process
 from guardcal.extraction.context import fit_inputs, token_limit
 from guardcal.extraction.formats import check_models
-from guardcal.extraction.forward import LastHidden, default_batch_size
-from guardcal.extraction.models import (
-    Guard,
-    backbone_key,
-    guard_tokenizer,
-    load_guard,
-    prompt_format,
-)
-from guardcal.extraction.plan import ForwardPass, SplitWork, plan_extraction
+from guardcal.extraction.models import backbone_key, guard_tokenizer, prompt_format
+from guardcal.extraction.plan import plan_extraction
 from guardcal.extraction.prompts import GuardPrompt
-from guardcal.extraction.scoring import example_record, fingerprint, guard_answer, score_frame
+from guardcal.extraction.scoring import fingerprint
 from guardcal.locks import run_lock
 from guardcal.records import (
     LABELS,
@@ -36,114 +29,6 @@ from guardcal.records import (
 )
 
 log = logging.getLogger(__name__)
-
-Prints = Mapping[tuple[str, str], dict[str, Any]]
-"""Each (guard, split)'s fingerprint."""
-
-
-def write_example(
-    cfg: Config, guard: Guard, frame: pd.DataFrame, test_fingerprint: dict[str, Any]
-) -> None:
-    """Save the report's example for a guard whose test scores are finished."""
-    record = example_record(frame)
-    text, answer = guard_answer(cfg, guard, record)
-    example = {"id": record["id"], "input": text, "answer": answer}
-    scores.write_example(cfg, guard.name, {**example, "fingerprint": test_fingerprint})
-
-
-def load_pass(
-    cfg: Config, forward_pass: ForwardPass, batch_size: int | None
-) -> tuple[dict[str, Guard], LastHidden]:
-    """The guards of one forward pass (a fitted guard's rows copied into the run) and the
-    encoder they share."""
-    guards = {name: load_guard(cfg, name) for name in forward_pass.guards}
-    for guard in guards.values():
-        if guard.label_rows is not None:
-            guard.label_rows.save(cfg.layout.label_rows(guard.name))
-    model = next(iter(guards.values())).model
-    size = batch_size or cfg.scoring.batch_size or default_batch_size(model)
-    return guards, LastHidden(model, size)
-
-
-def pending_shards(
-    cfg: Config, work: SplitWork, prints: Mapping[str, dict[str, Any]]
-) -> dict[int, tuple[str, ...]]:
-    """This node's shards of a split still to compute, each with the guards that need it. Stale
-    scores files and shards are deleted first; files finished meanwhile (by another process or
-    node) are left alone."""
-    guards = [
-        n for n in work.guards if not scores.is_current(cfg.layout.scores(n, work.split), prints[n])
-    ]
-    done = {}
-    for name in guards:
-        cfg.layout.scores(name, work.split).unlink(missing_ok=True)  # stale: never read it
-        done[name] = scores.finished_shards(
-            cfg, name, work.split, prints[name], work.count, work.size
-        )
-    todo = {}
-    for i in work.shards:
-        need = tuple(n for n in guards if i not in done[n])
-        if need:
-            todo[i] = need
-    return todo
-
-
-def split_prints(prints: Prints, work: SplitWork) -> dict[str, dict[str, Any]]:
-    """The fingerprints of one split's guards, by guard name."""
-    return {n: prints[n, work.split] for n in work.guards}
-
-
-def shard_rows(frame: pd.DataFrame, work: SplitWork, index: int) -> pd.DataFrame:
-    """The rows of shard `index` of a split."""
-    return frame.iloc[index * work.size : (index + 1) * work.size]
-
-
-def score_shard(
-    cfg: Config,
-    guards: list[Guard],
-    work: SplitWork,
-    index: int,
-    part: pd.DataFrame,
-    prints: Mapping[str, dict[str, Any]],
-    encoder: LastHidden,
-    progress: tqdm | None = None,
-) -> None:
-    """Score one shard for guards sharing a backbone and write each guard's shard file."""
-    for name, frame_scores in score_frame(guards, part, cfg, encoder, progress).items():
-        scores.write_shard(
-            cfg, name, work.split, frame_scores, prints[name], index, work.count, work.size
-        )
-
-
-def assemble_split(cfg: Config, work: SplitWork, prints: Mapping[str, dict[str, Any]]) -> None:
-    """Join each guard's finished shards of a split into its scores file (once all are there)."""
-    for name in work.guards:
-        if not scores.assemble(cfg, name, work.split, prints[name], work.count, work.size):
-            if len(work.shards) < work.count:
-                log.info("%s / %s: waiting for the other nodes' shards", name, work.split)
-            else:  # this node wrote every shard, yet one is missing or failed its checksum
-                log.warning(
-                    "%s / %s: a shard is missing; run guardcal score again", name, work.split
-                )
-
-
-def _extract_split(
-    cfg: Config,
-    guards: Mapping[str, Guard],
-    work: SplitWork,
-    frame: pd.DataFrame,
-    prints: Mapping[str, dict[str, Any]],
-    encoder: LastHidden,
-) -> None:
-    """Score one split for guards sharing a backbone, shard by shard, then assemble."""
-    todo = pending_shards(cfg, work, prints)
-    total = sum(len(shard_rows(frame, work, i)) for i in todo)
-    names = ", ".join(work.guards)
-    with tqdm(total=total, desc=f"scoring {work.split} ({names})", unit="ex") as bar:
-        for i, need in todo.items():
-            part = shard_rows(frame, work, i)
-            score_shard(cfg, [guards[n] for n in need], work, i, part, prints, encoder, bar)
-    assemble_split(cfg, work, prints)
 
 
 def run_extraction(
@@ -164,7 +49,7 @@ def run_extraction(
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; expected some of {SPLITS}")
     names = [m.name for m in cfg.models] if models is None else list(models)
-    run_plan = _run_plan
+    run_plan = in_process.run_plan
     if cfg.scoring.ray:
         from guardcal.extraction import cluster  # imports ray: only when asked for
 
@@ -262,23 +147,3 @@ def check_frame_lengths(cfg: Config, name: str, frame: pd.DataFrame, where: str)
         cfg.prompt.overflow,
         where,
     )
-
-
-def _run_plan(
-    cfg: Config,
-    plan: list[ForwardPass],
-    frames: Mapping[str, pd.DataFrame],
-    prints: Prints,
-    batch_size: int | None,
-) -> None:
-    """Load each forward pass's guards once and score their stale splits and examples."""
-    for forward_pass in plan:
-        guards, encoder = load_pass(cfg, forward_pass, batch_size)
-        for work in forward_pass.splits:
-            _extract_split(
-                cfg, guards, work, frames[work.split], split_prints(prints, work), encoder
-            )
-        for name in forward_pass.examples:
-            test = prints[name, "test"]
-            if scores.is_current(cfg.layout.scores(name, "test"), test):
-                write_example(cfg, guards[name], frames["test"], test)
