@@ -5,11 +5,12 @@ BIN     := $(VENV)/bin
 CONFIG  ?=
 STAMP   := $(VENV)/.installed
 
-.PHONY: help setup test report bench lab lint rows clean
+.PHONY: help setup test test-fast report bench gpu-check lab lint rows clean
 
 help:
 	@echo "make setup   create .venv and install guardcal (+dev) and the embedded model"
-	@echo "make test    run the whole test suite"
+	@echo "make test    run the whole test suite (PYTEST_ARGS=... passes options on)"
+	@echo "make test-fast  the suite without model, report and Ray tests, for daily work"
 	@echo "make report  run the notebooks and render reports/<run>/ (CONFIG=path/to/config.yaml)"
 	@echo "make bench   extraction, tuning and bootstrap benchmarks"
 	@echo "make lab     open JupyterLab on notebooks/"
@@ -28,7 +29,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Markers in pyproject.toml; tests/conftest.py marks a test by the shared fixtures it uses.
+test-fast: setup
+	$(BIN)/python -m pytest -m "not model and not report and not ray" $(PYTEST_ARGS)
 
 # `guardcal report` installs MathJax and reveal.js from the npm registry into the user cache once;
 # both are inlined into report.html and slides.html.

@@ -1,6 +1,9 @@
-"""Shared fixtures: the demo config, its three embedded guards (loaded once per session), a
-factory for small run configs over the demo files in a temporary reports folder, and real guard
-tokenizers with tiny checkpoints built offline."""
+"""Shared fixtures, each expensive one built once per session: the demo config and its three
+embedded guards, a finished synthetic run, one real report of the demo, real guard tokenizers
+with tiny checkpoints built offline, and a factory for small run configs over the demo files.
+
+A test is marked by the shared fixtures it uses (FIXTURE_MARKS), so `make test-fast` skips it
+without anyone remembering to mark it."""
 
 from __future__ import annotations
 
@@ -9,21 +12,33 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import shipped_demo
+import synthetic
 import yaml
+from shipped_demo import CHECKPOINT_DEVICE, EMBEDDED_MODELS, POLICIES_DIR, ZERO_SHOT
 
 from guardcal.config import Config, load_config
 from guardcal.records import load_split
 
-DEMO_DIR = Path(__file__).resolve().parents[1] / "guardcal" / "data" / "demo"
-POLICIES_DIR = DEMO_DIR.parent / "policies"
-ZERO_SHOT = "SmolLM2-135M zero-shot"
-BASE = "SmolLM2-135M base (MLCommons rows)"
-FINE_TUNED = "SmolLM2-135M fine-tuned"
-EMBEDDED_MODELS = {
-    ZERO_SHOT: "embedded:smollm2-135m",
-    BASE: "embedded:smollm2-135m-mlcommons",
-    FINE_TUNED: "embedded:smollm2-135m-finetuned",
+FIXTURE_MARKS = {
+    "guards": ("model",),
+    "demo_report": ("model", "report"),
+    "local_ray": ("model", "ray"),  # tests/test_cluster.py's Ray instance
+    "tiny_llama3": ("checkpoint",),
+    "tiny_llama4": ("checkpoint",),
+    "tiny_mistral": ("checkpoint",),
+    "tiny_mistral_v3": ("checkpoint",),
+    "tiny_checkpoint": ("checkpoint",),
 }
+"""The markers a test gets for using a fixture (pyproject.toml declares them). A new shared
+fixture that loads a model, builds a report or checkpoint belongs here too."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for name in getattr(item, "fixturenames", ()):
+            for mark in FIXTURE_MARKS.get(name, ()):
+                item.add_marker(mark)
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +62,30 @@ def guards(demo_cfg: Config):
     return {name: load_guard(demo_cfg, name) for name in EMBEDDED_MODELS}
 
 
+@pytest.fixture(scope="session")
+def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> synthetic.FinishedRun:
+    """A finished run on synthetic scores files (no model): tables, calibrated guards,
+    intervals, decision tables and examples. Read it; a test that writes builds its own with
+    `synthetic.scored_run(tmp_path)`."""
+    return synthetic.finished_run(tmp_path_factory.mktemp("synthetic"))
+
+
+@pytest.fixture(scope="session")
+def run_facts(synthetic_run: synthetic.FinishedRun):
+    """The synthetic run read back as the report's narrative reads it."""
+    from guardcal.reporting.narrative import RunFacts
+
+    return RunFacts.load(synthetic_run.cfg)
+
+
+@pytest.fixture(scope="session")
+def demo_report(tmp_path_factory: pytest.TempPathFactory) -> shipped_demo.DemoReport:
+    """One real report of the demo config on its first few rows (`build_report`: the notebooks
+    through papermill, report.html and slides.html): the report, predict and figure tests read
+    it. Read it; never write into its run folder."""
+    return shipped_demo.build_demo_report(tmp_path_factory.mktemp("demo-report"))
+
+
 @pytest.fixture
 def make_config(tmp_path: Path) -> Callable[..., Config]:
     """Write a small run config over the demo files (reports under tmp_path) and load it.
@@ -59,16 +98,14 @@ def make_config(tmp_path: Path) -> Callable[..., Config]:
         raw: dict[str, Any] = {
             "name": name,
             "reports_dir": str(tmp_path / "reports"),
-            "dataset": {
-                "validation": {"path": str(DEMO_DIR / "train.jsonl"), "fraction": 0.3, "seed": 42},
-                "test": str(DEMO_DIR / "test.jsonl"),
-                "limit": overrides.pop("limit", 4),
-            },
+            "dataset": shipped_demo.demo_dataset(overrides.pop("limit", 4)),
             "models": [
                 m if isinstance(m, dict) else {"name": m, "model": EMBEDDED_MODELS[m]}
                 for m in models
             ],
-            "scoring": {"shard_size": 2, "batch_size": 2, **overrides.pop("scoring", {})},
+            "scoring": shipped_demo.scoring(
+                **{"shard_size": 2, "batch_size": 2, **overrides.pop("scoring", {})}
+            ),
             **overrides,
         }
         path = tmp_path / f"{name}.yaml"
@@ -81,6 +118,12 @@ def make_config(tmp_path: Path) -> Callable[..., Config]:
 # Real guard tokenizers built offline (tests/offline_tokenizers.py), once per session, and tiny
 # random checkpoints saved with them, for the real `from_pretrained(path)` path. Imported inside
 # the fixtures: torch and transformers load only for the tests that use them.
+
+
+@pytest.fixture(scope="session")
+def checkpoint_device() -> str:
+    """The device the tests score guards and compute their references on (GUARDCAL_TEST_DEVICE)."""
+    return CHECKPOINT_DEVICE
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,7 @@ import json
 
 import pandas as pd
 import pytest
-from test_narrative import facts  # noqa: F401  (the synthetic finished run)
-from test_pipeline import MODELS
+from synthetic import MODELS
 
 from guardcal.config import STUDY_ROLES
 from guardcal.reporting import narrative, study
@@ -61,18 +60,18 @@ def test_a_run_without_a_fine_tuned_guard_leaves_those_findings_unchecked() -> N
     assert side.loc[("base", "cc"), ("ece", "run")] == side.loc[("base", "cc"), ("ece", "study")]
 
 
-def with_roles(facts_: narrative.RunFacts) -> narrative.RunFacts:
+def with_roles(facts: narrative.RunFacts) -> narrative.RunFacts:
     """The synthetic run with its two guards in the study's two roles."""
     models = [
         dataclasses.replace(m, study_role=role)
-        for m, role in zip(facts_.cfg.models, STUDY_ROLES, strict=True)
+        for m, role in zip(facts.cfg.models, STUDY_ROLES, strict=True)
     ]
-    return dataclasses.replace(facts_, cfg=dataclasses.replace(facts_.cfg, models=models))
+    return dataclasses.replace(facts, cfg=dataclasses.replace(facts.cfg, models=models))
 
 
-def test_the_report_sets_the_run_beside_the_study(facts) -> None:  # noqa: F811
-    assert "No guard of this run has a `study_role`" in narrative.study_intro(facts)
-    placed = with_roles(facts)
+def test_the_report_sets_the_run_beside_the_study(run_facts) -> None:
+    assert "No guard of this run has a `study_role`" in narrative.study_intro(run_facts)
+    placed = with_roles(run_facts)
     intro = narrative.study_intro(placed)
     assert f"**{MODELS[0]}** stands in for its base guard `meta-llama/Llama-Guard-3-8B`" in intro
     assert "a6c84c6" in intro
@@ -89,8 +88,8 @@ def test_the_report_sets_the_run_beside_the_study(facts) -> None:  # noqa: F811
     assert f"{ece:.4f}" in side and "fine-tuned +BC" in side
 
 
-def test_run_numbers_index_the_runs_tables_by_role(facts) -> None:  # noqa: F811
-    placed = with_roles(facts)
+def test_run_numbers_index_the_runs_tables_by_role(run_facts) -> None:
+    placed = with_roles(run_facts)
     run = study.run_numbers(placed.cfg, placed.metrics, placed.tuning)
     assert run.m("fine-tuned", "ts", "nll") == placed.value(MODELS[1], "ts", "nll")
     ts = placed.tuning[(placed.tuning["model"] == MODELS[0]) & (placed.tuning["method"] == "ts")]

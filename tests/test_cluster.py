@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 import ray
 import yaml
-from conftest import DEMO_DIR, EMBEDDED_MODELS, FINE_TUNED, ZERO_SHOT
+from shipped_demo import EMBEDDED_MODELS, FINE_TUNED, ZERO_SHOT, demo_dataset, scoring
 
 from guardcal import scores
 from guardcal.config import Config, ConfigError, load_config
 from guardcal.extraction.extract import run_extraction
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.ray]
 
 GUARDS = [ZERO_SHOT, FINE_TUNED]
 ROWS, SHARD = 4, 1  # the demo's first 4 test rows in 4 shards
@@ -61,13 +61,9 @@ def _config(folder: Path, name: str, ray: str | None) -> Config:
     raw = {
         "name": name,
         "reports_dir": str(folder / "reports"),
-        "dataset": {
-            "validation": {"path": str(DEMO_DIR / "train.jsonl"), "fraction": 0.3, "seed": 42},
-            "test": str(DEMO_DIR / "test.jsonl"),
-            "limit": ROWS,
-        },
+        "dataset": demo_dataset(ROWS),
         "models": [{"name": name, "model": EMBEDDED_MODELS[name]} for name in GUARDS],
-        "scoring": {"shard_size": SHARD, "batch_size": 2, "ray": ray},
+        "scoring": scoring(shard_size=SHARD, batch_size=2, ray=ray),
     }
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")

@@ -10,15 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from recompute import recompute_categories
 from sklearn.metrics import precision_score, recall_score
-from test_pipeline import MODELS, write_config, write_scores
+from synthetic import MODELS
 
 from guardcal import artifact, records, scores
 from guardcal.__main__ import main
 from guardcal.calibration import BatchCalibration, label_log_proba
 from guardcal.calibration.bootstrap import resample_indices
 from guardcal.calibration.methods import method_names
-from guardcal.calibration.metrics import expected_calibration_error
 from guardcal.calibration.thresholds import (
     review_band,
     risk_coverage,
@@ -31,44 +31,9 @@ from guardcal.reporting import decisions, narrative, pipeline
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory):
-    """A finished synthetic run: scores, tuning (with the calibrated guards), evaluation and the
-    decision tables."""
-    tmp = tmp_path_factory.mktemp("decisions")
-    cfg = pipeline.run_config(write_config(tmp))
-    write_scores(cfg)
-    pipeline.summarise_data(cfg)
-    pipeline.tune(cfg)
-    pipeline.evaluate_run(cfg)
-    categories, points = decisions.write_decision_tables(cfg)
-    for i, model in enumerate(MODELS):
-        scores.write_example(cfg, model, {"id": "r2-0", "input": "x", "answer": f"answer {i}"})
-    return cfg, categories, points
-
-
-def recompute_categories(preds: pd.DataFrame, split: pd.DataFrame, n_bins: int) -> pd.DataFrame:
-    """The per-category table the slow way: one merge, then pandas/sklearn per group."""
-    flags = split[["id", "categories"]].explode("categories").dropna()
-    rows = []
-    for (model, method), block in preds.groupby(["model", "method"], sort=False):
-        for category, ids in flags.groupby("categories")["id"]:
-            mine = block[block["id"].isin(set(ids))]
-            unsafe = mine[mine["label"] == 1]
-            subset = pd.concat([block[block["label"] == 0], mine]).drop_duplicates("id")
-            rows.append(
-                {
-                    "model": model,
-                    "method": method,
-                    "category": category,
-                    "unsafe": len(unsafe),
-                    "recall": recall_score(unsafe["label"], unsafe["proba_unsafe"] >= 0.5),
-                    "mean_proba_unsafe": unsafe["proba_unsafe"].mean(),
-                    "ece": expected_calibration_error(
-                        subset["label"], subset["proba_unsafe"], n_bins
-                    ),
-                }
-            )
-    return pd.DataFrame(rows)
+def run(synthetic_run):
+    """The session's finished synthetic run, its per-category table and operating points."""
+    return synthetic_run.cfg, synthetic_run.categories, synthetic_run.points
 
 
 def test_category_table_equals_a_recomputation(run) -> None:

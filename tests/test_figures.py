@@ -1,5 +1,6 @@
-"""The figures, on a run built from synthetic scores files: the numbers each one is prepared from
-(without matplotlib), and what each one draws."""
+"""The figures, on the session's synthetic run: the numbers each one is prepared from (without
+matplotlib), and what each one draws; and which files the report's figures step writes, on the
+session's demo report."""
 
 from __future__ import annotations
 
@@ -13,26 +14,19 @@ import matplotlib.image as mimage
 import numpy as np
 import pytest
 from matplotlib.patches import Rectangle, Wedge
-from test_pipeline import MODELS, write_config, write_scores
+from synthetic import MODELS
 
 from guardcal.calibration.methods import REGISTRY, method_names
 from guardcal.calibration.metrics import reliability_bins
 from guardcal.layout import model_slug
 from guardcal.policies import category_name
-from guardcal.reporting import decisions, drawing, figure_data, figures, intervals, pipeline
+from guardcal.reporting import drawing, figure_data, figures, pipeline
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory):
-    """A run with its tables written (dataset, tuning, metrics, predictions)."""
-    cfg = pipeline.run_config(write_config(tmp_path_factory.mktemp("plots")))
-    write_scores(cfg)
-    pipeline.summarise_data(cfg)
-    pipeline.tune(cfg)
-    pipeline.evaluate_run(cfg)
-    intervals.write_interval_tables(cfg)
-    decisions.write_decision_tables(cfg)
-    return cfg
+def run(synthetic_run):
+    """The session's finished synthetic run (dataset, tuning, metrics, predictions tables)."""
+    return synthetic_run.cfg
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +40,10 @@ def texts(fig) -> list[str]:
     return [t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text"))]
 
 
-def test_render_figures_writes_every_figure_as_png_and_pdf(run) -> None:
-    pngs = figures.render_figures(run)
+def test_render_figures_writes_every_figure_as_png_and_pdf(demo_report) -> None:
+    """The report's figures step (`render_figures` in 04_figures) wrote exactly these files."""
+    cfg = demo_report.cfg
+    models = [m.name for m in cfg.models]
     expected = {
         "label_donuts",
         "category_donuts",
@@ -57,15 +53,16 @@ def test_render_figures_writes_every_figure_as_png_and_pdf(run) -> None:
         "calibration_curves",
         "risk_coverage",
         "ece_forest",
-        *(f"{kind}_{model_slug(m)}" for kind in ("reliability", "categories") for m in MODELS),
-        *(f"{kind}_{model_slug(m)}" for kind in ("wilson", "smooth") for m in MODELS),
+        *(f"{kind}_{model_slug(m)}" for kind in ("reliability", "categories") for m in models),
+        *(f"{kind}_{model_slug(m)}" for kind in ("wilson", "smooth") for m in models),
     }
-    assert set(pngs) == expected == set(figures.figure_descriptions(run))
-    for name, png in pngs.items():
-        height, width = mimage.imread(png).shape[:2]
+    assert expected == set(figures.figure_descriptions(cfg))
+    files = sorted(p.name for p in cfg.layout.figures.iterdir())
+    assert files == sorted(f"{name}{suffix}" for name in expected for suffix in (".png", ".pdf"))
+    for name in expected:
+        height, width = mimage.imread(cfg.layout.figure(name)).shape[:2]
         assert width > 400 and height > 150, name
-        pdf = png.with_suffix(".pdf")
-        assert pdf.read_bytes().startswith(b"%PDF"), name
+        assert cfg.layout.figure(name, ".pdf").read_bytes().startswith(b"%PDF"), name
 
 
 def test_figure_names_and_descriptions_come_from_one_catalogue(run) -> None:

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 from bs4 import BeautifulSoup
-from conftest import DEMO_DIR, EMBEDDED_MODELS, ZERO_SHOT
+from shipped_demo import EMBEDDED_MODELS, ZERO_SHOT, demo_dataset
 
 from guardcal import scores
 from guardcal.__main__ import main
@@ -39,11 +39,7 @@ def base_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
     raw: dict[str, Any] = {
         "name": "hostile",
         "reports_dir": str(tmp_path / "reports"),
-        "dataset": {
-            "validation": {"path": str(DEMO_DIR / "train.jsonl"), "fraction": 0.3, "seed": 42},
-            "test": str(DEMO_DIR / "test.jsonl"),
-            "limit": 6,
-        },
+        "dataset": demo_dataset(6),
         "models": [{"name": ZERO_SHOT, "model": EMBEDDED_MODELS[ZERO_SHOT]}],
     }
     for dotted, value in overrides.items():

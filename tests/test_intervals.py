@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_pipeline import MODELS, write_config, write_scores
+from synthetic import MODELS, RESAMPLES, scored_run
 
 from guardcal import scores
 from guardcal.calibration.methods import REGISTRY, method_names
@@ -17,14 +17,9 @@ from guardcal.reporting import intervals, narrative, pipeline, tables
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory):
-    """A finished synthetic run (no model) with its interval tables, 100 resamples."""
-    tmp = tmp_path_factory.mktemp("beyond")
-    cfg = pipeline.run_config(write_config(Path(tmp), bootstrap_resamples=100))
-    write_scores(cfg)
-    pipeline.evaluate_run(cfg)
-    ci, diff = intervals.write_interval_tables(cfg)
-    return cfg, ci, diff
+def run(synthetic_run):
+    """The session's finished synthetic run (100 resamples) and its interval tables."""
+    return synthetic_run.cfg, synthetic_run.ci, synthetic_run.diff
 
 
 def test_interval_tables_have_the_contract_columns_and_every_row(run) -> None:
@@ -71,18 +66,14 @@ def test_differences_are_paired_against_the_uncalibrated_row(run) -> None:
 
 def test_intervals_are_deterministic_and_the_seed_matters(run, tmp_path: Path) -> None:
     cfg, ci, _ = run
-    again = pipeline.run_config(write_config(tmp_path, bootstrap_resamples=100))
-    write_scores(again)
+    again = scored_run(tmp_path, bootstrap_resamples=RESAMPLES)
     pipeline.evaluate_run(again)
     intervals.write_interval_tables(again)
     assert (
         again.layout.table("metrics_ci").read_bytes() == cfg.layout.table("metrics_ci").read_bytes()
     )
     (tmp_path / "s").mkdir()
-    other = pipeline.run_config(
-        write_config(tmp_path / "s", bootstrap_resamples=100, bootstrap_seed=1)
-    )
-    write_scores(other)
+    other = scored_run(tmp_path / "s", bootstrap_resamples=RESAMPLES, bootstrap_seed=1)
     pipeline.evaluate_run(other)
     lo = intervals.write_interval_tables(other)[0]["lo"].to_numpy()
     assert not np.allclose(lo, ci["lo"].to_numpy())
@@ -90,13 +81,11 @@ def test_intervals_are_deterministic_and_the_seed_matters(run, tmp_path: Path) -
 
 def test_refit_option_widens_the_temperature_rows(tmp_path: Path) -> None:
     """Refitting on validation resamples adds the calibrators' uncertainty to their rows."""
-    cfg = pipeline.run_config(write_config(tmp_path, bootstrap_resamples=15, bootstrap_refit=True))
-    write_scores(cfg)
+    cfg = scored_run(tmp_path, bootstrap_resamples=15, bootstrap_refit=True)
     pipeline.evaluate_run(cfg)
     refit, _ = intervals.write_interval_tables(cfg)
     (tmp_path / "f").mkdir()
-    fixed = pipeline.run_config(write_config(tmp_path / "f", bootstrap_resamples=15))
-    write_scores(fixed)
+    fixed = scored_run(tmp_path / "f", bootstrap_resamples=15)
     pipeline.evaluate_run(fixed)
     once, _ = intervals.write_interval_tables(fixed)
     pd.testing.assert_series_equal(refit["value"], once["value"])
@@ -107,7 +96,7 @@ def test_refit_option_widens_the_temperature_rows(tmp_path: Path) -> None:
 def test_narrative_names_the_resamples_and_the_clear_differences(run) -> None:
     cfg, _, diff = run
     intro = narrative.beyond_intro(cfg)
-    assert "100 resamples" in intro and "fitted once on the validation split" in intro
+    assert f"{RESAMPLES} resamples" in intro and "fitted once on the validation split" in intro
     text = narrative.beyond_differences(diff, list(MODELS))
     for model in MODELS:
         rows = diff[(diff["model"] == model) & (diff["metric"] == "ece")]

@@ -7,45 +7,29 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_pipeline import MODELS, write_config, write_scores
+from synthetic import MODELS
 
-from guardcal import scores
-from guardcal.reporting import narrative, pipeline
-
-
-@pytest.fixture(scope="module")
-def facts(tmp_path_factory: pytest.TempPathFactory) -> narrative.RunFacts:
-    """A finished synthetic run (scores, tables, examples) read back as the report reads it."""
-    tmp = tmp_path_factory.mktemp("narrative")
-    cfg = pipeline.run_config(write_config(tmp))
-    write_scores(cfg)
-    pipeline.summarise_data(cfg)
-    pipeline.tune(cfg)
-    pipeline.evaluate_run(cfg)
-    for i, model in enumerate(MODELS):
-        example = {"id": "r2-0", "input": "<b>guard input</b> & more", "answer": f"answer {i}"}
-        scores.write_example(cfg, model, example)
-    return narrative.RunFacts.load(cfg)
+from guardcal.reporting import narrative
 
 
-def test_intro_names_the_run_and_its_sizes(facts) -> None:
-    text = narrative.run_intro(facts)
+def test_intro_names_the_run_and_its_sizes(run_facts) -> None:
+    text = narrative.run_intro(run_facts)
     assert "`unit`" in text and "160 test pairs" in text and "120 validation pairs" in text
     assert all(m in text for m in MODELS)
 
 
-def test_the_example_input_is_escaped_and_answers_are_per_guard(facts) -> None:
-    assert narrative.example_html(facts) == (
+def test_the_example_input_is_escaped_and_answers_are_per_guard(run_facts) -> None:
+    assert narrative.example_html(run_facts) == (
         '<pre class="guard-input">&lt;b&gt;guard input&lt;/b&gt; &amp; more</pre>'
     )
-    assert "`r2-0`" in narrative.example_intro(facts)
-    lines = narrative.answers(facts).splitlines()
+    assert "`r2-0`" in narrative.example_intro(run_facts)
+    lines = narrative.answers(run_facts).splitlines()
     assert [line.split("`")[1] for line in lines] == ["answer 0", "answer 1"]
 
 
-def test_uncalibrated_lines_quote_the_metrics_table(facts) -> None:
-    for model, line in zip(MODELS, narrative.uncalibrated(facts).splitlines()[2:], strict=True):
-        assert f"ECE {facts.value(model, 'uncalibrated', 'ece'):.3f}" in line
+def test_uncalibrated_lines_quote_the_metrics_table(run_facts) -> None:
+    for model, line in zip(MODELS, narrative.uncalibrated(run_facts).splitlines()[2:], strict=True):
+        assert f"ECE {run_facts.value(model, 'uncalibrated', 'ece'):.3f}" in line
 
 
 @pytest.mark.parametrize(
@@ -61,25 +45,25 @@ def test_temperature_effect_reads_the_fitted_value(temperature, words) -> None:
     assert words in narrative.temperature_effect(temperature, 0.1, 20.0)
 
 
-def test_best_ece_picks_each_guards_lowest_row(facts) -> None:
-    for model, line in zip(MODELS, narrative.best_ece(facts).splitlines(), strict=True):
-        block = facts.metrics[facts.metrics["model"] == model].set_index("method")
+def test_best_ece_picks_each_guards_lowest_row(run_facts) -> None:
+    for model, line in zip(MODELS, narrative.best_ece(run_facts).splitlines(), strict=True):
+        block = run_facts.metrics[run_facts.metrics["model"] == model].set_index("method")
         best = block["ece"].idxmin()
         assert f"({block.at[best, 'ece']:.3f}," in line
 
 
-def test_results_note_states_the_invariances_only_when_they_hold(facts) -> None:
-    note = narrative.results_note(facts)
+def test_results_note_states_the_invariances_only_when_they_hold(run_facts) -> None:
+    note = narrative.results_note(run_facts)
     assert "AUPRC is identical" in note and "TS leaves F1" in note
-    broken = facts.metrics.copy()
+    broken = run_facts.metrics.copy()
     broken.loc[broken["method"] == "ts", "f1"] += 0.01
     broken.loc[broken["method"] == "bc", "auprc"] += 0.002
-    note = narrative.results_note(dataclasses.replace(facts, metrics=broken))
+    note = narrative.results_note(dataclasses.replace(run_facts, metrics=broken))
     assert "differs by at most 2.0e-03" in note and "TS leaves" not in note
 
 
-def test_setup_lists_every_split_and_guard(facts) -> None:
-    text = narrative.setup(facts)
+def test_setup_lists_every_split_and_guard(run_facts) -> None:
+    text = narrative.setup(run_facts)
     assert "| validation | `validation.jsonl` | 120 |" in text
     assert all(f"| {m} |" in text for m in MODELS)
-    assert isinstance(facts.summary, pd.DataFrame) and Path(facts.cfg.run_dir).is_dir()
+    assert isinstance(run_facts.summary, pd.DataFrame) and Path(run_facts.cfg.run_dir).is_dir()

@@ -96,14 +96,16 @@ def test_mistral_matches_sentencepiece(request, version: str) -> None:
         ("tiny_mistral", "mistral_v1_tok"),
     ],
 )
-def test_tiny_checkpoint_loads_from_path(request, checkpoint: str, source_tok: str) -> None:
+def test_tiny_checkpoint_loads_from_path(
+    request, checkpoint_device: str, checkpoint: str, source_tok: str
+) -> None:
     """`from_pretrained(path)` gives back the tokenizer's ids and a causal LM over its ids."""
     folder: Path = request.getfixturevalue(checkpoint)
     source = request.getfixturevalue(source_tok)
     tok = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForCausalLM.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder).to(checkpoint_device)
     assert tok(MIXED).input_ids == source(MIXED).input_ids
-    ids = torch.tensor([tok(MIXED).input_ids])
+    ids = torch.tensor([tok(MIXED).input_ids], device=checkpoint_device)
     with torch.no_grad():
         logits = model(ids).logits
     assert logits.shape == (1, ids.shape[1], len(source))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from scipy.special import log_softmax
+from synthetic import MODELS, scored_run, write_config
 
 from guardcal import records, scores
 from guardcal.calibration import BatchCalibration, TemperatureScaling
@@ -18,69 +17,11 @@ from guardcal.calibration.metrics import evaluate
 from guardcal.policies import BEAVERTAILS_CATEGORIES
 from guardcal.reporting import pipeline, tables
 
-MODELS = ("Guard A", "Guard B (fine-tuned)")
-
-
-def write_jsonl(path: Path, n: int, seed: int) -> None:
-    """A tiny BeaverTails-schema file: alternating labels, a category flag on unsafe rows."""
-    rng = np.random.default_rng(seed)
-    with path.open("w", encoding="utf-8") as f:
-        for i in range(n):
-            unsafe = bool(rng.random() < 0.45)
-            flags = {c: False for c in BEAVERTAILS_CATEGORIES}
-            if unsafe:
-                flags[BEAVERTAILS_CATEGORIES[i % 3]] = True
-                flags["privacy_violation"] = i % 2 == 0
-            row = {"id": f"r{seed}-{i}", "prompt": f"question {i}", "response": f"answer {i}"}
-            f.write(json.dumps({**row, "is_safe": not unsafe, "category": flags}) + "\n")
-
-
-def write_config(tmp_path: Path, **calibration: object) -> Path:
-    """A config over two local files, reports under tmp_path."""
-    write_jsonl(tmp_path / "validation.jsonl", 120, seed=1)
-    write_jsonl(tmp_path / "test.jsonl", 160, seed=2)
-    raw = {
-        "name": "unit",
-        "dataset": {"validation": "validation.jsonl", "test": "test.jsonl"},
-        "models": [{"name": m, "model": f"local/{i}"} for i, m in enumerate(MODELS)],
-        "reports_dir": str(tmp_path / "reports"),
-    }
-    if calibration:
-        raw["calibration"] = calibration
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
-    return path
-
-
-def write_scores(cfg) -> None:
-    """Synthetic logits for every model and split, written where the scorer writes them."""
-    rng = np.random.default_rng(0)
-    for k, model in enumerate(MODELS):
-        for split in ("validation", "test", "content_free"):
-            frame = records.load_split(cfg, split)
-            y = frame["label"].to_numpy()
-            sign = np.where(y == 1, 1.0, np.where(y == 0, -1.0, 0.0))
-            # Guard A: biased to safe and weak; guard B: sharp and overconfident.
-            gap = (-2.5 + 1.0 * sign if k == 0 else 5.0 * sign) + rng.normal(0, 2.0, len(y))
-            safe = rng.normal(10, 1, len(y))
-            frame = pd.DataFrame(
-                {
-                    "id": frame["id"],
-                    "label": y,
-                    "logit_safe": safe,
-                    "logit_unsafe": safe + gap,
-                    "label_mass": rng.uniform(0.5, 1.0, len(y)),
-                }
-            )
-            scores.write_table(frame, cfg.layout.scores(model, split), {"synthetic": True})
-
 
 @pytest.fixture
 def cfg(tmp_path: Path):
-    """A run whose scores files exist (no model involved)."""
-    cfg = pipeline.run_config(write_config(tmp_path))
-    write_scores(cfg)
-    return cfg
+    """A run whose scores files exist (no model involved); each test writes its own tables."""
+    return scored_run(tmp_path)
 
 
 def test_run_config_overrides(tmp_path: Path) -> None:
@@ -177,9 +118,7 @@ def test_tuning_table_values_and_validation_metrics(cfg) -> None:
 
 
 def test_config_grids_are_used(tmp_path: Path) -> None:
-    path = write_config(tmp_path, temperature_grid=[0.5, 3.0, 0.5], gamma_grid=[-1.0, 1.0, 0.25])
-    cfg = pipeline.run_config(path)
-    write_scores(cfg)
+    cfg = scored_run(tmp_path, temperature_grid=[0.5, 3.0, 0.5], gamma_grid=[-1.0, 1.0, 0.25])
     pipeline.tune(cfg)
     temps = pipeline.read_table(cfg, "tuning_temperature")
     gammas = pipeline.read_table(cfg, "tuning_gamma")

@@ -1,5 +1,5 @@
-"""`guardcal predict` on the embedded guards: a small demo run, then its test split scored anew
-through the calibrated-guard files must give back the run's predictions."""
+"""`guardcal predict` on the embedded guards: the session's demo report's test split scored anew
+through its calibrated-guard files must give back the run's predictions."""
 
 from __future__ import annotations
 
@@ -8,40 +8,19 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
-from conftest import FINE_TUNED, ZERO_SHOT
+from recompute import recompute_categories
+from shipped_demo import FINE_TUNED, REPORT_LIMIT, ZERO_SHOT
 
 from guardcal import records, scores
 from guardcal.__main__ import main
 from guardcal.calibration.methods import method_names
-from guardcal.config import DEMO_CONFIG
-from guardcal.extraction import run_extraction
-from guardcal.reporting import decisions, pipeline
-
-LIMIT = 6
-"""Rows per split: both labels occur in the first six of each demo split."""
+from guardcal.reporting import pipeline
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory):
-    """The demo config on its first LIMIT rows, scored, tuned and evaluated; and its test split
-    as a records file of its own."""
-    tmp = tmp_path_factory.mktemp("predict")
-    raw = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
-    raw.update(name="predict-test", reports_dir=str(tmp / "reports"))
-    raw["dataset"]["limit"] = LIMIT
-    path = tmp / "config.yaml"
-    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
-    cfg = pipeline.run_config(path)
-    run_extraction(cfg)
-    pipeline.tune(cfg)
-    pipeline.evaluate_run(cfg)
-    decisions.write_decision_tables(cfg)
-    test_file = records.resolve_path(cfg.dataset.test.path, None)
-    lines = test_file.read_text(encoding="utf-8").splitlines()[:LIMIT]
-    new = tmp / "new.jsonl"
-    new.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    return cfg, new
+def demo_run(demo_report):
+    """The session's demo report's run, and its test split as a records file of its own."""
+    return demo_report.cfg, demo_report.test_records
 
 
 CASES = [(FINE_TUNED, method, "file") for method in method_names(study=True)]
@@ -50,11 +29,12 @@ CASES += [(ZERO_SHOT, "ts", "file"), (ZERO_SHOT, "bc", "stdout"), (ZERO_SHOT, "p
 the split anew: kept few; every calibrator's file round trip is in test_decisions)."""
 
 
-@pytest.mark.model
 @pytest.mark.parametrize(("model", "method", "output"), CASES)
-def test_predict_reproduces_the_runs_predictions(demo_run, capsys, model, method, output) -> None:
+def test_predict_reproduces_the_runs_predictions(
+    demo_run, capsys, tmp_path, model, method, output
+) -> None:
     cfg, new = demo_run
-    out = new.parent / f"{method}-{model}.jsonl"
+    out = tmp_path / f"{method}-{model}.jsonl"
     argv = ["predict", "--run", str(cfg.run_dir), "--model", model, "--method", method]
     assert main([*argv, *(["-o", str(out)] if output == "file" else []), str(new)]) == 0
     if output == "stdout":
@@ -77,7 +57,6 @@ def test_predict_reproduces_the_runs_predictions(demo_run, capsys, model, method
     assert got["verdict"].tolist() == verdict.tolist()
 
 
-@pytest.mark.model
 def test_calibrated_guard_file_names_the_guard(demo_run) -> None:
     cfg, _ = demo_run
     for m in cfg.models:
@@ -86,14 +65,11 @@ def test_calibrated_guard_file_names_the_guard(demo_run) -> None:
         assert data["guard"]["template_hash"] == meta["template_hash"]
         assert data["guard"]["verbalizer"] == meta["verbalizer"]
         assert data["model"]["model"] == m.model
-        assert data["fitted_on"]["validation"] == LIMIT
+        assert data["fitted_on"]["validation"] == REPORT_LIMIT
         assert set(data["calibrators"]) == set(method_names()) - {"uncalibrated"}
 
 
-@pytest.mark.model
 def test_demo_category_table_equals_a_recomputation(demo_run) -> None:
-    from test_decisions import recompute_categories
-
     cfg, _ = demo_run
     preds = pipeline.read_predictions(cfg)
     split = records.load_split(cfg, "test")
@@ -105,15 +81,14 @@ def test_demo_category_table_equals_a_recomputation(demo_run) -> None:
     pd.testing.assert_frame_equal(got, want, atol=1e-6, check_dtype=False)
 
 
-@pytest.mark.model
-def test_predict_refuses_a_record_too_long_for_the_guard(demo_run, capsys) -> None:
+def test_predict_refuses_a_record_too_long_for_the_guard(demo_run, capsys, tmp_path) -> None:
     """An input longer than the guard's context stops with its file and row, before any weights
     load (the tokenizer measures it), and leaves no output file."""
-    cfg, new = demo_run
-    long = new.parent / "long.jsonl"
+    cfg, _ = demo_run
+    long = tmp_path / "long.jsonl"
     rows = [{"prompt": "Is this fine?"}, {"prompt": "word " * 40_000}]
     long.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    out = new.parent / "long-out.jsonl"
+    out = tmp_path / "long-out.jsonl"
     argv = ["predict", "--run", str(cfg.run_dir), "--model", ZERO_SHOT, str(long), "-o", str(out)]
     assert main(argv) == 2
     err = capsys.readouterr().err

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import DEMO_DIR
+from shipped_demo import demo_dataset, scoring
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from guardcal import scores
@@ -31,14 +31,10 @@ def write_config(folder: Path, checkpoint: Path, mode: str, **extra) -> Path:
     raw = {
         "name": f"tiny-{mode}",
         "reports_dir": str(folder / "reports"),
-        "dataset": {
-            "validation": {"path": str(DEMO_DIR / "train.jsonl"), "fraction": 0.3, "seed": 42},
-            "test": str(DEMO_DIR / "test.jsonl"),
-            "limit": ROWS,
-        },
+        "dataset": demo_dataset(ROWS),
         "models": [{"name": MODEL, "model": str(checkpoint), "format": "llama_guard_3"}],
         "prompt": {"taxonomy": "beavertails_descriptions", "input": mode},
-        "scoring": {"batch_size": 3, "shard_size": 4},
+        "scoring": scoring(batch_size=3, shard_size=4),
         **extra,
     }
     path = folder / f"tiny-{mode}.yaml"
@@ -47,7 +43,7 @@ def write_config(folder: Path, checkpoint: Path, mode: str, **extra) -> Path:
 
 
 @pytest.mark.parametrize("mode", ["study", "model"])
-def test_score_reads_what_greedy_generation_reads(tmp_path, tiny_llama3, mode):
+def test_score_reads_what_greedy_generation_reads(tmp_path, tiny_llama3, checkpoint_device, mode):
     path = write_config(tmp_path, tiny_llama3, mode)
     assert main(["score", "--config", str(path), "--split", "test", "-q"]) == 0
     cfg = load_config(path)
@@ -56,7 +52,7 @@ def test_score_reads_what_greedy_generation_reads(tmp_path, tiny_llama3, mode):
     assert meta["input"] == mode and meta["model"] == str(tiny_llama3)
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_llama3)
-    model = AutoModelForCausalLM.from_pretrained(tiny_llama3).eval()
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama3).to(checkpoint_device).eval()
     prompt = GuardPrompt("beavertails_descriptions", "llama_guard_3", tokenizer, mode)
     frame = load_split(cfg, "test")
     expected = []
@@ -66,7 +62,7 @@ def test_score_reads_what_greedy_generation_reads(tmp_path, tiny_llama3, mode):
             assert ids[:4] == start
             assert ids[-1] == 271
             out = model.generate(
-                torch.tensor([ids]),
+                torch.tensor([ids], device=checkpoint_device),
                 max_new_tokens=1,
                 do_sample=False,
                 output_logits=True,
@@ -86,6 +82,7 @@ def test_score_reads_what_greedy_generation_reads(tmp_path, tiny_llama3, mode):
 
 
 @pytest.mark.model
+@pytest.mark.report
 def test_report_runs_on_the_tiny_checkpoint(tmp_path, tiny_llama3, capfd):
     """`guardcal report` end to end on a checkpoint folder, in the study's input mode: scoring in
     the terminal, each notebook named as it starts, no kernel transport warning; the study's

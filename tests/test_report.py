@@ -1,4 +1,5 @@
-"""End to end: the real notebooks through papermill on a few demo rows, then what a reader gets."""
+"""End to end: the real notebooks through papermill on a few demo rows (the session's demo
+report), then what a reader gets."""
 
 from __future__ import annotations
 
@@ -11,30 +12,19 @@ import pandas as pd
 import pytest
 import yaml
 from bs4 import BeautifulSoup
+from shipped_demo import REPORT_LIMIT
+from synthetic import MODELS, scored_run, write_config
 
 from guardcal import scores
 from guardcal.__main__ import main
 from guardcal.calibration.methods import method_names
-from guardcal.config import DEMO_CONFIG
 from guardcal.reporting import figures, pipeline, render, tables
-
-LIMIT = 12
-"""Rows per split: both labels occur in each demo split, and it stays quick."""
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory):
-    """One real `make report` run of the demo config, limited, under a temporary reports dir."""
-    tmp = tmp_path_factory.mktemp("report")
-    raw = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
-    raw.update(name="report-test", reports_dir=str(tmp / "reports"))
-    raw["dataset"]["limit"] = LIMIT
-    path = tmp / "config.yaml"
-    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
-    outputs = render.build_report(path)
-    cfg = pipeline.run_config(path)
-    soup = BeautifulSoup(outputs["html"].read_text(encoding="utf-8"), "html.parser")
-    return cfg, outputs, soup
+def built(demo_report):
+    """The session's demo report: its run, what `build_report` returned, report.html parsed."""
+    return demo_report.cfg, demo_report.outputs, demo_report.soup
 
 
 def headings(soup: BeautifulSoup) -> list[str]:
@@ -55,14 +45,12 @@ def remote_sources(soup: BeautifulSoup) -> list[str]:
     return found
 
 
-@pytest.mark.model
 def test_every_section_is_in_the_report_in_order(built) -> None:
     _, _, soup = built
     found = [h for h in headings(soup) if h in render.SECTIONS]
     assert found == list(render.SECTIONS)
 
 
-@pytest.mark.model
 def test_every_figure_is_embedded(built) -> None:
     cfg, _, soup = built
     names = ["label_donuts", "category_donuts", "uncalibrated", "tuning_temperature"]
@@ -83,7 +71,6 @@ def test_every_figure_is_embedded(built) -> None:
     assert sorted(embedded) == sorted(on_disk)
 
 
-@pytest.mark.model
 def test_both_html_files_work_offline(built) -> None:
     _, outputs, soup = built
     slides = BeautifulSoup(outputs["slides"].read_text(encoding="utf-8"), "html.parser")
@@ -96,7 +83,6 @@ def test_both_html_files_work_offline(built) -> None:
     assert "$$" in soup.get_text()  # formulas are left for MathJax to typeset
 
 
-@pytest.mark.model
 def test_slides_have_one_slide_per_section(built) -> None:
     _, outputs, _ = built
     slides = BeautifulSoup(outputs["slides"].read_text(encoding="utf-8"), "html.parser")
@@ -106,7 +92,6 @@ def test_slides_have_one_slide_per_section(built) -> None:
         assert title in headings(section)
 
 
-@pytest.mark.model
 def test_report_tables_show_every_method_of_every_model(built) -> None:
     cfg, _, soup = built
     metrics = pd.read_csv(cfg.layout.table("metrics"))
@@ -125,7 +110,6 @@ def test_report_tables_show_every_method_of_every_model(built) -> None:
         ]
 
 
-@pytest.mark.model
 def test_tables_equal_what_the_library_computes_from_the_scores(built) -> None:
     cfg, _, _ = built
     fitted = {
@@ -156,10 +140,9 @@ def test_tables_equal_what_the_library_computes_from_the_scores(built) -> None:
     )
     got_tuning = pd.read_csv(cfg.layout.table("tuning"))
     pd.testing.assert_frame_equal(got_tuning, want_tuning, atol=1e-6, check_dtype=False)
-    assert len(scores.read_scores(cfg, cfg.models[0].name, "test")) == LIMIT
+    assert len(scores.read_scores(cfg, cfg.models[0].name, "test")) == REPORT_LIMIT
 
 
-@pytest.mark.model
 def test_the_example_shown_is_the_scorers(built) -> None:
     cfg, _, soup = built
     example = scores.read_example(cfg, cfg.models[0].name)
@@ -169,7 +152,6 @@ def test_the_example_shown_is_the_scorers(built) -> None:
         assert scores.read_example(cfg, m.name)["answer"] in soup.get_text()
 
 
-@pytest.mark.model
 def test_executed_notebooks_and_pdf(built) -> None:
     cfg, outputs, _ = built
     for name in render.NOTEBOOKS:
@@ -236,10 +218,7 @@ def test_bad_data_stops_the_report_with_one_line_naming_the_row(
 def test_inputs_digest_follows_settings_and_scores(tmp_path: Path) -> None:
     """The up-to-date check: same inputs, same digest; a changed scores file, parameter or
     setting changes it."""
-    from test_pipeline import MODELS, write_config, write_scores
-
-    cfg = pipeline.run_config(write_config(tmp_path))
-    write_scores(cfg)
+    cfg = scored_run(tmp_path)
     first = render.inputs_digest(cfg, {"limit": None})
     assert render.inputs_digest(cfg, {"limit": None}) == first
     assert render.inputs_digest(cfg, {"limit": 5}) != first

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import BASE, FINE_TUNED, POLICIES_DIR, ZERO_SHOT
+from shipped_demo import BASE, FINE_TUNED, POLICIES_DIR, ZERO_SHOT
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
