@@ -27,8 +27,8 @@ import hashlib
 import io
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import astuple
-from functools import partial
+from dataclasses import astuple, dataclass
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,6 @@ import pyarrow.parquet as pq
 from guardcal.config import SPLITS, Columns, Config, InputError, LabelValues, Source, resolve_path
 from guardcal.policies import BEAVERTAILS_CATEGORIES
 
-EXTENSIONS = (".jsonl", ".csv", ".parquet")
 EVALUATED_SPLITS = ("validation", "test")
 """The splits with labels."""
 LABELS = {"safe": 0, "unsafe": 1}
@@ -161,8 +160,36 @@ def read_json(path: Path) -> Any:
         raise _fail(source, f"line {exc.lineno}", None, message) from None
 
 
-NATIVE_FILES = (".jsonl", ".jsonl.gz", ".json", ".csv", ".parquet")
-"""The file types `read_rows` reads: what public datasets ship."""
+def _read_json_list(path: Path, source: str) -> list[tuple[int, dict]]:
+    """(record number, object) of a file holding one JSON list of objects."""
+    data = read_json(path)
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise DataError(f"{source}: expected a JSON list of objects")
+    return list(enumerate(data, start=1))
+
+
+@dataclass(frozen=True)
+class FileType:
+    """How one kind of local data file is read: its reader, what its row numbers count, and
+    whether every cell is text (labels, category flags and messages are then parsed from it)."""
+
+    read: Callable[[Path, str], list[tuple[int, dict]]]
+    unit: str
+    text_cells: bool = False
+
+
+FILE_TYPES = {
+    ".jsonl": FileType(_read_jsonl, "line"),
+    ".jsonl.gz": FileType(_read_jsonl, "line"),
+    ".json": FileType(_read_json_list, "record"),
+    ".csv": FileType(_read_csv, "row", text_cells=True),
+    ".parquet": FileType(_read_parquet, "row"),
+}
+"""The local data files guardcal reads, by how their names end: what public datasets ship."""
+NATIVE_FILES = tuple(FILE_TYPES)
+"""The file types `read_rows` reads."""
+RECORD_FILES = (".jsonl", ".csv", ".parquet")
+"""The file types a run's split may be (`load_records`)."""
 
 
 def read_rows(path: Path) -> tuple[str, list[tuple[int, dict]]]:
@@ -170,19 +197,10 @@ def read_rows(path: Path) -> tuple[str, list[tuple[int, dict]]]:
     of a .jsonl file, `record` of a .json list, `row` of a .csv or .parquet file), with no
     column rules: a CSV cell is text (None when empty), the other formats keep their types."""
     source = str(path)
-    name = path.name.lower()
-    if name.endswith((".jsonl", ".jsonl.gz")):
-        return "line", _read_jsonl(path, source)
-    if name.endswith(".csv"):
-        return "row", _read_csv(path, source)
-    if name.endswith(".parquet"):
-        return "row", _read_parquet(path, source)
-    if name.endswith(".json"):
-        data = read_json(path)
-        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-            raise DataError(f"{source}: expected a JSON list of objects")
-        return "record", list(enumerate(data, start=1))
-    raise DataError(f"{source}: unsupported file type (supported: {list(NATIVE_FILES)})")
+    kind = next((k for k in FILE_TYPES if path.name.lower().endswith(k)), None)
+    if kind is None:
+        raise DataError(f"{source}: unsupported file type (supported: {list(NATIVE_FILES)})")
+    return FILE_TYPES[kind].unit, FILE_TYPES[kind].read(path, source)
 
 
 def _label(value: Any, label_values: LabelValues, from_text: bool) -> int | None:
@@ -249,127 +267,138 @@ def _messages(
     return out
 
 
-def _normalise(
-    records: list[tuple[int, dict]],
-    source: str,
-    unit: str,
-    columns: Columns,
-    label_values: LabelValues,
-    id_prefix: str,
-    from_text: bool = False,
-    require_label: bool = True,
-) -> pd.DataFrame:
-    """Validate every (row number, record) and build the normalised frame; without
-    `require_label` a row may lack the label (new traffic to score), which is then -1."""
-    if not records:
-        raise DataError(f"{source}: empty file: no records")
-    allowed = set(astuple(columns))
-    has_id = any(columns.id in r for _, r in records)
-    ids, prompts, responses, labels, categories, conversations = [], [], [], [], [], []
-    first_row: dict[str, int] = {}
-    for number, record in records:
-        where = f"{unit} {number}"
-        unknown = sorted(set(record) - allowed)
-        if unknown:
-            raise _fail(
-                source,
-                where,
-                unknown[0],
-                f"unknown column (allowed: {sorted(allowed)}; map other names under "
-                "dataset.columns in the config)",
-            )
-        messages = _messages(
-            record.get(columns.messages), from_text, partial(_fail, source, where, columns.messages)
+@dataclass(frozen=True)
+class Schema:
+    """How the rows of one source are read and named in errors: the source (a file, or a hub
+    id and split), what its row numbers count (`line`, `row` or `index`), the prefix of ids
+    made from row numbers, the column mapping and label values, whether every cell is text
+    (CSV) and whether a row must carry a label (not so for new traffic to score: label -1)."""
+
+    source: str
+    unit: str
+    id_prefix: str
+    columns: Columns = BEAVERTAILS_COLUMNS
+    label_values: LabelValues = BOOLEAN_LABELS
+    from_text: bool = False
+    require_label: bool = True
+
+    @cached_property
+    def allowed(self) -> set[str]:
+        """The columns a row may hold: the mapped names."""
+        return set(astuple(self.columns))
+
+    def fail(self, number: int, field: str | None, message: str) -> DataError:
+        """A DataError naming this source, row `number` and `field`."""
+        return _fail(self.source, f"{self.unit} {number}", field, message)
+
+    def expected_labels(self) -> str:
+        """The label values this schema accepts, as an error states them."""
+        if self.label_values == BOOLEAN_LABELS:
+            return "a boolean (true/false)"
+        values = self.label_values
+        return f"one of safe {list(values.safe)} / unsafe {list(values.unsafe)}"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One normalised record: a row of the normalised frame."""
+
+    id: str
+    prompt: str
+    response: str | None
+    label: int
+    categories: list[str]
+    messages: list[dict[str, str]] | None = None
+
+
+def _row(schema: Schema, number: int, record: dict, ids: dict[str, int] | None) -> Row:
+    """Validate record `number` and normalise it. `ids` maps the ids of the rows before to
+    their numbers when the source has an id column, and gains this row's; None makes the id
+    from the row number."""
+    c = schema.columns
+    unknown = sorted(set(record) - schema.allowed)
+    if unknown:
+        raise schema.fail(
+            number,
+            unknown[0],
+            f"unknown column (allowed: {sorted(schema.allowed)}; map other names under "
+            "dataset.columns in the config)",
         )
-        if messages is not None:
-            if not _is_blank(record.get(columns.prompt)) or not _is_blank(
-                record.get(columns.response)
-            ):
-                raise _fail(
-                    source,
-                    where,
-                    columns.messages,
-                    "give either messages or prompt/response, not both",
-                )
-            last_user = [m["content"] for m in messages if m["role"] == "user"]
-            record = {**record, columns.prompt: last_user[-1] if last_user else None}
-            if messages[-1]["role"] == "assistant":
-                record[columns.response] = messages[-1]["content"]
-        prompt = record.get(columns.prompt)
-        if _is_blank(prompt):
-            raise _fail(source, where, columns.prompt, "missing or empty prompt")
-        if not isinstance(prompt, str):
-            raise _fail(source, where, columns.prompt, f"must be text, got {prompt!r}")
-        response = record.get(columns.response)
-        if not isinstance(response, str | None):
-            raise _fail(source, where, columns.response, f"must be text, got {response!r}")
-        raw_label = record.get(columns.label)
-        if raw_label is None and require_label:
-            raise _fail(source, where, columns.label, "missing label")
-        label = -1 if raw_label is None else _label(raw_label, label_values, from_text)
-        if label is None:
-            expected = (
-                "a boolean (true/false)"
-                if label_values == BOOLEAN_LABELS
-                else f"one of safe {list(label_values.safe)} / unsafe {list(label_values.unsafe)}"
+    messages = _messages(
+        record.get(c.messages), schema.from_text, partial(schema.fail, number, c.messages)
+    )
+    if messages is not None:
+        if not _is_blank(record.get(c.prompt)) or not _is_blank(record.get(c.response)):
+            raise schema.fail(
+                number, c.messages, "give either messages or prompt/response, not both"
             )
-            raise _fail(
-                source,
-                where,
-                columns.label,
-                f"label {raw_label!r} is not {expected} (map other values under "
-                "dataset.label_values in the config)",
+        last_user = [m["content"] for m in messages if m["role"] == "user"]
+        record = {**record, c.prompt: last_user[-1] if last_user else None}
+        if messages[-1]["role"] == "assistant":
+            record[c.response] = messages[-1]["content"]
+    prompt = record.get(c.prompt)
+    if _is_blank(prompt):
+        raise schema.fail(number, c.prompt, "missing or empty prompt")
+    if not isinstance(prompt, str):
+        raise schema.fail(number, c.prompt, f"must be text, got {prompt!r}")
+    response = record.get(c.response)
+    if not isinstance(response, str | None):
+        raise schema.fail(number, c.response, f"must be text, got {response!r}")
+    raw_label = record.get(c.label)
+    if raw_label is None and schema.require_label:
+        raise schema.fail(number, c.label, "missing label")
+    label = -1 if raw_label is None else _label(raw_label, schema.label_values, schema.from_text)
+    if label is None:
+        raise schema.fail(
+            number,
+            c.label,
+            f"label {raw_label!r} is not {schema.expected_labels()} (map other values under "
+            "dataset.label_values in the config)",
+        )
+    if ids is None:
+        rid = f"{schema.id_prefix}-{number}"
+    else:
+        rid = record.get(c.id)
+        if _is_blank(rid) or not isinstance(rid, str | int) or isinstance(rid, bool):
+            raise schema.fail(number, c.id, f"missing or invalid id {rid!r}")
+        rid = str(rid)
+        if rid in ids:
+            raise schema.fail(
+                number, c.id, f"duplicate id {rid!r} (also at {schema.unit} {ids[rid]})"
             )
-        if has_id:
-            rid = record.get(columns.id)
-            if _is_blank(rid) or not isinstance(rid, str | int) or isinstance(rid, bool):
-                raise _fail(source, where, columns.id, f"missing or invalid id {rid!r}")
-            rid = str(rid)
-            if rid in first_row:
-                raise _fail(
-                    source,
-                    where,
-                    columns.id,
-                    f"duplicate id {rid!r} (also at {unit} {first_row[rid]})",
-                )
-            first_row[rid] = number
-        else:
-            rid = f"{id_prefix}-{number}"
-
-        ids.append(rid)
-        prompts.append(prompt)
-        responses.append(None if _is_blank(response) else response)
-        labels.append(label)
-        bad_category = partial(_fail, source, where, columns.category)
-        flags = _categories(record.get(columns.category), from_text, bad_category)
-        if flags and label == 0:
-            raise bad_category(f"flags {flags} as harmful but the label {raw_label!r} says safe")
-        categories.append(flags)
-        conversations.append(messages)
-    frame = _frame(ids, prompts, responses, labels, categories)
-    if any(m is not None for m in conversations):
-        frame["messages"] = pd.Series(conversations, dtype=object)
-    return frame
+        ids[rid] = number
+    bad_category = partial(schema.fail, number, c.category)
+    flags = _categories(record.get(c.category), schema.from_text, bad_category)
+    if flags and label == 0:
+        raise bad_category(f"flags {flags} as harmful but the label {raw_label!r} says safe")
+    response = None if _is_blank(response) else response
+    return Row(rid, prompt, response, label, flags, messages)
 
 
-def _frame(
-    ids: list[str],
-    prompts: list[str],
-    responses: list[str | None],
-    labels: list[int],
-    categories: list[list[str]],
-) -> pd.DataFrame:
-    """The normalised frame, with object text columns so a missing response stays None."""
-    return pd.DataFrame(
+def _normalise(records: list[tuple[int, dict]], schema: Schema) -> pd.DataFrame:
+    """Validate every (row number, record) of a source and build the normalised frame."""
+    if not records:
+        raise DataError(f"{schema.source}: empty file: no records")
+    ids: dict[str, int] | None = {} if any(schema.columns.id in r for _, r in records) else None
+    return _frame([_row(schema, number, record, ids) for number, record in records])
+
+
+def _frame(rows: list[Row]) -> pd.DataFrame:
+    """The normalised frame, with object text columns so a missing response stays None; the
+    `messages` column only when some row is a conversation."""
+    frame = pd.DataFrame(
         {
-            "id": pd.Series(ids, dtype=object),
-            "prompt": pd.Series(prompts, dtype=object),
-            "response": pd.Series(responses, dtype=object),
-            "label": pd.Series(labels, dtype="int64"),
-            "categories": pd.Series(categories, dtype=object),
+            "id": pd.Series([r.id for r in rows], dtype=object),
+            "prompt": pd.Series([r.prompt for r in rows], dtype=object),
+            "response": pd.Series([r.response for r in rows], dtype=object),
+            "label": pd.Series([r.label for r in rows], dtype="int64"),
+            "categories": pd.Series([r.categories for r in rows], dtype=object),
         },
         columns=list(COLUMNS),
     )
+    if any(r.messages is not None for r in rows):
+        frame["messages"] = pd.Series([r.messages for r in rows], dtype=object)
+    return frame
 
 
 def load_records(
@@ -383,17 +412,15 @@ def load_records(
     path = Path(path)
     source = str(path)
     suffix = path.suffix.lower()
-    need = {"require_label": require_label}
-    if suffix == ".jsonl":
-        records = _read_jsonl(path, source)
-        return _normalise(records, source, "line", columns, label_values, path.stem, **need)
-    if suffix == ".csv":
-        records = _read_csv(path, source)
-        return _normalise(records, source, "row", columns, label_values, path.stem, True, **need)
-    if suffix == ".parquet":
-        records = _read_parquet(path, source)
-        return _normalise(records, source, "row", columns, label_values, path.stem, **need)
-    raise DataError(f"{source}: unsupported file type {suffix!r} (supported: {list(EXTENSIONS)})")
+    if suffix not in RECORD_FILES:
+        raise DataError(
+            f"{source}: unsupported file type {suffix!r} (supported: {list(RECORD_FILES)})"
+        )
+    kind = FILE_TYPES[suffix]
+    schema = Schema(
+        source, kind.unit, path.stem, columns, label_values, kind.text_cells, require_label
+    )
+    return _normalise(kind.read(path, source), schema)
 
 
 def _load_hub(src: Source, columns: Columns, label_values: LabelValues) -> pd.DataFrame:
@@ -403,8 +430,8 @@ def _load_hub(src: Source, columns: Columns, label_values: LabelValues) -> pd.Da
 
     dataset = datasets.load_dataset(src.hf, split=src.split, revision=src.revision)
     records = list(enumerate(dataset.to_list()))  # plain Python values, a missing cell is None
-    source = f"{src.hf} (split {src.split})"
-    return _normalise(records, source, "index", columns, label_values, str(src.split))
+    schema = Schema(f"{src.hf} (split {src.split})", "index", str(src.split), columns, label_values)
+    return _normalise(records, schema)
 
 
 def split_fraction(
@@ -428,14 +455,7 @@ def split_fraction(
 
 def content_free_frame(texts: Iterable[str]) -> pd.DataFrame:
     """Content-free inputs for contextual calibration: prompt = response = text, label -1."""
-    texts = list(texts)
-    return _frame(
-        [f"content_free-{i}" for i in range(len(texts))],
-        texts,
-        list(texts),
-        [-1] * len(texts),
-        [[] for _ in texts],
-    )
+    return _frame([Row(f"content_free-{i}", t, t, -1, []) for i, t in enumerate(texts)])
 
 
 def split_source(cfg: Config, split: str) -> str:
