@@ -13,6 +13,7 @@ help:
 	@echo "make test-fast  the suite without model, report and Ray tests, for daily work"
 	@echo "make report  run the notebooks and render reports/<run>/ (CONFIG=path/to/config.yaml)"
 	@echo "make bench   extraction, tuning and bootstrap benchmarks"
+	@echo "make gpu-check  on one NVIDIA GPU: bf16 extraction at batch 16/32/64, tiny checkpoints on CUDA"
 	@echo "make lab     open JupyterLab on notebooks/"
 	@echo "make lint    ruff and the import contracts"
 	@echo "make rows    refit the embedded guards' verdict rows into guardcal/data/rows/"
@@ -44,6 +45,11 @@ bench: setup
 	$(BIN)/python benchmarks/bench_extraction.py $(if $(CONFIG),--config $(CONFIG))
 	$(BIN)/python benchmarks/bench_tuning.py
 	$(BIN)/python benchmarks/bench_bootstrap.py
+
+# One NVIDIA GPU, at most 8 minutes, no download (benchmarks/gpu_check.py says what it runs);
+# REDUCED=1 runs the same steps on the CPU at toy sizes.
+gpu-check: setup
+	$(BIN)/python benchmarks/gpu_check.py $(if $(REDUCED),--reduced)
 
 lint: setup
 	$(BIN)/ruff check guardcal tests benchmarks

@@ -179,6 +179,67 @@ def label_columns(logits: torch.Tensor, token_ids: tuple[int, int]) -> np.ndarra
     return torch.cat([pair, mass[:, None]], dim=1).double().cpu().numpy()
 
 
+@dataclass
+class Workload:
+    """A guard and the first rows of a run's test split, with what the FLOP floor counts: the
+    tokens of each rendered input, and those after the cached policy prefix."""
+
+    cfg: Config
+    guard: Guard
+    prompt: GuardPrompt
+    frame: pd.DataFrame
+    sequences: list[list[int]]
+    fresh: list[int]
+    max_words: int | None
+
+    @property
+    def floor_flops(self) -> float:
+        """FLOPs per example at the floor: 2 × non-embedding parameters × the tokens after the
+        prefix, plus the output layer at one position."""
+        body, head = parameters(self.guard.model)
+        return 2 * body * statistics.mean(self.fresh) + 2 * head
+
+    def describe(self) -> str:
+        """Two lines: the model and device, then the examples."""
+        model, device = self.guard.model, self.guard.model.device
+        body, _ = parameters(model)
+        where = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+        return (
+            f"model: {self.guard.name} ({body / 1e6:.1f} M non-embedding parameters, "
+            f"{model.dtype}), device: {where}, {torch.get_num_threads()} CPU threads\n"
+            f"examples: {len(self.frame)} rows of {self.cfg.name}/test, prompt format "
+            f"{self.guard.format!r}, taxonomy {self.cfg.prompt.taxonomy!r}; "
+            f"{statistics.mean(map(len, self.sequences)):.0f} tokens each on average, of which "
+            f"{statistics.mean(self.fresh):.0f} after the shared prefix"
+        )
+
+
+def workload(
+    config: str | None, shape: str, device: torch.device, n: int, dtype: str | None = None
+) -> Workload:
+    """The run's first guard (`embedded`) or a random Llama of `shape` on `device` (in `dtype`,
+    default the device's), and the run's first `n` test rows."""
+    cfg = load_config(config)
+    scoring = dataclasses.replace(cfg.scoring, device=str(device), dtype=dtype or cfg.scoring.dtype)
+    cfg = dataclasses.replace(cfg, scoring=scoring)
+    if shape == "embedded":
+        guard = load_guard(cfg, cfg.models[0].name)
+    else:
+        guard = random_guard(cfg, shape, device)
+    tokenizer = guard.tokenizer
+    prompt = guard_prompt(cfg, guard)
+    max_words = cfg.prompt.max_response_words
+    frame = load_split(cfg, "test").head(n).reset_index(drop=True)
+    texts = render_inputs(prompt, frame, max_words)
+    sequences = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    fresh = []
+    for seq, response in zip(sequences, frame["response"].tolist(), strict=True):
+        prefix = prefix_ids(prompt, tokenizer, judged_role(response))
+        shared = len(prefix) if seq[: len(prefix)] == prefix and len(seq) > len(prefix) else 0
+        fresh.append(len(seq) - shared)
+    return Workload(cfg, guard, prompt, frame, sequences, fresh, max_words)
+
+
 def main() -> int:
     """Time both, check they agree, print the speedup, the floor and the fraction reached."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -207,41 +268,14 @@ def main() -> int:
         parser.error("--device cuda: no GPU is visible to torch")
     shape = args.shape or ("llama-3-8b" if device.type == "cuda" else "embedded")
 
-    cfg = load_config(args.config)
-    cfg = dataclasses.replace(cfg, scoring=dataclasses.replace(cfg.scoring, device=str(device)))
-    if shape == "embedded":
-        guard = load_guard(cfg, cfg.models[0].name)
-    else:
-        guard = random_guard(cfg, shape, device)
-    model, tokenizer = guard.model, guard.tokenizer
+    work = workload(args.config, shape, device, args.n)
+    cfg, guard, prompt, frame = work.cfg, work.guard, work.prompt, work.frame
+    model, tokenizer, max_words = guard.model, guard.tokenizer, work.max_words
     dtype = model.dtype
-    prompt = guard_prompt(cfg, guard)
-    max_words = cfg.prompt.max_response_words
-    frame = load_split(cfg, "test").head(args.n).reset_index(drop=True)
     ids = verbalizer(tokenizer, cfg.prompt.verbalizer).token_ids
     batch = args.batch_size or cfg.scoring.batch_size or default_batch_size(model)
-
-    # What must be computed per example: the tokens after the cached prefix.
-    sequences = tokenizer(render_inputs(prompt, frame, max_words), add_special_tokens=False)[
-        "input_ids"
-    ]
-    fresh = []
-    for seq, response in zip(sequences, frame["response"].tolist(), strict=True):
-        prefix = prefix_ids(prompt, tokenizer, judged_role(response))
-        shared = len(prefix) if seq[: len(prefix)] == prefix and len(seq) > len(prefix) else 0
-        fresh.append(len(seq) - shared)
-    body, head = parameters(model)
-    floor_flops = 2 * body * statistics.mean(fresh) + 2 * head
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(
-        f"model: {guard.name} ({body / 1e6:.1f} M non-embedding parameters, {dtype}), "
-        f"device: {where}, {torch.get_num_threads()} CPU threads"
-    )
-    print(
-        f"examples: {len(frame)} rows of {cfg.name}/test, prompt format {guard.format!r}, "
-        f"taxonomy {cfg.prompt.taxonomy!r}; {statistics.mean(map(len, sequences)):.0f} tokens "
-        f"each on average, of which {statistics.mean(fresh):.0f} after the shared prefix"
-    )
+    sequences, fresh, floor_flops = work.sequences, work.fresh, work.floor_flops
+    print(work.describe())
 
     # Warm-up of both code paths (kernels, allocator) on one row, outside the timings; the
     # scorer's timed encoder is fresh, so its prefix cache is computed inside the timing.

@@ -184,3 +184,12 @@ def tiny_mistral(tmp_path_factory: pytest.TempPathFactory, mistral_v1_tok) -> Pa
     import offline_tokenizers
 
     return offline_tokenizers.save_tiny_checkpoint(mistral_v1_tok, folder, arch="mistral")
+
+
+@pytest.fixture(scope="session")
+def tiny_mistral_v3(tmp_path_factory: pytest.TempPathFactory, mistral_v3_tok) -> Path:
+    """A tiny random Mistral saved with the v3 tokenizer (WildGuard's)."""
+    folder = tmp_path_factory.mktemp("tiny-mistral-v3")
+    import offline_tokenizers
+
+    return offline_tokenizers.save_tiny_checkpoint(mistral_v3_tok, folder, arch="mistral")

@@ -147,15 +147,6 @@ def test_llama_guard_3_renders_as_its_shipped_chat_template(tiny_llama3: Path) -
         assert FORMATS["llama_guard_3"].text(turns[:n], LG3) == shipped
 
 
-@pytest.fixture(scope="session")
-def tiny_mistral_v3(tmp_path_factory: pytest.TempPathFactory, mistral_v3_tok) -> Path:
-    """A tiny random Mistral saved with the v3 tokenizer (WildGuard's)."""
-    import offline_tokenizers
-
-    folder = tmp_path_factory.mktemp("tiny-mistral-v3")
-    return offline_tokenizers.save_tiny_checkpoint(mistral_v3_tok, folder, arch="mistral")
-
-
 # family → the tiny checkpoint with its tokenizer. Qwen3Guard's format runs on the Llama 3
 # vocabulary to exercise the three-level path (its own tokenizer is not on PyPI).
 CHECKPOINTS = {
@@ -208,6 +199,7 @@ def family_config(request, make_config, tmp_path: Path):
 
 
 @pytest.mark.parametrize("name", sorted(CHECKPOINTS))
+@pytest.mark.checkpoint  # its checkpoint comes through request.getfixturevalue
 def test_family_scores_equal_greedy_generate_at_the_verdict(family_config, name: str) -> None:
     cfg = family_config(name)
     guard = load_guard(cfg, name)  # from_pretrained(path) with the real tokenizer
@@ -234,6 +226,7 @@ def test_family_scores_equal_greedy_generate_at_the_verdict(family_config, name:
         assert row["logit_unsafe"] == pytest.approx(unsafe[0], abs=1e-4)
 
 
+@pytest.mark.checkpoint  # its checkpoint comes through request.getfixturevalue
 def test_three_level_logits_are_kept_and_controversial_follows_the_config(family_config) -> None:
     unsafe_cfg = family_config("qwen3guard_gen")
     safe_cfg = family_config("qwen3guard_gen", controversial="safe")
@@ -253,6 +246,7 @@ def test_three_level_logits_are_kept_and_controversial_follows_the_config(family
 
 
 @pytest.mark.parametrize("name", ["wildguard", "qwen3guard_gen", "md_judge_v0_1"])
+@pytest.mark.checkpoint  # its checkpoint comes through request.getfixturevalue
 def test_scores_file_records_family_verbalizer_and_prefix(family_config, name: str) -> None:
     from guardcal.extraction import run_extraction
 

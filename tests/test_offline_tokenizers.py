@@ -96,6 +96,7 @@ def test_mistral_matches_sentencepiece(request, version: str) -> None:
         ("tiny_mistral", "mistral_v1_tok"),
     ],
 )
+@pytest.mark.checkpoint  # its checkpoint comes through request.getfixturevalue
 def test_tiny_checkpoint_loads_from_path(
     request, checkpoint_device: str, checkpoint: str, source_tok: str
 ) -> None:
