@@ -39,16 +39,10 @@ from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedModel
 
 from guardcal.config import Config, load_config
 from guardcal.extraction.forward import LastHidden, default_batch_size, prefix_ids, render_inputs
-from guardcal.extraction.models import (
-    Guard,
-    guard_tokenizer,
-    load_guard,
-    prompt_format,
-    resolve_device,
-    resolve_dtype,
-)
+from guardcal.extraction.guards import Guard, guard_spec, load_guard
+from guardcal.extraction.models import resolve_device
 from guardcal.extraction.prompts import GuardPrompt, judged_role
-from guardcal.extraction.scoring import greedy_generate, guard_prompt, score_frame
+from guardcal.extraction.scoring import greedy_generate, score_frame
 from guardcal.extraction.verbalizer import verbalizer
 from guardcal.records import load_split
 
@@ -111,11 +105,10 @@ def sync() -> None:
 
 
 def random_guard(cfg: Config, shape: str, device: torch.device) -> Guard:
-    """A randomly initialised Llama of `shape` (seeded) with the run's tokenizer and prompt format,
-    wrapped as a guard so that the scorer runs its ordinary code path on it."""
-    spec = cfg.models[0]
-    tokenizer = guard_tokenizer(cfg, spec.name)
-    dtype = resolve_dtype(cfg.scoring.dtype, device)
+    """A randomly initialised Llama of `shape` (seeded) under the run's first guard (its
+    tokenizer, prompt format and verbalizer), so that the scorer runs its ordinary code path."""
+    spec = guard_spec(cfg, cfg.models[0].name)
+    tokenizer = spec.tokenizer
     config = LlamaConfig(
         **SHAPES[shape],
         bos_token_id=tokenizer.bos_token_id,
@@ -124,16 +117,8 @@ def random_guard(cfg: Config, shape: str, device: torch.device) -> Guard:
     )
     torch.manual_seed(0)
     with torch.device(device):
-        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
-    return Guard(
-        name=f"random {shape}",
-        model_id=f"random:{shape}",
-        revision=None,
-        backbone=f"random:{shape}",
-        format=prompt_format(spec),
-        model=model.eval().requires_grad_(False),
-        tokenizer=tokenizer,
-    )
+        model = AutoModelForCausalLM.from_config(config, dtype=spec.dtype)
+    return Guard(spec, model.eval().requires_grad_(False))
 
 
 def parameters(model: PreTrainedModel) -> tuple[int, int]:
@@ -208,7 +193,7 @@ class Workload:
             f"model: {self.guard.name} ({body / 1e6:.1f} M non-embedding parameters, "
             f"{model.dtype}), device: {where}, {torch.get_num_threads()} CPU threads\n"
             f"examples: {len(self.frame)} rows of {self.cfg.name}/test, prompt format "
-            f"{self.guard.format!r}, taxonomy {self.cfg.prompt.taxonomy!r}; "
+            f"{self.guard.spec.format.name!r}, taxonomy {self.cfg.prompt.taxonomy!r}; "
             f"{statistics.mean(map(len, self.sequences)):.0f} tokens each on average, of which "
             f"{statistics.mean(self.fresh):.0f} after the shared prefix"
         )
@@ -223,11 +208,11 @@ def workload(
     scoring = dataclasses.replace(cfg.scoring, device=str(device), dtype=dtype or cfg.scoring.dtype)
     cfg = dataclasses.replace(cfg, scoring=scoring)
     if shape == "embedded":
-        guard = load_guard(cfg, cfg.models[0].name)
+        guard = load_guard(guard_spec(cfg, cfg.models[0].name))
     else:
         guard = random_guard(cfg, shape, device)
     tokenizer = guard.tokenizer
-    prompt = guard_prompt(cfg, guard)
+    prompt = guard.spec.prompt
     max_words = cfg.prompt.max_response_words
     frame = load_split(cfg, "test").head(n).reset_index(drop=True)
     texts = render_inputs(prompt, frame, max_words)
@@ -280,7 +265,7 @@ def main() -> int:
     # Warm-up of both code paths (kernels, allocator) on one row, outside the timings; the
     # scorer's timed encoder is fresh, so its prefix cache is computed inside the timing.
     baseline(guard, prompt, frame.head(1), max_words)
-    score_frame([guard], frame.head(1), cfg, LastHidden(model, batch))
+    score_frame([guard], frame.head(1), LastHidden(model, batch))
 
     encoder = LastHidden(model, batch)
     half = len(frame) // 2
@@ -293,7 +278,7 @@ def main() -> int:
         if which == "baseline":
             base_logits.append(theirs.run(lambda p=part: baseline(guard, prompt, p, max_words)))
         else:
-            scored = ours.run(lambda p=part: score_frame([guard], p, cfg, encoder)[guard.name])
+            scored = ours.run(lambda p=part: score_frame([guard], p, encoder)[guard.name])
             scores[i] = scored
         if i in (1, 3):
             rates.append(matmul_rate(dtype, device))

@@ -161,17 +161,16 @@ def _render(args: argparse.Namespace) -> int:
     if not 0 <= args.index < len(frame):
         last = len(frame) - 1
         raise UsageError(f"--index {args.index} is outside split {args.split!r} (0..{last})")
+    from guardcal.extraction.guards import guard_spec
     from guardcal.extraction.scoring import render_input
 
-    text, ids = render_input(cfg, name, frame.iloc[args.index].to_dict())
+    spec = guard_spec(cfg, name)
+    text, ids = render_input(spec, frame.iloc[args.index].to_dict())
     if not args.ids:
         print(text)
         return 0
-    from guardcal.extraction.models import guard_tokenizer
-
-    tokenizer = guard_tokenizer(cfg, name)
     for token in ids:
-        print(f"{token}\t{tokenizer.decode([token])!r}")
+        print(f"{token}\t{spec.tokenizer.decode([token])!r}")
     return 0
 
 
@@ -241,7 +240,7 @@ def _assets(args: argparse.Namespace) -> int:
 
 def _rows(args: argparse.Namespace) -> int:
     """`guardcal rows`: refit the embedded guards' rows into guardcal/data/rows/ (`make rows`)."""
-    from guardcal.extraction.models import ship_label_rows
+    from guardcal.extraction.guards import ship_label_rows
 
     for path in ship_label_rows():
         print(path)

@@ -39,7 +39,7 @@ STUDY_ROLES = ("base", "fine-tuned")
 """The study's two guards, which a run's guards may stand beside (`models[].study_role`)."""
 DEVICES = ("auto", "cpu", "cuda", "mps")
 """Where the scorer runs; `cuda:N` picks one GPU."""
-DTYPES = ("auto", "float32", "bfloat16", "float16")
+SCORING_DTYPES = ("auto", "float32", "bfloat16", "float16")
 """The scorer's weight and activation types; `auto` is bf16 on a GPU, float32 on a CPU."""
 RAY_LOCAL = "local"
 """`scoring.ray` (and `guardcal score --ray` without an address): a new Ray instance here."""
@@ -522,7 +522,7 @@ def _check_scoring(cfg: Config, c: _Checker) -> None:
     device, _, index = s.device.partition(":")
     if device not in DEVICES or (index and not (device == "cuda" and index.isdigit())):
         c.bad("scoring.device", f"must be one of {list(DEVICES)} or cuda:N, got {s.device!r}")
-    c.one_of("scoring.dtype", s.dtype, DTYPES)
+    c.one_of("scoring.dtype", s.dtype, SCORING_DTYPES)
     if s.ray is not None and not s.ray.strip():
         c.bad("scoring.ray", "must be `local` or a Ray address (auto, HOST:6379, ray://HOST:10001)")
     if not (math.isfinite(s.ray_cpus) and s.ray_cpus > 0):

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,9 @@ from guardcal.artifact import (
 from guardcal.calibration import PRIORS
 from guardcal.config import Config
 from guardcal.records import load_records
+
+if TYPE_CHECKING:
+    from guardcal.extraction.guards import GuardSpec
 
 PREDICTION_COLUMNS = ("id", "logit_safe", "logit_unsafe", "p_unsafe", "verdict")
 """One output row per input record."""
@@ -62,10 +66,18 @@ class CalibratedGuard:
         """What `calibrate` accepts: `uncalibrated` and every fitted calibrator."""
         return calibrators(self.artifact).methods
 
-    @property
+    @cached_property
     def config(self) -> Config:
         """The settings the run scored this guard with (its records come from the caller)."""
         return guard_config(self.artifact, self.path.parent.parent)
+
+    @cached_property
+    def spec(self) -> GuardSpec:
+        """The guard resolved once from the run's settings: its tokenizer, prompt, verbalizer and
+        revision (torch and transformers load here, on first use)."""
+        from guardcal.extraction.guards import guard_spec
+
+        return guard_spec(self.config, self.name)
 
     def check_method(self, method: str, prior: str = "batch") -> None:
         """An ArtifactError unless `method` and `prior` are ones this guard can apply."""
@@ -99,10 +111,7 @@ class CalibratedGuard:
                 f"{self.path}: key 'guard' is empty: the run's scores carry no fingerprint, so "
                 "the guard cannot be re-identified to score new records"
             )
-        from guardcal.extraction.scoring import fingerprint
-
-        empty = pd.DataFrame({"id": [], "prompt": [], "response": [], "label": []})
-        here = fingerprint(self.config, self.name, "test", empty)
+        here = self.spec.identity
         for key in IDENTITY_KEYS:
             if here.get(key) != self.artifact["guard"].get(key):
                 raise ArtifactError(
@@ -119,22 +128,20 @@ class CalibratedGuard:
         self.check_identity()
         from tqdm.auto import tqdm
 
-        from guardcal.extraction.extract import check_frame_lengths
         from guardcal.extraction.forward import LastHidden, default_batch_size
-        from guardcal.extraction.models import load_guard
-        from guardcal.extraction.scoring import score_frame
+        from guardcal.extraction.guards import load_guard
+        from guardcal.extraction.scoring import guard_inputs, score_frame
 
-        cfg = self.config
-        check_frame_lengths(cfg, self.name, frame, where)
-        guard = load_guard(cfg, self.name)
-        size = batch_size or cfg.scoring.batch_size or default_batch_size(guard.model)
+        guard_inputs(self.spec, frame, where)  # too long: refused before the weights load
+        guard = load_guard(self.spec)
+        scoring = self.config.scoring
+        size = batch_size or scoring.batch_size or default_batch_size(guard.model)
         encoder = LastHidden(guard.model, size)
-        step = cfg.scoring.shard_size
         parts = []
         with tqdm(total=len(frame), desc=f"scoring ({self.name})", unit="ex") as bar:
-            for start in range(0, len(frame), step):
-                part = frame.iloc[start : start + step]
-                parts.append(score_frame([guard], part, cfg, encoder, bar)[self.name])
+            for start in range(0, len(frame), scoring.shard_size):
+                part = frame.iloc[start : start + scoring.shard_size]
+                parts.append(score_frame([guard], part, encoder, bar)[self.name])
         scores = pd.concat(parts, ignore_index=True)
         return scores[["logit_safe", "logit_unsafe"]].to_numpy(dtype=np.float64)
 

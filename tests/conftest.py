@@ -57,9 +57,9 @@ def demo_test(demo_cfg: Config):
 def guards(demo_cfg: Config):
     """The three embedded guards: one backbone load per session (the fitted rows come once per
     machine, then from the user cache)."""
-    from guardcal.extraction.models import load_guard
+    from guardcal.extraction.guards import guard_specs, load_guard
 
-    return {name: load_guard(demo_cfg, name) for name in EMBEDDED_MODELS}
+    return {name: load_guard(spec) for name, spec in guard_specs(demo_cfg, EMBEDDED_MODELS).items()}
 
 
 @pytest.fixture(scope="session")

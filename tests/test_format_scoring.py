@@ -6,6 +6,7 @@ run on the same checkpoints (the Qwen3 tokenizer is not on PyPI)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -17,14 +18,8 @@ from transformers import AutoTokenizer
 
 from guardcal.extraction.formats import FORMATS, conversation
 from guardcal.extraction.forward import conversations
-from guardcal.extraction.models import load_guard
-from guardcal.extraction.scoring import (
-    binary_logits,
-    greedy_generate,
-    guard_prompt,
-    guard_verbalizer,
-    score_frame,
-)
+from guardcal.extraction.guards import guard_spec, load_guard
+from guardcal.extraction.scoring import binary_logits, greedy_generate, score_frame
 from guardcal.policies import category_block
 from guardcal.records import load_split
 from guardcal.scores import read_meta
@@ -202,13 +197,12 @@ def family_config(request, make_config, tmp_path: Path):
 @pytest.mark.checkpoint  # its checkpoint comes through request.getfixturevalue
 def test_family_scores_equal_greedy_generate_at_the_verdict(family_config, name: str) -> None:
     cfg = family_config(name)
-    guard = load_guard(cfg, name)  # from_pretrained(path) with the real tokenizer
+    guard = load_guard(guard_spec(cfg, name))  # from_pretrained(path) with the real tokenizer
     frame = load_split(cfg, "test")
-    scores = score_frame([guard], frame, cfg)[name]
+    scores = score_frame([guard], frame)[name]
     assert np.isfinite(scores[["logit_safe", "logit_unsafe", "label_mass"]].to_numpy()).all()
     assert ((scores["label_mass"] > 0) & (scores["label_mass"] <= 1)).all()
-    prompt = guard_prompt(cfg, guard)
-    verb = guard_verbalizer(cfg, prompt, guard.tokenizer)
+    prompt, verb = guard.spec.prompt, guard.spec.verbalizer
     levels = ["unsafe" if lvl == "controversial" else lvl for lvl in verb.levels]
     for i, messages in enumerate(conversations(frame)):
         lines = prompt.answer_lines(messages)
@@ -230,10 +224,11 @@ def test_family_scores_equal_greedy_generate_at_the_verdict(family_config, name:
 def test_three_level_logits_are_kept_and_controversial_follows_the_config(family_config) -> None:
     unsafe_cfg = family_config("qwen3guard_gen")
     safe_cfg = family_config("qwen3guard_gen", controversial="safe")
-    guard = load_guard(unsafe_cfg, "qwen3guard_gen")
+    guard = load_guard(guard_spec(unsafe_cfg, "qwen3guard_gen"))
     frame = load_split(unsafe_cfg, "test")
-    as_unsafe = score_frame([guard], frame, unsafe_cfg)["qwen3guard_gen"]
-    as_safe = score_frame([guard], frame, safe_cfg)["qwen3guard_gen"]
+    as_unsafe = score_frame([guard], frame)["qwen3guard_gen"]
+    same_weights = dataclasses.replace(guard, spec=guard_spec(safe_cfg, "qwen3guard_gen"))
+    as_safe = score_frame([same_weights], frame)["qwen3guard_gen"]
     z = as_unsafe[["level_logit_safe", "level_logit_controversial", "level_logit_unsafe"]]
     s, c, u = (z[col].to_numpy() for col in z.columns)
     assert np.allclose(as_unsafe["logit_safe"], s)

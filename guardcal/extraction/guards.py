@@ -1,0 +1,241 @@
+"""A configured guard, resolved once. Each model entry of a config becomes one `GuardSpec` — its
+format, checkpoint, tokenizer, prompt, verbalizer, input limit, revision and backbone key — which
+planning, fingerprints, scoring, `guardcal render` and `guardcal predict` all read, so none of them
+derives these again from a config and a model name. Each is computed on first use (the tokenizer,
+the hub commit and the fitted rows' key cost I/O) and kept. `load_guard` adds the weights.
+
+This module is the one place that asks the format registry (`formats`) about a configured guard.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from guardcal.config import Config, ModelConfig, PromptConfig, load_config
+from guardcal.extraction import finetune
+from guardcal.extraction.context import checkpoint_context, token_limit
+from guardcal.extraction.formats import (
+    GuardFormat,
+    binary_levels,
+    check_models,
+    conversation,
+    spec_format,
+)
+from guardcal.extraction.models import (
+    SMOLLM2_FINETUNED,
+    SMOLLM2_MLCOMMONS,
+    Checkpoint,
+    checkpoint_of,
+    embedded_name,
+    load_backbone,
+    load_tokenizer,
+    resolve_device,
+    resolve_dtype,
+    with_label_rows,
+)
+from guardcal.extraction.prompts import GuardPrompt
+from guardcal.extraction.verbalizer import Verbalizer, verbalizer_in_context
+from guardcal.layout import cache_dir
+
+ROW_POLICIES = {SMOLLM2_FINETUNED: "beavertails", SMOLLM2_MLCOMMONS: "llama_guard_3"}
+"""The embedded guards with fitted verdict rows, and the policy each one's rows learn."""
+
+
+@dataclass(frozen=True, eq=False)
+class GuardSpec:
+    """One guard of a run, everything but its weights: the config's entry and prompt settings,
+    its registry format, and (computed once, on first use) its checkpoint, tokenizer, prompt,
+    verbalizer, input limit, revision and backbone key. Guards with the same backbone key and
+    format share one forward pass."""
+
+    name: str
+    entry: ModelConfig
+    format: GuardFormat
+    settings: PromptConfig
+    """The run's prompt settings (taxonomy, input mode, verbalizer words, limits, label rule)."""
+    device: torch.device
+    dtype: torch.dtype
+    config_file: str | None
+    """The config the guard comes from, for errors that name it."""
+
+    @property
+    def row_policy(self) -> str | None:
+        """The policy an embedded guard's fitted verdict rows learn; None for the others."""
+        return ROW_POLICIES.get(embedded_name(self.entry.model) or "")
+
+    @cached_property
+    def checkpoint(self) -> Checkpoint:
+        """The files the guard's backbone and tokenizer load from, and what they are now."""
+        return checkpoint_of(self.entry)
+
+    @cached_property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        """The guard's tokenizer (no weights load)."""
+        return load_tokenizer(self.checkpoint)
+
+    @cached_property
+    def prompt(self) -> GuardPrompt:
+        """The policy prompt in the guard's format and the run's taxonomy and input mode."""
+        s = self.settings
+        return GuardPrompt(s.taxonomy, self.format.name, self.tokenizer, s.input)
+
+    @cached_property
+    def verdict_words(self) -> dict[str, str]:
+        """Verdict word → level: the format's own words (a generic chat model: the config's)."""
+        if self.format.name == "chat":
+            words = self.settings.verbalizer
+            return {words["safe"]: "safe", words["unsafe"]: "unsafe"}
+        return dict(self.format.verdicts)
+
+    @cached_property
+    def verbalizer(self) -> Verbalizer:
+        """The verdict tokens where the model writes them, the same in every mode the format
+        judges."""
+        words = self.verdict_words
+        first = next(iter(words))
+        found = {}
+        for mode in self.format.judges:
+            probe = conversation("x", "x" if mode == "response" else None)
+            lines = self.prompt.answer_lines(probe)
+            context = self.prompt.text(probe) + "".join(line + first for line in lines[:-1])
+            found[mode] = verbalizer_in_context(self.tokenizer, context + lines[-1], words)
+        if len({v.token_ids for v in found.values()}) > 1:
+            raise ValueError(
+                f"format {self.format.name!r}: the verdict tokens differ by mode: {found}"
+            )
+        return next(iter(found.values()))
+
+    @cached_property
+    def classes(self) -> tuple[str, ...]:
+        """Each verbalizer word's binary class, `safe` or `unsafe` (a three-level guard's
+        `controversial` as `prompt.controversial` says)."""
+        binary = binary_levels(self.verdict_words, self.settings.controversial)
+        return tuple(binary[word] for word in self.verbalizer.words)
+
+    @cached_property
+    def token_limit(self) -> int | None:
+        """The longest input the guard reads: its context, or `prompt.max_tokens` if lower."""
+        return token_limit(checkpoint_context(self.checkpoint), self.settings.max_tokens)
+
+    @cached_property
+    def backbone(self) -> str:
+        """The forward pass's identity: the backbone (the embedded guards share SmolLM2, named
+        by its GGUF digest; others by the configured revision) with its dtype, since rows fitted
+        on bf16 states differ from float32 ones."""
+        ckpt = self.checkpoint
+        version = ckpt.files if embedded_name(ckpt.model) else ckpt.revision
+        return f"{ckpt.model}@{version}/{str(self.dtype).removeprefix('torch.')}"
+
+    @cached_property
+    def revision(self) -> str:
+        """What identifies the guard's weights, without loading them: the fitted rows' key, else
+        the checkpoint's files (the GGUF digest, a local folder's digest or a hub commit)."""
+        if self.row_policy is not None:
+            return finetune.rows_key(self.backbone, self.tokenizer, self.row_policy)
+        return self.checkpoint.files
+
+    @cached_property
+    def identity(self) -> dict[str, Any]:
+        """What identifies the guard's scores apart from the data they score: the model and its
+        weights, the backbone, the input (format, taxonomy, mode, template, answer lines, BOS,
+        limits) and how the verdict is read (verbalizer, level rule, label score). Every scores
+        file's fingerprint carries it; a calibrated guard's file keeps it to re-identify the
+        guard."""
+        s, verb = self.settings, self.verbalizer
+        lines = self.format.response_lines or self.format.prompt_lines
+        return {
+            "model": self.entry.model,
+            "revision": self.revision,
+            "backbone": self.backbone,
+            "format": self.format.name,
+            "taxonomy": self.prompt.taxonomy,
+            "input": self.prompt.input,
+            "template_hash": self.prompt.template_hash(),
+            "answer_lines": list(lines or ()),
+            "bos": self.format.bos,
+            "max_response_words": s.max_response_words,
+            "max_tokens": self.token_limit,
+            "overflow": s.overflow,
+            "verbalizer": verb.as_meta(),
+            "controversial": s.controversial if "controversial" in verb.levels else None,
+            "label_score": s.label_score,
+        }
+
+
+def guard_specs(cfg: Config, names: Iterable[str] | None = None) -> dict[str, GuardSpec]:
+    """The named guards of `cfg` (all by default), each resolved once. A format that no family
+    matches or the input mode cannot build is a ConfigError naming the key, an unknown name an
+    UnknownModelError naming the config file; nothing loads."""
+    check_models(cfg)
+    device = resolve_device(cfg.scoring.device)
+    dtype = resolve_dtype(cfg.scoring.dtype, device)
+    entries = [cfg.model(name) for name in names] if names is not None else list(cfg.models)
+    return {
+        e.name: GuardSpec(e.name, e, spec_format(e), cfg.prompt, device, dtype, cfg.source_file)
+        for e in entries
+    }
+
+
+def guard_spec(cfg: Config, name: str) -> GuardSpec:
+    """Guard `name` of `cfg`, resolved (see `guard_specs`)."""
+    return guard_specs(cfg, [name])[name]
+
+
+@dataclass(frozen=True)
+class Guard:
+    """A guard with its weights: a causal LM whose output layer writes the verdict (an embedded
+    fitted guard's: the shared backbone under its fitted rows, `label_rows`)."""
+
+    spec: GuardSpec
+    model: PreTrainedModel
+    label_rows: finetune.LabelRows | None = None
+
+    @property
+    def name(self) -> str:
+        """The guard's display name in its run."""
+        return self.spec.name
+
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        """The guard's tokenizer (its spec's)."""
+        return self.spec.tokenizer
+
+
+def load_guard(spec: GuardSpec) -> Guard:
+    """The guard with its weights: its backbone once per process, an embedded guard's fitted
+    rows once per machine (then from the user cache)."""
+    backbone = load_backbone(spec.checkpoint, spec.dtype, spec.device)
+    if spec.row_policy is None:
+        return Guard(spec, backbone)
+    rows = finetune.label_rows(
+        backbone, spec.tokenizer, spec.backbone, cache_dir(), spec.row_policy
+    )
+    return Guard(spec, with_label_rows(backbone, rows.token_ids, rows.weight, rows.bias), rows)
+
+
+def ship_label_rows() -> list[Path]:
+    """Refit every embedded guard's rows on the float32 CPU backbone and write them into the
+    package (`finetune.SHIPPED`), replacing the files there: run after the demo data, prompt or
+    fitting procedure change (a test names the stale key)."""
+    cfg = load_config(None)
+    scoring = dataclasses.replace(cfg.scoring, device="cpu", dtype="float32")
+    cpu = dataclasses.replace(cfg, scoring=scoring)
+    spec = next(s for s in guard_specs(cpu).values() if s.row_policy is not None)
+    backbone = load_backbone(spec.checkpoint, spec.dtype, spec.device)
+    finetune.SHIPPED.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=finetune.SHIPPED.parent) as tmp:
+        written = finetune.fit_missing_rows(
+            backbone, spec.tokenizer, spec.backbone, cache_dir(), into=Path(tmp)
+        )
+        for old in finetune.SHIPPED.glob("*.npz"):
+            old.unlink()
+        return [path.replace(finetune.SHIPPED / path.name) for path in written]
