@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from guardcal.atomic import write_text
 from guardcal.calibration.defaults import PRIORS
@@ -29,6 +30,9 @@ from guardcal.config import (
 )
 from guardcal.extraction.formats import FormatError, check_models
 from guardcal.locks import RunBusy
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SCORE_EPILOG = """examples:
   guardcal score                         # the embedded demo: every model, every split
@@ -78,23 +82,33 @@ def _config_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _validate_data(cfg: Config, splits: Sequence[str]) -> None:
-    """Load and check every split's rows (a DataError names file, row and field)."""
+def _load_checked(
+    args: argparse.Namespace, splits: Sequence[str], models: Sequence[str] = ()
+) -> tuple[Config, dict[str, pd.DataFrame]]:
+    """The step every command that reads a config starts with: the YAML read and validated, the
+    command line's overrides (--run-name, --limit, --reports-dir) applied and checked like the
+    file, every guard's format and each named model checked, then each split's rows loaded and
+    checked (a DataError names file, row and field) — all before torch, transformers or
+    papermill load. Returns the config and the splits' rows."""
     from guardcal.records import check_validation, load_split  # pandas: after the config
 
-    for split in splits:
-        frame = load_split(cfg, split)
-        if split == "validation":
-            check_validation(cfg, frame)
+    cfg = load_config(args.config)
+    overrides = {key: getattr(args, key, None) for key in ("run_name", "limit", "reports_dir")}
+    if any(value is not None for value in overrides.values()):
+        cfg = with_overrides(cfg, **overrides)
+    check_models(cfg)
+    for name in models:
+        cfg.model(name)  # an unknown name is an UnknownModelError naming the config
+    frames = {split: load_split(cfg, split) for split in splits}
+    if "validation" in frames:
+        check_validation(cfg, frames["validation"])
+    return cfg, frames
 
 
 def _score(args: argparse.Namespace) -> int:
     """`guardcal score`: extract the label logits into the run's scores files."""
-    cfg = load_config(args.config)
-    check_models(cfg)
-    for name in args.model or ():
-        cfg.model(name)
-    _validate_data(cfg, args.split or SPLITS)
+    splits = args.split or SPLITS
+    cfg, _ = _load_checked(args, splits, args.model or ())
     if args.ray:
         cfg = dataclasses.replace(cfg, scoring=dataclasses.replace(cfg.scoring, ray=args.ray))
     from guardcal.extraction import run_extraction  # torch and transformers: after validation
@@ -102,11 +116,7 @@ def _score(args: argparse.Namespace) -> int:
 
     try:
         run_extraction(
-            cfg,
-            splits=args.split or SPLITS,
-            models=args.model,
-            batch_size=args.batch_size,
-            shard=args.shard,
+            cfg, splits=splits, models=args.model, batch_size=args.batch_size, shard=args.shard
         )
     except RayMissing as exc:
         raise UsageError(str(exc)) from None
@@ -116,14 +126,7 @@ def _score(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     """`guardcal report`: run the notebooks and render report.html, slides.html, report.pdf."""
     # a bad config or data file fails here, before papermill (and torch in its kernel) starts
-    cfg = with_overrides(
-        load_config(args.config),
-        run_name=args.run_name,
-        limit=args.limit,
-        reports_dir=args.reports_dir,
-    )
-    check_models(cfg)
-    _validate_data(cfg, SPLITS)
+    cfg, _ = _load_checked(args, SPLITS)
     from guardcal.extraction import run_extraction
     from guardcal.reporting.render import RenderError, build_report
 
@@ -133,13 +136,7 @@ def _report(args: argparse.Namespace) -> int:
     print("scoring the guards (a matching scores cache is reused)", flush=True)
     run_extraction(cfg)
     try:
-        outputs = build_report(
-            args.config,
-            run_name=args.run_name,
-            limit=args.limit,
-            reports_dir=args.reports_dir,
-            pdf=not args.no_pdf,
-        )
+        outputs = build_report(cfg, pdf=not args.no_pdf)
     except RenderError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -151,13 +148,9 @@ def _report(args: argparse.Namespace) -> int:
 
 def _render(args: argparse.Namespace) -> int:
     """`guardcal render`: print the exact guard input of one example (or its token ids)."""
-    cfg = load_config(args.config)
-    check_models(cfg)
+    cfg, frames = _load_checked(args, [args.split], [args.model] if args.model else ())
     name = args.model or cfg.models[0].name
-    cfg.model(name)
-    from guardcal.records import load_split
-
-    frame = load_split(cfg, args.split)
+    frame = frames[args.split]
     if not 0 <= args.index < len(frame):
         last = len(frame) - 1
         raise UsageError(f"--index {args.index} is outside split {args.split!r} (0..{last})")
@@ -379,9 +372,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.run(args)
     except (InputError, FormatError, UsageError, RunBusy) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyError as exc:  # an unknown --model name
-        print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
 
 

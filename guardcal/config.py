@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from guardcal.atomic import write_text
 from guardcal.calibration.defaults import ECE_BINS, GAMMA_RANGE, PLOT_BINS, TEMPERATURE_RANGE
 from guardcal.layout import RunLayout, model_slug
 from guardcal.policies import TAXONOMIES
@@ -55,6 +56,11 @@ class InputError(ValueError):
 
 class ConfigError(InputError):
     """A config file that does not validate; the message names the file and the key."""
+
+
+class UnknownModelError(ConfigError):
+    """A model name (`--model`, a notebook's) that no entry of the config has; the message
+    names the config file and the names it has."""
 
 
 @dataclass(frozen=True)
@@ -213,9 +219,9 @@ class Config:
         for m in self.models:
             if m.name == name:
                 return m
-        raise KeyError(
-            f"no model named {name!r} in config {self.source_file}; "
-            f"known: {[m.name for m in self.models]}"
+        raise UnknownModelError(
+            f"{self.source_file}: no model named {name!r}; the config's models are "
+            f"{[m.name for m in self.models]}"
         )
 
     @property
@@ -331,6 +337,63 @@ def with_overrides(
     if reports_dir:
         cfg = dataclasses.replace(cfg, reports_dir=str(reports_dir))
     _check(cfg, Path(cfg.source_file or "<config>"))
+    return cfg
+
+
+def config_text(cfg: Config) -> str:
+    """`cfg` as the YAML file a run keeps (`reports/<run>/config.yaml`): every key spelled out,
+    the run folder's location absolute, and each split's data path absolute (the file lives in
+    the run folder, not beside the config it came from). `load_config` reads it back to the same
+    settings."""
+    base = Path(cfg.source_file).parent if cfg.source_file else None
+
+    def absolute(src: Source) -> Source:
+        if src.path is None or src.path.startswith(PACKAGE_PREFIX):
+            return src
+        return dataclasses.replace(src, path=str(resolve_path(src.path, base).absolute()))
+
+    dataset = dataclasses.replace(
+        cfg.dataset,
+        validation=absolute(cfg.dataset.validation),
+        test=absolute(cfg.dataset.test),
+    )
+    raw = dataclasses.asdict(
+        dataclasses.replace(cfg, dataset=dataset, reports_dir=str(Path(cfg.reports_dir).absolute()))
+    )
+    del raw["source_file"]  # where it is read from, not a setting
+    return yaml.safe_dump(_plain(raw), sort_keys=False, allow_unicode=True)
+
+
+def _plain(value: Any) -> Any:
+    """A settings tree with tuples as lists, as YAML writes sequences."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def write_run_config(cfg: Config) -> Path:
+    """Write the run's resolved config, overrides applied, into its run folder (atomically):
+    what the report's notebooks read, so the user's YAML is parsed and checked once."""
+    return write_text(cfg.layout.config, config_text(cfg))
+
+
+def read_run_config(run_dir: str | Path) -> Config:
+    """The config `write_run_config` left in `run_dir`, read and checked like any config; a
+    ConfigError when it is missing or names another run folder."""
+    path = RunLayout(Path(run_dir)).config
+    if not path.is_file():
+        raise ConfigError(
+            f"{path}: no such file; `guardcal report` writes the run's config there (a notebook "
+            "run by hand with run_dir = None uses the shipped demo)"
+        )
+    cfg = load_config(path)
+    if cfg.run_dir.absolute() != Path(run_dir).absolute():
+        raise ConfigError(
+            f"{path}: keys 'reports_dir' and 'name' make the run folder {cfg.run_dir}, not the one "
+            "it lies in (was it moved? run `guardcal report` again)"
+        )
     return cfg
 
 

@@ -88,6 +88,12 @@ class RunLayout:
         return self.figures / f"{name}{suffix}"
 
     @property
+    def config(self) -> Path:
+        """`config.yaml`: the run's settings as `guardcal report` resolved them (command-line
+        overrides applied), written once; the report's notebooks read this file."""
+        return self.root / "config.yaml"
+
+    @property
     def notebooks(self) -> Path:
         """`notebooks/`: the executed notebooks, outputs included."""
         return self.root / "notebooks"

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from guardcal.config import DEMO_CONFIG, Config
+from guardcal.config import DEMO_CONFIG, Config, load_config
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "guardcal" / "data" / "demo"
 POLICIES_DIR = DEMO_DIR.parent / "policies"
@@ -85,11 +85,10 @@ class DemoReport:
 def build_demo_report(folder: Path) -> DemoReport:
     """The real `build_report` on the demo config limited to REPORT_LIMIT rows a split."""
     from guardcal import records
-    from guardcal.reporting import pipeline, render
+    from guardcal.reporting import render
 
-    path = write_limited_demo_config(folder, "demo-report", REPORT_LIMIT)
-    outputs = render.build_report(path)
-    cfg = pipeline.run_config(path)
+    cfg = load_config(write_limited_demo_config(folder, "demo-report", REPORT_LIMIT))
+    outputs = render.build_report(cfg)
     test_file = records.resolve_path(cfg.dataset.test.path, None)
     lines = test_file.read_text(encoding="utf-8").splitlines()[:REPORT_LIMIT]
     new = folder / "test-records.jsonl"

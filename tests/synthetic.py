@@ -13,7 +13,7 @@ import pandas as pd
 import yaml
 
 from guardcal import records, scores
-from guardcal.config import Config
+from guardcal.config import Config, load_config
 from guardcal.policies import BEAVERTAILS_CATEGORIES
 from guardcal.reporting import decisions, intervals, pipeline
 
@@ -78,7 +78,7 @@ def write_scores(cfg: Config) -> None:
 
 def scored_run(tmp_path: Path, **calibration: object) -> Config:
     """A run whose scores files exist and nothing else (`calibration` keys override)."""
-    cfg = pipeline.run_config(write_config(tmp_path, **calibration))
+    cfg = load_config(write_config(tmp_path, **calibration))
     write_scores(cfg)
     return cfg
 

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from guardcal.config import CONFIG_DIR, ConfigError, load_config, resolve_path
+from guardcal.config import CONFIG_DIR, ConfigError, UnknownModelError, load_config, resolve_path
 
 
 def write(tmp_path, text):
@@ -37,6 +37,13 @@ def test_shipped_configs_load():
         "saiteki-kai/QA-Llama-Guard-3-8B",
     ]
     assert [m.study_role for m in study.models] == ["base", "fine-tuned"]
+
+
+def test_an_unknown_model_name_is_a_config_error_naming_the_file():
+    demo = load_config()
+    with pytest.raises(UnknownModelError, match=r"demo\.yaml: no model named 'nobody'") as caught:
+        demo.model("nobody")
+    assert isinstance(caught.value, ConfigError) and not isinstance(caught.value, KeyError)
 
 
 def test_minimal_config_gets_the_study_defaults(tmp_path):

@@ -178,6 +178,16 @@ def test_a_run_name_override_is_validated_too(capsys, tmp_path, write_config):
     assert_nothing_written(tmp_path)
 
 
+@pytest.mark.parametrize("command", ["score", "render"])
+def test_an_unknown_model_name_is_one_config_error_naming_the_file(
+    capsys, tmp_path, write_config, command
+):
+    rc, err = run_cli(capsys, command, "--config", str(write_config()), "--model", "nobody")
+    assert rc == 2
+    assert_one_error(err, "config.yaml", "no model named 'nobody'", ZERO_SHOT)
+    assert_nothing_written(tmp_path)
+
+
 def test_the_shipped_configs_still_load():
     load_config(None)
     load_config(REPO / "guardcal" / "configs" / "beavertails.yaml")

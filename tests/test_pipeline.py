@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from guardcal import records, scores
 from guardcal.calibration import BatchCalibration, TemperatureScaling
 from guardcal.calibration.methods import method_names
 from guardcal.calibration.metrics import evaluate
+from guardcal.config import ConfigError, load_config, with_overrides, write_run_config
 from guardcal.policies import BEAVERTAILS_CATEGORIES
 from guardcal.reporting import pipeline, tables
 
@@ -24,12 +26,24 @@ def cfg(tmp_path: Path):
     return scored_run(tmp_path)
 
 
-def test_run_config_overrides(tmp_path: Path) -> None:
+def test_the_resolved_config_is_written_once_and_the_notebooks_read_it(tmp_path: Path) -> None:
     path = write_config(tmp_path)
-    cfg = pipeline.run_config(path, run_name="other", limit=7, reports_dir=tmp_path / "r")
+    cfg = with_overrides(load_config(path), run_name="other", limit=7, reports_dir=tmp_path / "r")
     assert cfg.name == "other" and cfg.dataset.limit == 7
-    assert cfg.run_dir == tmp_path / "r" / "other"
-    assert pipeline.run_config(path).dataset.limit is None
+    assert load_config(path).dataset.limit is None
+    assert write_run_config(cfg) == tmp_path / "r" / "other" / "config.yaml"
+    read = pipeline.run_config(cfg.run_dir)
+    assert read.source_file == str((cfg.run_dir / "config.yaml").resolve())
+    assert read.dataset.test.path == str(tmp_path / "test.jsonl")  # beside the user's file
+    same = dataclasses.replace(read, source_file=cfg.source_file, dataset=cfg.dataset)
+    assert same == cfg
+    pd.testing.assert_frame_equal(records.load_split(read, "test"), records.load_split(cfg, "test"))
+    assert pipeline.run_config(None) == load_config(None)  # a notebook opened by hand: the demo
+    moved = cfg.run_dir.rename(tmp_path / "moved")
+    with pytest.raises(ConfigError, match="not the one it lies in"):
+        pipeline.run_config(moved)
+    with pytest.raises(ConfigError, match="no such file"):
+        pipeline.run_config(tmp_path / "r" / "other")
 
 
 def test_metrics_table_has_the_contract_columns_and_rows(cfg) -> None:

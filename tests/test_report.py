@@ -18,6 +18,7 @@ from synthetic import MODELS, scored_run, write_config
 from guardcal import scores
 from guardcal.__main__ import main
 from guardcal.calibration.methods import method_names
+from guardcal.config import load_config, with_overrides
 from guardcal.reporting import figures, pipeline, render, tables
 
 
@@ -25,6 +26,16 @@ from guardcal.reporting import figures, pipeline, render, tables
 def built(demo_report):
     """The session's demo report: its run, what `build_report` returned, report.html parsed."""
     return demo_report.cfg, demo_report.outputs, demo_report.soup
+
+
+@pytest.mark.model
+def test_the_notebooks_read_the_config_written_once_into_the_run(built) -> None:
+    cfg, _, _ = built
+    assert load_config(cfg.layout.config).dataset.limit == REPORT_LIMIT
+    for name in render.NOTEBOOKS:
+        nb = json.loads(cfg.layout.notebook(name).read_text(encoding="utf-8"))
+        cells = [c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+        assert f'run_dir = "{cfg.run_dir.absolute()}"' in "".join(cells[0]["source"])
 
 
 def headings(soup: BeautifulSoup) -> list[str]:
@@ -171,7 +182,7 @@ def test_committed_notebooks_are_clean_and_parameterised(name: str) -> None:
     assert all(c["outputs"] == [] and c["execution_count"] is None for c in code)
     tagged = [c for c in code if "parameters" in c["metadata"].get("tags", [])]
     assert len(tagged) == 1
-    assert "config_path = None" in "".join(tagged[0]["source"])
+    assert "run_dir = None" in "".join(tagged[0]["source"])
     if name == "05_report":
         slides = [
             c
@@ -219,14 +230,15 @@ def test_inputs_digest_follows_settings_and_scores(tmp_path: Path) -> None:
     """The up-to-date check: same inputs, same digest; a changed scores file, parameter or
     setting changes it."""
     cfg = scored_run(tmp_path)
-    first = render.inputs_digest(cfg, {"limit": None})
-    assert render.inputs_digest(cfg, {"limit": None}) == first
-    assert render.inputs_digest(cfg, {"limit": 5}) != first
-    other = pipeline.run_config(write_config(tmp_path, ece_bins=10))  # same run folder
-    assert render.inputs_digest(other, {"limit": None}) != first
+    first = render.inputs_digest(cfg, pdf=True)
+    assert render.inputs_digest(cfg, pdf=True) == first
+    assert render.inputs_digest(cfg, pdf=False) != first
+    assert render.inputs_digest(with_overrides(cfg, limit=5), pdf=True) != first
+    other = load_config(write_config(tmp_path, ece_bins=10))  # same run folder
+    assert render.inputs_digest(other, pdf=True) != first
     path = other.layout.scores(MODELS[0], "test")
     frame = scores.read_scores(other, MODELS[0], "test")
-    before = render.inputs_digest(other, {"limit": None})
+    before = render.inputs_digest(other, pdf=True)
     frame.loc[0, "logit_unsafe"] += 1.0
     scores.write_table(frame, path, scores.read_meta(path))
-    assert render.inputs_digest(other, {"limit": None}) != before
+    assert render.inputs_digest(other, pdf=True) != before

@@ -14,7 +14,7 @@ from guardcal.calibration.fitted import FittedCalibrators, fit_calibrators
 from guardcal.calibration.methods import method_names
 from guardcal.calibration.metrics import evaluate
 from guardcal.calibration.protocol import FitInputs
-from guardcal.config import CalibrationConfig, Config, load_config, with_overrides
+from guardcal.config import CalibrationConfig, Config, load_config, read_run_config
 from guardcal.policies import category_order
 from guardcal.reporting.tables import (
     METRICS_COLUMNS,
@@ -32,17 +32,11 @@ CATEGORY_COLUMNS = ("split", "category", "count")
 PREDICTION_COLUMNS = ("model", "method", "id", "label", "proba_unsafe")
 
 
-def run_config(
-    config_path: str | Path | None = None,
-    *,
-    run_name: str | None = None,
-    limit: int | None = None,
-    reports_dir: str | Path | None = None,
-) -> Config:
-    """The run's config (the demo when no path) with the notebooks' optional overrides applied."""
-    return with_overrides(
-        load_config(config_path), run_name=run_name, limit=limit, reports_dir=reports_dir
-    )
+def run_config(run_dir: str | Path | None = None) -> Config:
+    """The config a report's notebooks read: the one `guardcal report` resolved and wrote into
+    the run folder `run_dir` (`reports/<run>/config.yaml`); the shipped demo when None (a
+    notebook opened by hand)."""
+    return load_config(None) if run_dir is None else read_run_config(run_dir)
 
 
 def scores_summary(cfg: Config) -> pd.DataFrame:

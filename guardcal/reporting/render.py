@@ -26,10 +26,9 @@ from papermill.exceptions import PapermillExecutionError
 from traitlets import CaselessStrEnum
 
 from guardcal.atomic import atomic_write, write_text
-from guardcal.config import PACKAGE_DIR, Config
+from guardcal.config import PACKAGE_DIR, Config, config_text, write_run_config
 from guardcal.layout import NOTEBOOKS, cache_dir
 from guardcal.locks import run_lock
-from guardcal.reporting.pipeline import run_config
 
 NOTEBOOK_DIR = PACKAGE_DIR / "notebooks"
 """The notebooks ship inside the package, so an installed wheel runs the report too."""
@@ -356,28 +355,17 @@ def run_notebooks(
     return done
 
 
-def build_report(
-    config_path: str | Path | None = None,
-    *,
-    run_name: str | None = None,
-    limit: int | None = None,
-    reports_dir: str | Path | None = None,
-    pdf: bool = True,
-) -> dict[str, Path]:
-    """The whole report of one config: notebooks, report.html, slides.html and report.pdf.
-    One report per run folder at a time; if a step fails, the earlier report's HTML, slides and
-    PDF are removed and REPORT_FAILED.txt names the error and every file it did not rebuild."""
+def build_report(cfg: Config, *, pdf: bool = True) -> dict[str, Path]:
+    """The whole report of a loaded, checked config (overrides applied): its settings written
+    once into the run folder (`config.yaml`, which every notebook reads), the notebooks,
+    report.html, slides.html and report.pdf. One report per run folder at a time; if a step
+    fails, the earlier report's HTML, slides and PDF are removed and REPORT_FAILED.txt names the
+    error and every file it did not rebuild."""
     modules = ensure_assets()
-    cfg = run_config(config_path, run_name=run_name, limit=limit, reports_dir=reports_dir)
-    parameters = {
-        "config_path": str(Path(config_path).resolve()) if config_path else None,
-        "run_name": run_name,
-        "limit": limit,
-        "reports_dir": str(Path(reports_dir).resolve()) if reports_dir else None,
-    }
+    parameters = {"run_dir": str(cfg.run_dir.absolute())}
     with run_lock(cfg.layout.lock("report"), "a report"):
         layout = cfg.layout
-        digest = inputs_digest(cfg, {**parameters, "pdf": pdf})
+        digest = inputs_digest(cfg, pdf)
         built = {"html": layout.report_html, "slides": layout.slides_html}
         if pdf and chromium():
             built["pdf"] = layout.report_pdf
@@ -391,12 +379,13 @@ def build_report(
         layout.report_inputs.unlink(missing_ok=True)
         started = time.time()
         try:
+            write_run_config(cfg)
             outputs = _build(cfg, parameters, modules, pdf)
         except Exception as exc:
             _mark_stale(cfg, started, exc)
             raise
         layout.report_failed.unlink(missing_ok=True)
-        write_text(layout.report_inputs, inputs_digest(cfg, {**parameters, "pdf": pdf}) + "\n")
+        write_text(layout.report_inputs, inputs_digest(cfg, pdf) + "\n")
     return outputs
 
 
@@ -405,13 +394,14 @@ def _read(path: Path) -> str | None:
     return path.read_text(encoding="utf-8").strip() if path.is_file() else None
 
 
-def inputs_digest(cfg: Config, parameters: dict[str, object]) -> str:
-    """SHA-256 over what a report is built from: the run's settings and parameters, every file
-    under its `scores/` (logits, shards, examples) and every file of the guardcal package (code,
-    notebooks, policies, demo data). Any change to one of them changes the digest."""
+def inputs_digest(cfg: Config, pdf: bool) -> str:
+    """SHA-256 over what a report is built from: the run's settings (the `config.yaml` text the
+    notebooks read), whether a PDF is printed, every file under its `scores/` (logits, shards,
+    examples) and every file of the guardcal package (code, notebooks, policies, demo data). Any
+    change to one of them changes the digest."""
     digest = hashlib.sha256()
-    digest.update(json.dumps(parameters, sort_keys=True, default=str).encode())
-    digest.update(repr(cfg).encode())
+    digest.update(f"pdf={pdf}\0".encode())
+    digest.update(config_text(cfg).encode())
     sources = [(PACKAGE_DIR, p) for p in PACKAGE_DIR.rglob("*") if "__pycache__" not in p.parts]
     scores_dir = cfg.layout.root / "scores"
     sources += [(scores_dir, p) for p in scores_dir.rglob("*")] if scores_dir.is_dir() else []
