@@ -77,12 +77,12 @@ def extraction(mode: Mode) -> bool:
     print(f"bf16 GEMM rate here: {rate / 1e12:.2f} TFLOP/s (the floor's yardstick)")
     tokens, computed = sum(map(len, work.sequences)), sum(work.fresh)
     for batch in mode.batches:
-        score_frame([work.guard], work.frame.head(batch), work.cfg, LastHidden(model, batch))
+        score_frame([work.guard], work.frame.head(batch), LastHidden(model, batch))
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         timer = Timer()
         encoder = LastHidden(model, batch)  # fresh: its prefix cache is computed in the timing
-        timer.run(lambda e=encoder: score_frame([work.guard], work.frame, work.cfg, e))
+        timer.run(lambda e=encoder: score_frame([work.guard], work.frame, e))
         per_second = len(work.frame) / timer.seconds
         fraction = work.floor_flops * per_second / rate
         print(
@@ -93,7 +93,7 @@ def extraction(mode: Mode) -> bool:
     rows = work.frame.head(mode.baseline_rows)
     ids = verbalizer(work.guard.tokenizer, work.cfg.prompt.verbalizer).token_ids
     expected = label_columns(baseline(work.guard, work.prompt, rows, work.max_words), ids)
-    got = score_frame([work.guard], rows, work.cfg, LastHidden(model, mode.batches[0]))
+    got = score_frame([work.guard], rows, LastHidden(model, mode.batches[0]))
     columns = ["logit_safe", "logit_unsafe", "label_mass"]
     diff = float(np.abs(got[work.guard.name][columns].to_numpy() - expected).max())
     tolerance = TOLERANCE[model.dtype]

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from guardcal.extraction.models import load_guard
+from guardcal.extraction.guards import guard_spec, load_guard
 from guardcal.extraction.scoring import score_frame
 from guardcal.records import load_split
 
@@ -43,9 +43,9 @@ def test_bf16_p_unsafe_stays_near_float32(request, make_config, checkpoint_devic
             scoring={"dtype": dtype},
             limit=ROWS,
         )
-        guard = load_guard(cfg, name)
+        guard = load_guard(guard_spec(cfg, name))
         assert guard.model.dtype == getattr(torch, dtype)
-        scores = score_frame([guard], load_split(cfg, "test"), cfg)[name]
+        scores = score_frame([guard], load_split(cfg, "test"))[name]
         gap = (scores["logit_unsafe"] - scores["logit_safe"]).to_numpy()
         assert np.isfinite(gap).all()
         p_unsafe[dtype] = 1 / (1 + np.exp(-gap))
