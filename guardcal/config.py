@@ -65,15 +65,19 @@ class UnknownModelError(ConfigError):
 
 @dataclass(frozen=True)
 class Source:
-    """One split's data: a local file (`path`) or a hub dataset (`hf` + `split`), optionally a
-    seeded fraction of it (the study's validation split is 10 % of `330k_train`, seed 42)."""
+    """One split's data: a local file (`path`), a hub dataset (`hf` + `split`) or one of the
+    run's benchmarks (`benchmark`, its key), optionally a seeded fraction of it (the study's
+    validation split is 10 % of `330k_train`, seed 42) or, with `complement`, the rest."""
 
     path: str | None = None
     hf: str | None = None
     split: str | None = None
     revision: str | None = None
+    benchmark: str | None = None
     fraction: float | None = None
     seed: int = 42
+    complement: bool = False
+    """With `fraction`: the rows the fraction leaves out (a benchmark's evaluated rest)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,33 @@ class BenchmarkEntry:
     revision: str | None = None
     limit: int | None = None
     """Only the first N rows (after the label rule and convention)."""
+
+    @property
+    def key(self) -> str:
+        """The benchmark's name in a run (its split, its rows in the tables): the name, with
+        the mode and convention the entry sets (`harmbench_classifier-liu_adv`)."""
+        return "-".join(x for x in (self.name, self.mode, self.convention) if x)
+
+
+@dataclass(frozen=True)
+class CalibrateOn:
+    """Where a suite's calibrators are fitted: a seeded share (`fraction`) of one of its
+    benchmarks (`benchmark`, its key) — the rest of it is that benchmark's evaluated rows — or a
+    validation set of the user's own (`validation`, a file or hub split)."""
+
+    benchmark: str | None = None
+    fraction: float = 0.5
+    seed: int = 0
+    validation: Source | None = None
+
+
+@dataclass(frozen=True)
+class InDomain:
+    """Calibration in domain: each benchmark's calibrators also fitted on a seeded share of its
+    own rows, and both fits measured on the rest, so the report shows what transfer loses."""
+
+    fraction: float = 0.5
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -204,8 +235,14 @@ class Config:
     """A whole experiment: what to score, with which guards, and how to calibrate."""
 
     name: str
-    dataset: DatasetConfig
     models: tuple[ModelConfig, ...]
+    dataset: DatasetConfig | None = None
+    """The validation and test splits; a suite's are filled in from `calibrate_on`, so after
+    `load_config` this is never None."""
+    benchmarks: tuple[BenchmarkEntry, ...] = ()
+    """A suite: named benchmarks, each scored in its mode (instead of `dataset`)."""
+    calibrate_on: CalibrateOn | None = None
+    in_domain: InDomain | None = None
     prompt: PromptConfig = field(default_factory=PromptConfig)
     content_free: tuple[str, ...] = (" ",)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
@@ -223,6 +260,18 @@ class Config:
             f"{self.source_file}: no model named {name!r}; the config's models are "
             f"{[m.name for m in self.models]}"
         )
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        """Every split the run scores: validation, test and content_free, then each benchmark of
+        a suite by its key, but for the one whose rows the test split already is."""
+        test = self.dataset.test.benchmark if self.dataset else None
+        return SPLITS + tuple(e.key for e in self.benchmarks if e.key != test)
+
+    def benchmark_split(self, key: str) -> str:
+        """The split holding a suite benchmark's evaluated rows: `test` for the one the test split
+        is drawn from, else its key."""
+        return "test" if self.dataset and key == self.dataset.test.benchmark else key
 
     @property
     def run_dir(self) -> Path:
@@ -258,8 +307,54 @@ def load_config(path: str | Path | None = None) -> Config:
         raise ConfigError(f"{path}: a config is a mapping of keys, got {type(raw).__name__}")
     cfg = _build(Config, raw, "", path)
     cfg = dataclasses.replace(cfg, source_file=str(path.resolve()))
+    cfg = _with_suite_splits(cfg, _Checker(path))
     _check(cfg, path)
     return cfg
+
+
+def _with_suite_splits(cfg: Config, c: _Checker) -> Config:
+    """A suite's validation and test splits from `calibrate_on`: a seeded share of one of its
+    benchmarks and that benchmark's rest, or the user's validation set and the first benchmark
+    whole. A config that carries both (a resolved one) must agree with itself."""
+    if not cfg.benchmarks:
+        if cfg.dataset is None:
+            c.bad("dataset", "is required (or `benchmarks:` for a suite of named benchmarks)")
+        for key in ("calibrate_on", "in_domain"):
+            if getattr(cfg, key) is not None:
+                c.bad(key, "is a suite's setting: it needs `benchmarks:`")
+        return cfg
+    on = cfg.calibrate_on
+    if on is None:
+        c.bad(
+            "calibrate_on",
+            "is required with `benchmarks:`: {benchmark: KEY, fraction: F, seed: S} or "
+            "{validation: FILE}",
+        )
+    keys = [e.key for e in cfg.benchmarks]
+    if (on.benchmark is None) == (on.validation is None):
+        c.bad(
+            "calibrate_on", "needs exactly one of 'benchmark' (a key of benchmarks) or 'validation'"
+        )
+    if on.benchmark is not None:
+        if on.benchmark not in keys:
+            c.bad(
+                "calibrate_on.benchmark",
+                f"must be one of the suite's benchmarks {keys}, got {on.benchmark!r}",
+            )
+        if not 0 < on.fraction < 1:
+            c.bad(
+                "calibrate_on.fraction",
+                f"must be in (0, 1): the rest is evaluated, got {on.fraction}",
+            )
+        validation = Source(benchmark=on.benchmark, fraction=on.fraction, seed=on.seed)
+        test = dataclasses.replace(validation, complement=True)
+    else:
+        validation, test = on.validation, Source(benchmark=keys[0])
+    derived = DatasetConfig(validation=validation, test=test)
+    if cfg.dataset is not None and dataclasses.replace(cfg.dataset, limit=None) != derived:
+        c.bad("dataset", "is a suite's to derive from `calibrate_on`: give one or the other")
+    limit = cfg.dataset.limit if cfg.dataset else None
+    return dataclasses.replace(cfg, dataset=dataclasses.replace(derived, limit=limit))
 
 
 def _build(cls: type, raw: Any, key: str, path: Path) -> Any:
@@ -295,6 +390,8 @@ def _value(tp: Any, value: Any, key: str, path: Path) -> Any:
     if dataclasses.is_dataclass(tp):
         if tp is Source and isinstance(value, str):
             value = {"path": value}
+        if tp is BenchmarkEntry and isinstance(value, str):
+            value = {"name": value}
         return _build(tp, value, key, path)
     if origin is tuple:
         if isinstance(value, str) and args[-1] is Ellipsis:
@@ -333,7 +430,14 @@ def with_overrides(
     if run_name:
         cfg = dataclasses.replace(cfg, name=run_name)
     if limit:
-        cfg = dataclasses.replace(cfg, dataset=dataclasses.replace(cfg.dataset, limit=int(limit)))
+        cfg = dataclasses.replace(
+            cfg,
+            dataset=dataclasses.replace(cfg.dataset, limit=int(limit)),
+            benchmarks=tuple(
+                dataclasses.replace(e, limit=min(e.limit or int(limit), int(limit)))
+                for e in cfg.benchmarks
+            ),
+        )
     if reports_dir:
         cfg = dataclasses.replace(cfg, reports_dir=str(reports_dir))
     _check(cfg, Path(cfg.source_file or "<config>"))
@@ -449,12 +553,18 @@ def _check_run(cfg: Config, c: _Checker) -> None:
 
 def _check_dataset(cfg: Config, c: _Checker) -> None:
     """Each split has one source; fractions, limits and label values make sense."""
+    keys = [e.key for e in cfg.benchmarks]
     for split in ("validation", "test"):
         src: Source = getattr(cfg.dataset, split)
-        if (src.path is None) == (src.hf is None):
+        if sum(x is not None for x in (src.path, src.hf, src.benchmark)) != 1:
             c.bad(
-                f"dataset.{split}", "needs exactly one of 'path' (a local file) or 'hf' (a hub id)"
+                f"dataset.{split}",
+                "needs exactly one of 'path' (a local file), 'hf' (a hub id) or 'benchmark'",
             )
+        if src.benchmark is not None and src.benchmark not in keys:
+            c.bad(f"dataset.{split}.benchmark", f"must be one of benchmarks {keys}")
+        if src.complement and src.fraction is None:
+            c.bad(f"dataset.{split}.complement", "needs 'fraction' (the share it leaves out)")
         if src.hf is not None and not src.split:
             c.bad(f"dataset.{split}.split", "is required with 'hf' (e.g. 330k_train)")
         if src.fraction is not None and not 0 < src.fraction <= 1:
@@ -474,6 +584,22 @@ def _check_dataset(cfg: Config, c: _Checker) -> None:
             c.bad(f"dataset.columns.{key}", f"{column!r} is already dataset.columns.{seen[column]}")
         seen[column] = key
     c.positive("dataset.limit", cfg.dataset.limit, optional=True)
+    for i, e in enumerate(cfg.benchmarks):
+        if not e.name.strip():
+            c.bad(
+                f"benchmarks[{i}].name", "must name a benchmark (`guardcal benchmarks` lists them)"
+            )
+        if e.key in keys[:i]:
+            c.bad(
+                f"benchmarks[{i}]",
+                f"repeats {e.key!r} (benchmarks[{keys.index(e.key)}]): set another mode or "
+                "convention",
+            )
+        if e.key in SPLITS:
+            c.bad(f"benchmarks[{i}].name", f"{e.key!r} is a split's name, not a benchmark")
+        c.positive(f"benchmarks[{i}].limit", e.limit, optional=True)
+    if cfg.in_domain is not None and not 0 < cfg.in_domain.fraction < 1:
+        c.bad("in_domain.fraction", f"must be in (0, 1), got {cfg.in_domain.fraction}")
 
 
 def _check_models(cfg: Config, c: _Checker) -> None:

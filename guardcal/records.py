@@ -467,6 +467,11 @@ def split_source(cfg: Config, split: str) -> str:
         return str(
             resolve_path(src.path, Path(cfg.source_file).parent if cfg.source_file else None)
         )
+    if src.benchmark is not None:
+        if src.fraction is None:
+            return f"benchmark {src.benchmark}"
+        part = "the rest after" if src.complement else "a seeded share"
+        return f"benchmark {src.benchmark} ({part} {src.fraction}, seed {src.seed})"
     return f"{src.hf} (split {src.split})"
 
 
