@@ -176,10 +176,24 @@ def _formats(args: argparse.Namespace) -> int:
 
 
 def _benchmarks(args: argparse.Namespace) -> int:
-    """`guardcal benchmarks`: the named public benchmarks a suite can load."""
-    from guardcal.benchmarks import listing
+    """`guardcal benchmarks`: the named public benchmarks a suite can load; with `--config`, the
+    config's benchmarks loaded (no model): one line each with its mode, rows and unsafe rows."""
+    if args.config is None:
+        from guardcal.benchmarks import listing
 
-    print(listing())
+        print(listing())
+        return 0
+    cfg = with_overrides(load_config(args.config), limit=args.limit)
+    if not cfg.benchmarks:
+        raise UsageError(f"{cfg.source_file}: no `benchmarks:` to load (a single-dataset run)")
+    from guardcal.benchmarks.suite import check_suite, suite_benchmark
+
+    check_suite(cfg)
+    print(f"{'benchmark':32s} {'mode':8s} {'convention':11s} {'rows':>7s} {'unsafe':>7s}  source")
+    for entry in cfg.benchmarks:
+        b = suite_benchmark(cfg, entry.key)
+        counts = f"{len(b.frame):7d} {int(b.frame['label'].sum()):7d}"
+        print(f"{entry.key:32s} {b.mode:8s} {b.convention:11s} {counts}  {b.source}")
     return 0
 
 
@@ -313,8 +327,13 @@ def parser() -> argparse.ArgumentParser:
 
     benchmarks = commands.add_parser(
         "benchmarks",
-        help="list the named public benchmarks (modes, label-rule conventions, hub id, licence)",
+        help="list the named public benchmarks (modes, label-rule conventions, hub id, licence); "
+        "with --config, load a suite's benchmarks and count their rows",
     )
+    benchmarks.add_argument(
+        "--config", metavar="CONFIG", help="a suite config: load its benchmarks (no model)"
+    )
+    benchmarks.add_argument("--limit", type=positive_int, help="only the first N rows of each")
     benchmarks.set_defaults(run=_benchmarks)
 
     predict = commands.add_parser(
