@@ -83,14 +83,16 @@ def _config_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def _load_checked(
-    args: argparse.Namespace, splits: Sequence[str], models: Sequence[str] = ()
+    args: argparse.Namespace, splits: Sequence[str] | None = None, models: Sequence[str] = ()
 ) -> tuple[Config, dict[str, pd.DataFrame]]:
     """The step every command that reads a config starts with: the YAML read and validated, the
     command line's overrides (--run-name, --limit, --reports-dir) applied and checked like the
-    file, every guard's format and each named model checked, then each split's rows loaded and
+    file, every guard's format, each named model and a suite's benchmark entries checked, then
+    each split's rows (default: every split of the run, a suite's benchmarks included) loaded and
     checked (a DataError names file, row and field) — all before torch, transformers or
     papermill load. Returns the config and the splits' rows."""
-    from guardcal.records import check_validation, load_split  # pandas: after the config
+    from guardcal.benchmarks.suite import check_suite, load_split  # pandas: after the config
+    from guardcal.records import check_validation
 
     cfg = load_config(args.config)
     overrides = {key: getattr(args, key, None) for key in ("run_name", "limit", "reports_dir")}
@@ -99,7 +101,11 @@ def _load_checked(
     check_models(cfg)
     for name in models:
         cfg.model(name)  # an unknown name is an UnknownModelError naming the config
-    frames = {split: load_split(cfg, split) for split in splits}
+    check_suite(cfg)
+    for split in splits or ():
+        if split not in cfg.splits:
+            raise UsageError(f"--split {split!r} is no split of this run (have {list(cfg.splits)})")
+    frames = {split: load_split(cfg, split) for split in splits or cfg.splits}
     if "validation" in frames:
         check_validation(cfg, frames["validation"])
     return cfg, frames
@@ -107,8 +113,7 @@ def _load_checked(
 
 def _score(args: argparse.Namespace) -> int:
     """`guardcal score`: extract the label logits into the run's scores files."""
-    splits = args.split or SPLITS
-    cfg, _ = _load_checked(args, splits, args.model or ())
+    cfg, _ = _load_checked(args, args.split, args.model or ())
     if args.ray:
         cfg = dataclasses.replace(cfg, scoring=dataclasses.replace(cfg.scoring, ray=args.ray))
     from guardcal.extraction import run_extraction  # torch and transformers: after validation
@@ -116,7 +121,7 @@ def _score(args: argparse.Namespace) -> int:
 
     try:
         run_extraction(
-            cfg, splits=splits, models=args.model, batch_size=args.batch_size, shard=args.shard
+            cfg, splits=args.split, models=args.model, batch_size=args.batch_size, shard=args.shard
         )
     except RayMissing as exc:
         raise UsageError(str(exc)) from None
@@ -126,7 +131,7 @@ def _score(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     """`guardcal report`: run the notebooks and render report.html, slides.html, report.pdf."""
     # a bad config or data file fails here, before papermill (and torch in its kernel) starts
-    cfg, _ = _load_checked(args, SPLITS)
+    cfg, _ = _load_checked(args)
     from guardcal.extraction import run_extraction
     from guardcal.reporting.render import RenderError, build_report
 
@@ -275,7 +280,9 @@ def parser() -> argparse.ArgumentParser:
         "--model", metavar="NAME", action="append", help="a model's name (repeatable; default all)"
     )
     score.add_argument(
-        "--split", choices=SPLITS, action="append", help="a split (repeatable; default all three)"
+        "--split",
+        action="append",
+        help=f"a split: {', '.join(SPLITS)} or a suite's benchmark (repeatable; default all)",
     )
     score.add_argument(
         "--batch-size",
@@ -312,7 +319,9 @@ def parser() -> argparse.ArgumentParser:
     )
     _config_argument(render)
     render.add_argument("--model", metavar="NAME", help="a model's name (default: the first)")
-    render.add_argument("--split", choices=SPLITS, default="test", help="default: test")
+    render.add_argument(
+        "--split", default="test", help="a split or a suite's benchmark (default: test)"
+    )
     render.add_argument("--index", type=int, default=0, help="0-based row of the split")
     render.add_argument(
         "--ids", action="store_true", help="one token id per line with the decoded token"

@@ -462,6 +462,8 @@ def split_source(cfg: Config, split: str) -> str:
     """Where a split's rows come from, as errors name it: the file, or the hub id and split."""
     if split == "content_free":
         return f"{cfg.source_file}: content_free"
+    if split not in SPLITS:
+        return f"benchmark {split}"
     src: Source = getattr(cfg.dataset, split)
     if src.path is not None:
         return str(

@@ -10,41 +10,36 @@ from collections.abc import Iterable, Mapping
 import pandas as pd
 
 from guardcal import scores
+from guardcal.benchmarks.suite import load_split
 from guardcal.config import Config
 from guardcal.extraction import in_process
 from guardcal.extraction.guards import GuardSpec, guard_specs
 from guardcal.extraction.plan import plan_extraction
 from guardcal.extraction.scoring import fingerprint, guard_inputs
 from guardcal.locks import run_lock
-from guardcal.records import (
-    LABELS,
-    MIN_CLASS_ROWS,
-    SPLITS,
-    check_validation,
-    load_split,
-    split_source,
-)
+from guardcal.records import LABELS, MIN_CLASS_ROWS, check_validation, split_source
 
 log = logging.getLogger(__name__)
 
 
 def run_extraction(
     cfg: Config,
-    splits: Iterable[str] = SPLITS,
+    splits: Iterable[str] | None = None,
     models: Iterable[str] | None = None,
     batch_size: int | None = None,
     shard: tuple[int, int] | None = None,
 ) -> None:
-    """Score every listed model on every listed split into `reports/<run>/scores/`. Guards that
+    """Score every listed model on every listed split (default: all of `cfg.splits`, a suite's
+    benchmarks included) into `reports/<run>/scores/`. Guards that
     share a backbone share one forward pass; finished files whose fingerprint matches are kept
     without loading any model; a rerun resumes from the shards already written. With `shard`
     (I, N) only this node's share of the shards is computed; with `cfg.scoring.ray` the shards
     are scored by Ray workers (`extraction.cluster`), writing the same files."""
     specs = guard_specs(cfg, models)  # a bad format or model name fails here
-    splits = tuple(splits)
+    splits = cfg.splits if splits is None else tuple(splits)
     for split in splits:
-        if split not in SPLITS:
-            raise ValueError(f"unknown split {split!r}; expected some of {SPLITS}")
+        if split not in cfg.splits:
+            raise ValueError(f"unknown split {split!r}; expected some of {cfg.splits}")
     if cfg.scoring.ray:
         from guardcal.extraction import cluster  # imports ray: only when asked for
 

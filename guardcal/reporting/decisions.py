@@ -9,7 +9,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from guardcal import records, scores
+from guardcal import scores
+from guardcal.benchmarks.suite import load_split
 from guardcal.calibration.bootstrap import (
     BatchResampled,
     percentile_interval,
@@ -188,7 +189,7 @@ def write_decision_tables(cfg: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
     uses; test items resampled, calibrators fitted once; BC's prior is each resample's own, as BC
     applied to the resampled batch)."""
     preds = read_predictions(cfg)
-    test = records.load_split(cfg, "test")
+    test = load_split(cfg, "test")
     categories = category_metrics(preds, test, cfg.calibration.ece_bins)
     c = cfg.calibration
     indices = resample_indices(len(test), c.bootstrap_resamples, c.bootstrap_seed)

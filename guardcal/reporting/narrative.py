@@ -154,7 +154,12 @@ def grids(facts: RunFacts) -> str:
 def source(cfg: Config, split: str) -> str:
     """Where a split's data comes from, in words."""
     src = getattr(cfg.dataset, split)
-    where = f"{code(src.hf)} split {code(src.split)}" if src.hf else code(src.path)
+    if src.benchmark:
+        where = f"benchmark {code(src.benchmark)}"
+    else:
+        where = f"{code(src.hf)} split {code(src.split)}" if src.hf else code(src.path)
+    if src.fraction and src.complement:
+        return f"{where}, the rest after a {src.fraction:.0%} sample (seed {src.seed})"
     part = f", a {src.fraction:.0%} sample (seed {src.seed})" if src.fraction else ""
     return where + part
 

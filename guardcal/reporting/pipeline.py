@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from guardcal import artifact, records, scores
+from guardcal.benchmarks.suite import load_split
 from guardcal.calibration import check_logits, proba_unsafe
 from guardcal.calibration.fitted import FittedCalibrators, fit_calibrators
 from guardcal.calibration.methods import method_names
@@ -70,8 +71,14 @@ def read_table(cfg: Config, name: str) -> pd.DataFrame:
 
 
 def read_predictions(cfg: Config) -> pd.DataFrame:
-    """Test-split p_unsafe of every model and method, as written by `evaluate_run`."""
-    return pd.read_parquet(cfg.layout.table("predictions", ".parquet"))
+    """Test-split p_unsafe of every model and method, as written by `evaluate_run`; a suite's
+    file holds every benchmark's (a `benchmark` column), of which these are the rows of the one
+    the test split is drawn from."""
+    preds = pd.read_parquet(cfg.layout.table("predictions", ".parquet"))
+    if "benchmark" in preds.columns:
+        test = preds["benchmark"] == cfg.dataset.test.benchmark
+        preds = preds[test].drop(columns="benchmark").reset_index(drop=True)
+    return preds
 
 
 def logits_of(scores: pd.DataFrame) -> np.ndarray:
@@ -206,7 +213,7 @@ def dataset_summary(frames: Mapping[str, pd.DataFrame]) -> tuple[pd.DataFrame, p
 
 def summarise_data(cfg: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Write `dataset.csv` and `categories.csv` for the evaluated splits (the setup section)."""
-    frames = {s: records.load_split(cfg, s) for s in records.EVALUATED_SPLITS}
+    frames = {s: load_split(cfg, s) for s in records.EVALUATED_SPLITS}
     sizes, categories = dataset_summary(frames)
     write_csv(sizes, cfg.layout.table("dataset"))
     write_csv(categories, cfg.layout.table("categories"))
