@@ -432,6 +432,44 @@ def category_heatmap(data: Heatmap) -> Figure:
     return fig
 
 
+@styled
+def benchmark_heatmap(grids: dict[str, Any]) -> Figure:
+    """Guards × benchmarks before calibration, one panel per estimator, each cell the
+    calibration error in percent; the last column, set apart, is the average."""
+    first = next(iter(grids.values()))
+    rows, cols = first.shape
+    fig, axes = subplots(
+        len(grids), 1, figsize=(2.2 + 1.25 * cols, 1.0 + len(grids) * (0.6 + 0.45 * rows))
+    )
+    top = max(max(float(np.nanmax(g.to_numpy())) for g in grids.values()), 1e-3)
+    for i, (ax, (title, grid)) in enumerate(zip(axes.flat, grids.items(), strict=True)):
+        sns.heatmap(
+            grid,
+            ax=ax,
+            annot=True,
+            fmt=".1f",
+            cmap="rocket_r",
+            vmin=0.0,
+            vmax=top,
+            cbar=False,
+            linewidths=0.5,
+            linecolor="white",
+            annot_kws={"fontsize": 9},
+        )
+        ax.axvline(cols - 1, color="white", lw=3)
+        ax.set_title(f"{title} (%), uncalibrated")
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+        ax.tick_params(left=False, bottom=False)
+        if i < len(grids) - 1:  # the benchmarks are named under the last panel
+            ax.set_xticklabels([])
+        else:
+            ax.set_xticklabels(ax.get_xticklabels(), rotation=20, ha="right")
+        ax.set_yticklabels(ax.get_yticklabels(), rotation=0)
+    fig.tight_layout()
+    return fig
+
+
 def risk_coverage_panel(ax: Axes, model: str, curves: list[RiskCurve]) -> None:
     """One guard's risk–coverage curve per method, its narrowest review band marked."""
     for curve in curves:

@@ -17,6 +17,7 @@ from guardcal.calibration.reliability import wilson_interval
 from guardcal.calibration.thresholds import risk_coverage as risk_coverage_curve
 from guardcal.config import Config
 from guardcal.policies import category_name, category_order
+from guardcal.reporting import across
 from guardcal.reporting.pipeline import read_predictions, read_table
 
 
@@ -68,6 +69,9 @@ class RunData:
     ece_bins: int
     tables: dict[str, pd.DataFrame]
     bins: dict[tuple[str, str], Reliability]
+    across: dict[str, pd.DataFrame]
+    """A suite's uncalibrated guards × benchmarks per estimator (`across.heatmap_grids`); empty
+    for a single dataset."""
 
     def errors(self, model: str, method: str) -> tuple[float, float]:
         """(ECE, MCE) of a study method on test, from `metrics.csv`."""
@@ -111,6 +115,7 @@ def load_run(cfg: Config) -> RunData:
         ece_bins=cfg.calibration.ece_bins,
         tables={name: read_table(cfg, name) for name in RUN_TABLES},
         bins=bins,
+        across=across.heatmap_grids(cfg, read_table(cfg, "benchmarks")) if cfg.benchmarks else {},
     )
 
 
@@ -427,3 +432,8 @@ def risk_coverage(run: RunData) -> dict[str, list[RiskCurve]]:
                 RiskCurve(method, curve["coverage"].to_numpy(), curve["accuracy"].to_numpy(), point)
             )
     return out
+
+
+def benchmarks_heatmap(run: RunData) -> dict[str, pd.DataFrame]:
+    """A suite's heat map: per estimator, the uncalibrated guards × benchmarks in percent."""
+    return run.across

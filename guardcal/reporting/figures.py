@@ -31,6 +31,8 @@ class FigureKind:
     draw: Callable[[Any], Figure]
     alt: str
     per_model: bool = False
+    suite: bool = False
+    """Drawn only for a suite run (`benchmarks:`)."""
 
 
 CATALOGUE = (
@@ -111,6 +113,14 @@ CATALOGUE = (
         "Smooth reliability diagrams (relplot) of {model}",
         per_model=True,
     ),
+    FigureKind(
+        "benchmarks_heatmap",
+        figure_data.benchmarks_heatmap,
+        drawing.benchmark_heatmap,
+        "Heat map of every guard's calibration error on every benchmark before calibration: "
+        "Liu et al.'s RMS ECE and the study's ECE, in percent",
+        suite=True,
+    ),
 )
 """Every figure of a run, in the order they are drawn."""
 
@@ -123,7 +133,8 @@ def figure_name(kind: str, model: str | None = None) -> str:
 def _figures(cfg: Config) -> list[tuple[FigureKind, str | None]]:
     """Every figure of the run: its kind, and its guard for one drawn per guard."""
     models = [m.name for m in cfg.models]
-    return [(k, m) for k in CATALOGUE for m in (models if k.per_model else [None])]
+    kinds = [k for k in CATALOGUE if bool(cfg.benchmarks) or not k.suite]
+    return [(k, m) for k in kinds for m in (models if k.per_model else [None])]
 
 
 def figure_descriptions(cfg: Config) -> dict[str, str]:

@@ -22,6 +22,7 @@ import papermill
 from jinja2 import DictLoader
 from jupyter_client.manager import AsyncKernelManager
 from nbconvert import HTMLExporter, SlidesExporter
+from nbconvert.preprocessors import TagRemovePreprocessor
 from papermill.exceptions import PapermillExecutionError
 from traitlets import CaselessStrEnum
 
@@ -59,7 +60,11 @@ SECTIONS = (
 )
 """The report's section headings in order, as 05_report writes them: the study's twelve
 (docs/design.md §1) with "Beyond the study" after its final table, then the decisions a guard's
-user makes (§8)."""
+user makes (§8). A suite run adds SUITE_SECTION after "Beyond the study"."""
+SUITE_SECTION = "Across benchmarks"
+SUITE_TAG = "suite"
+"""05_report's cells of SUITE_SECTION carry this tag; a run without benchmarks renders without
+them, so a single-dataset report is what it was."""
 
 PDF_TIMEOUT = 120
 """Seconds headless Chromium may take to print report.pdf (the demo's takes a few)."""
@@ -237,8 +242,19 @@ def _exporter(cls: type[HTMLExporter], template: str, template_file: str) -> HTM
     )
 
 
-def render_html(notebook: Path, out: Path, modules: Path) -> Path:
-    """report.html: the executed report notebook, code hidden, everything inlined."""
+def _without(exporter: HTMLExporter, drop: frozenset[str]) -> HTMLExporter:
+    """The exporter leaving out the cells tagged with any of `drop` (nbconvert's own
+    TagRemovePreprocessor)."""
+    if drop:
+        exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags=set(drop)), True)
+    return exporter
+
+
+def render_html(
+    notebook: Path, out: Path, modules: Path, drop: frozenset[str] = frozenset()
+) -> Path:
+    """report.html: the executed report notebook, code hidden, everything inlined, the cells
+    tagged with any of `drop` left out."""
     assets = _assets(modules)
     resources = {
         "guardcal": {
@@ -247,13 +263,16 @@ def render_html(notebook: Path, out: Path, modules: Path) -> Path:
             "css": REPORT_CSS,
         }
     }
-    exporter = _exporter(HTMLExporter, "lab", "guardcal_report.html.j2")
+    exporter = _without(_exporter(HTMLExporter, "lab", "guardcal_report.html.j2"), drop)
     body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4), resources)
     return write_text(out, body)
 
 
-def render_slides(notebook: Path, out: Path, modules: Path) -> Path:
-    """slides.html: the same notebook as a reveal.js deck, one slide per section."""
+def render_slides(
+    notebook: Path, out: Path, modules: Path, drop: frozenset[str] = frozenset()
+) -> Path:
+    """slides.html: the same notebook as a reveal.js deck, one slide per section, the cells
+    tagged with any of `drop` left out."""
     assets = _assets(modules)
     resources = {
         "guardcal": {
@@ -263,7 +282,7 @@ def render_slides(notebook: Path, out: Path, modules: Path) -> Path:
             "title": SECTIONS[0],
         }
     }
-    exporter = _exporter(SlidesExporter, "reveal", "guardcal_slides.html.j2")
+    exporter = _without(_exporter(SlidesExporter, "reveal", "guardcal_slides.html.j2"), drop)
     body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4), resources)
     return write_text(out, body)
 
@@ -415,9 +434,10 @@ def inputs_digest(cfg: Config, pdf: bool) -> str:
 def _build(cfg: Config, parameters: dict[str, object], modules: Path, pdf: bool) -> dict[str, Path]:
     """Run the notebooks, then render the HTML report, the slides and (with chromium) the PDF."""
     notebooks = run_notebooks(cfg, parameters)
+    drop = frozenset() if cfg.benchmarks else frozenset({SUITE_TAG})
     outputs = {
-        "html": render_html(notebooks[-1], cfg.layout.report_html, modules),
-        "slides": render_slides(notebooks[-1], cfg.layout.slides_html, modules),
+        "html": render_html(notebooks[-1], cfg.layout.report_html, modules, drop),
+        "slides": render_slides(notebooks[-1], cfg.layout.slides_html, modules, drop),
     }
     browser = chromium()
     if pdf and browser:
