@@ -472,8 +472,8 @@ def split_source(cfg: Config, split: str) -> str:
     if src.benchmark is not None:
         if src.fraction is None:
             return f"benchmark {src.benchmark}"
-        part = "the rest after" if src.complement else "a seeded share"
-        return f"benchmark {src.benchmark} ({part} {src.fraction}, seed {src.seed})"
+        share = f"a seeded {src.fraction:.0%} share (seed {src.seed})"
+        return f"benchmark {src.benchmark} ({'the rest after ' if src.complement else ''}{share})"
     return f"{src.hf} (split {src.split})"
 
 

@@ -160,12 +160,8 @@ def _benchmark(
             }
             v, st = _measure(yr, both, cfg, f"{key}:rest")
             main += _interval_rows(ids, v, st, {m + IN_DOMAIN: m + IN_DOMAIN for m in methods})
-            learned = [
-                m
-                for m in fitted.calibrators
-                if fitted[m].to_json() != local[m].to_json()  # CC learns nothing from labels
-            ]
-            gap += _gap_rows(ids, v, st, learned)
+            same = {m: fitted[m].to_json() == local[m].to_json() for m in fitted.calibrators}
+            gap += _gap_rows(ids, v, st, same)
 
     study = method_names(study=True)
     preds = pd.DataFrame(
@@ -182,13 +178,14 @@ def _benchmark(
 
 
 def _gap_rows(
-    keys: dict[str, str], values: dict, stats: dict[str, np.ndarray], methods: list[str]
+    keys: dict[str, str], values: dict, stats: dict[str, np.ndarray], same: dict[str, bool]
 ) -> list[dict]:
-    """Transfer minus in-domain on the same held-out rows, with the paired interval."""
+    """Transfer minus in-domain on the same held-out rows, with the paired interval, per fitted
+    method; `same` marks a method whose two fits came out equal (kept until `_learning`)."""
     rows = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        for m in methods:
+        for m, equal in same.items():
             lo, hi = percentile_interval(stats[m] - stats[m + IN_DOMAIN], CONFIDENCE)
             for metric in ACROSS_METRICS:
                 k = EXTENDED_KEYS.index(metric)
@@ -203,9 +200,20 @@ def _gap_rows(
                         "gap": t - d,
                         "lo": lo[k],
                         "hi": hi[k],
+                        "same": equal,
                     }
                 )
     return rows
+
+
+def _learning(gap: pd.DataFrame) -> pd.DataFrame:
+    """The gap rows of the methods that learn from the labels they are fitted on: one whose two
+    fits are equal for every guard and benchmark (contextual calibration, fitted on content-free
+    inputs) has no transfer gap to show."""
+    if gap.empty:
+        return gap
+    learns = ~gap.groupby("method")["same"].transform("all")
+    return gap[learns].reset_index(drop=True)
 
 
 def evaluate_across(cfg: Config) -> AcrossTables:
@@ -226,7 +234,9 @@ def evaluate_across(cfg: Config) -> AcrossTables:
             pd.DataFrame(main, columns=BENCHMARK_COLUMNS), BENCHMARK_COLUMNS, "benchmarks"
         ),
         check_columns(pd.DataFrame(slices, columns=SLICE_COLUMNS), SLICE_COLUMNS, "slices"),
-        check_columns(pd.DataFrame(gap, columns=GAP_COLUMNS), GAP_COLUMNS, "transfer gap"),
+        check_columns(
+            _learning(pd.DataFrame(gap, columns=[*GAP_COLUMNS, "same"])), GAP_COLUMNS, "gap"
+        ),
         check_columns(pd.concat(preds, ignore_index=True), SUITE_PREDICTION_COLUMNS, "predictions"),
     )
     layout = cfg.layout
@@ -363,7 +373,9 @@ def slices_html(cfg: Config, slices: pd.DataFrame, metric: str) -> str:
     columns = list(dict.fromkeys(rows["benchmark"]))
     for c in columns:
         key, part = c.split("\x00")
-        head += f"<th>{html.escape(benchmark_title(cfg, key))}<br>{part}</th>"
+        flags = load_split(cfg, cfg.benchmark_split(key))["adversarial"]
+        n = int((flags == SLICES[part]).sum())
+        head += f"<th>{html.escape(benchmark_title(cfg, key))}<br>{part} (n={n})</th>"
     for (model, method), block in rows.groupby(["model", "method"], sort=False):
         block = block.set_index("benchmark")
         name = model if method == "uncalibrated" else _method_label(method)
