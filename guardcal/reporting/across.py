@@ -34,7 +34,9 @@ from guardcal.reporting.tables import (
     METRIC_LABELS,
     RELIABILITY_LABELS,
     UNDEFINED,
+    benchmark_title,
     check_columns,
+    liu_layout,
     write_csv,
     write_parquet,
     write_text,
@@ -249,25 +251,6 @@ def evaluate_across(cfg: Config) -> AcrossTables:
     return tables
 
 
-def benchmark_title(cfg: Config, key: str) -> str:
-    """A benchmark's display name: its title, with the mode and convention its entry sets."""
-    entry = next(e for e in cfg.benchmarks if e.key == key)
-    title = BENCHMARKS[entry.name].title
-    extra = ", ".join(x for x in (entry.mode, entry.convention) if x)
-    return f"{title} ({extra})" if extra else title
-
-
-def liu_layout(cfg: Config, table: pd.DataFrame, metric: str, method: str) -> pd.DataFrame:
-    """One block of Liu et al.'s Table 1: guards as rows, benchmarks as columns and their
-    average, the metric in percent."""
-    rows = table[(table["metric"] == metric) & (table["method"] == method)]
-    wide = rows.pivot(index="model", columns="benchmark", values="value")
-    wide = wide.loc[[m.name for m in cfg.models], [e.key for e in cfg.benchmarks]] * 100
-    wide.columns = [benchmark_title(cfg, k) for k in wide.columns]
-    wide["Avg."] = wide.mean(axis=1)
-    return wide
-
-
 def benchmarks_latex(cfg: Config, table: pd.DataFrame) -> str:
     """`benchmarks.tex`: Liu et al.'s layout — per estimator (their RMS ECE, then the study's
     ECE), a booktabs tabular of guards × benchmarks and their average, in percent, one block of
@@ -290,17 +273,6 @@ def benchmarks_latex(cfg: Config, table: pd.DataFrame) -> str:
         body = styler.to_latex(hrules=True, multirow_align="t", clines="skip-last;data")
         out.append(f"% {labels[metric]} (%) per guard and benchmark\n{body}")
     return "\n".join(out)
-
-
-HEATMAP_METRICS = ("ece_rms", "ece")
-"""The heat map's panels: Liu et al.'s estimator, then the study's."""
-
-
-def heatmap_grids(cfg: Config, table: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """The heat map's numbers: per estimator, guards × benchmarks (and their average) of the
-    uncalibrated guards, in percent."""
-    labels = {**METRIC_LABELS, **RELIABILITY_LABELS}
-    return {labels[m]: liu_layout(cfg, table, m, "uncalibrated") for m in HEATMAP_METRICS}
 
 
 SECTION_METRICS = ("ece", "ece_rms", "f1", "auprc")

@@ -17,8 +17,8 @@ from guardcal.calibration.reliability import wilson_interval
 from guardcal.calibration.thresholds import risk_coverage as risk_coverage_curve
 from guardcal.config import Config
 from guardcal.policies import category_name, category_order
-from guardcal.reporting import across
 from guardcal.reporting.pipeline import read_predictions, read_table
+from guardcal.reporting.tables import METRIC_LABELS, RELIABILITY_LABELS, liu_layout
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,17 @@ RUN_TABLES = (
 """The tables the figures read."""
 
 
+HEATMAP_METRICS = ("ece_rms", "ece")
+"""The heat map's panels: Liu et al.'s estimator, then the study's."""
+
+
+def heatmap_grids(cfg: Config, table: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The heat map's numbers: per estimator, guards × benchmarks (and their average) of the
+    uncalibrated guards, in percent."""
+    labels = {**METRIC_LABELS, **RELIABILITY_LABELS}
+    return {labels[m]: liu_layout(cfg, table, m, "uncalibrated") for m in HEATMAP_METRICS}
+
+
 def load_run(cfg: Config) -> RunData:
     """Read a run's tables and predictions, and bin every guard and method once."""
     preds = pd.concat(
@@ -115,7 +126,7 @@ def load_run(cfg: Config) -> RunData:
         ece_bins=cfg.calibration.ece_bins,
         tables={name: read_table(cfg, name) for name in RUN_TABLES},
         bins=bins,
-        across=across.heatmap_grids(cfg, read_table(cfg, "benchmarks")) if cfg.benchmarks else {},
+        across=heatmap_grids(cfg, read_table(cfg, "benchmarks")) if cfg.benchmarks else {},
     )
 
 

@@ -11,8 +11,10 @@ import pandas as pd
 from pandas.io.formats.style import Styler
 
 from guardcal.atomic import atomic_write, write_text
+from guardcal.benchmarks import BENCHMARKS
 from guardcal.calibration.methods import REGISTRY, method_names
 from guardcal.calibration.metrics import METRIC_KEYS
+from guardcal.config import Config
 
 RELIABILITY_LABELS = {
     "smooth_ece": "smECE",
@@ -169,3 +171,22 @@ def extended_table_html(ci: pd.DataFrame) -> str:
         '<table id="T_extended" style="font-size:11px"><thead><tr><th>Model</th>'
         f"{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
     )
+
+
+def benchmark_title(cfg: Config, key: str) -> str:
+    """A benchmark's display name: its title, with the mode and convention its entry sets."""
+    entry = next(e for e in cfg.benchmarks if e.key == key)
+    title = BENCHMARKS[entry.name].title
+    extra = ", ".join(x for x in (entry.mode, entry.convention) if x)
+    return f"{title} ({extra})" if extra else title
+
+
+def liu_layout(cfg: Config, table: pd.DataFrame, metric: str, method: str) -> pd.DataFrame:
+    """One block of Liu et al.'s Table 1: guards as rows, benchmarks as columns and their
+    average, the metric in percent."""
+    rows = table[(table["metric"] == metric) & (table["method"] == method)]
+    wide = rows.pivot(index="model", columns="benchmark", values="value")
+    wide = wide.loc[[m.name for m in cfg.models], [e.key for e in cfg.benchmarks]] * 100
+    wide.columns = [benchmark_title(cfg, k) for k in wide.columns]
+    wide["Avg."] = wide.mean(axis=1)
+    return wide
