@@ -451,18 +451,36 @@ def config_text(cfg: Config) -> str:
     settings."""
     base = Path(cfg.source_file).parent if cfg.source_file else None
 
-    def absolute(src: Source) -> Source:
-        if src.path is None or src.path.startswith(PACKAGE_PREFIX):
-            return src
-        return dataclasses.replace(src, path=str(resolve_path(src.path, base).absolute()))
+    def absolute(value: str | None) -> str | None:
+        if value is None or value.startswith(PACKAGE_PREFIX):
+            return value
+        return str(resolve_path(value, base).absolute())
+
+    def source(src: Source) -> Source:
+        return dataclasses.replace(src, path=absolute(src.path))
 
     dataset = dataclasses.replace(
         cfg.dataset,
-        validation=absolute(cfg.dataset.validation),
-        test=absolute(cfg.dataset.test),
+        validation=source(cfg.dataset.validation),
+        test=source(cfg.dataset.test),
     )
+    benchmarks = tuple(  # a suite's local copies, and the second files some take
+        dataclasses.replace(
+            e, path=absolute(e.path), behaviors=absolute(e.behaviors), benign=absolute(e.benign)
+        )
+        for e in cfg.benchmarks
+    )
+    on = cfg.calibrate_on
+    if on is not None and on.validation is not None:
+        on = dataclasses.replace(on, validation=source(on.validation))
     raw = dataclasses.asdict(
-        dataclasses.replace(cfg, dataset=dataset, reports_dir=str(Path(cfg.reports_dir).absolute()))
+        dataclasses.replace(
+            cfg,
+            dataset=dataset,
+            benchmarks=benchmarks,
+            calibrate_on=on,
+            reports_dir=str(Path(cfg.reports_dir).absolute()),
+        )
     )
     del raw["source_file"]  # where it is read from, not a setting
     return yaml.safe_dump(_plain(raw), sort_keys=False, allow_unicode=True)

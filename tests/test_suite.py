@@ -147,3 +147,28 @@ def test_benchmarks_command_loads_a_suite(tmp_path, capsys):
     assert lines[3].split()[:5] == ["harmbench_classifier-liu_adv", "response", "liu_adv", "9", "5"]
     assert main(["benchmarks", "--config", str(tmp_path / "suite.yaml"), "--limit", "2"]) == 0
     assert capsys.readouterr().out.splitlines()[2].split()[3:5] == ["2", "1"]
+
+
+def test_the_resolved_config_reads_back_to_the_same_suite(tmp_path):
+    """`guardcal report` keeps the resolved config in the run folder; a suite's relative paths
+    and its derived splits read back the same from there."""
+    from guardcal.config import read_run_config, write_run_config
+
+    suite = [dict(e) for e in SUITE]
+    suite[0]["path"] = "data/xstest_prompts.csv"  # relative to the config
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "xstest_prompts.csv").write_bytes(
+        (DATA / "xstest_prompts.csv").read_bytes()
+    )
+    cfg = _config(
+        tmp_path,
+        benchmarks=suite,
+        reports_dir=str(tmp_path / "reports"),
+        calibrate_on={"benchmark": "xstest", "fraction": 0.5, "seed": 0},
+    )
+    cfg = with_overrides(cfg, limit=6)
+    write_run_config(cfg)
+    again = read_run_config(cfg.run_dir)
+    assert again.splits == cfg.splits and again.dataset == cfg.dataset
+    assert [e.limit for e in again.benchmarks] == [6, 6, 6]
+    assert load_split(again, "test")["id"].tolist() == load_split(cfg, "test")["id"].tolist()
