@@ -394,21 +394,27 @@ def smooth_reliability(data: tuple[str, list[tuple[str, dict[str, Any]]]]) -> Fi
     )
 
 
+HEATMAP_CELLS = {
+    "annot": True,
+    "vmin": 0.0,
+    "cbar": False,
+    "linewidths": 0.5,
+    "linecolor": "white",
+    "annot_kws": {"fontsize": 9},
+}
+"""How every heat map's cells look: annotated, from 0, white grid lines, no colour bar."""
+
+
 def heatmap_panel(ax: Axes, column: str, grid: Any, top: float, labels: list[str] | None) -> None:
     """One metric over categories × methods, annotated; row labels only on the first panel."""
     title, cmap = HEATMAP_STYLE[column]
     sns.heatmap(
         grid.rename(columns=lambda m: REGISTRY[m].label),
         ax=ax,
-        annot=True,
         fmt=".2f",
         cmap=cmap,
-        vmin=0.0,
         vmax=top,
-        cbar=False,
-        linewidths=0.5,
-        linecolor="white",
-        annot_kws={"fontsize": 9},
+        **HEATMAP_CELLS,
     )
     ax.set_title(title)
     ax.set_xlabel("")
@@ -443,19 +449,7 @@ def benchmark_heatmap(grids: dict[str, Any]) -> Figure:
     )
     top = max(max(float(np.nanmax(g.to_numpy())) for g in grids.values()), 1e-3)
     for i, (ax, (title, grid)) in enumerate(zip(axes.flat, grids.items(), strict=True)):
-        sns.heatmap(
-            grid,
-            ax=ax,
-            annot=True,
-            fmt=".1f",
-            cmap="rocket_r",
-            vmin=0.0,
-            vmax=top,
-            cbar=False,
-            linewidths=0.5,
-            linecolor="white",
-            annot_kws={"fontsize": 9},
-        )
+        sns.heatmap(grid, ax=ax, fmt=".1f", cmap="rocket_r", vmax=top, **HEATMAP_CELLS)
         ax.axvline(cols - 1, color="white", lw=3)
         ax.set_title(f"{title} (%), uncalibrated")
         ax.set_xlabel("")
