@@ -15,8 +15,11 @@ w, w·y and w·p along that order:
   and convolves all resamples' grids with relplot's reflected Gaussian kernel at once.
 
 Each resample's metrics equal the library metrics of the resampled data (tests/test_bootstrap.py).
-Intervals are percentile intervals (the quantiles of the B statistics: scipy.stats.bootstrap's
-method="percentile"); BCa would need a jackknife of N more evaluations per row.
+`percentile_interval` reads the quantiles of the B statistics (scipy.stats.bootstrap's
+method="percentile"); `guardcal.calibration.intervals` gives each metric the interval justified
+for it from the same statistics, with BCa's leave-one-out values from
+`guardcal.calibration.jackknife` (each row says how its verdict threshold moves without one
+example: `ResampledProba.loo_thresholds`).
 
 Batch calibration's prior is the evaluated batch's mean, so on a resample it is that resample's
 weighted mean: `BatchResampled` recomputes p̂ per resample, exactly as BC applied to the resampled
@@ -41,6 +44,7 @@ from scipy.sparse import csr_matrix
 from scipy.special import expit
 from tqdm.auto import tqdm
 
+from guardcal.calibration.debiased import debiased_ece_of_bins
 from guardcal.calibration.logits import check_logits, class_first_log_proba
 from guardcal.calibration.metrics import (
     ECE_BINS,
@@ -89,6 +93,10 @@ class ResampledProba(Protocol):
     def __call__(self, counts: np.ndarray) -> np.ndarray:
         """(1, N) probabilities shared by every resample, or (b, N), one row per resample."""
 
+    def loo_thresholds(self) -> np.ndarray:
+        """(N,) for each left-out example j, the threshold on the full sample's p at which the
+        other examples' verdicts flip (0.5 unless p depends on the batch)."""
+
 
 def gap_order(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """The examples by logit gap, ties by label: every monotone calibrator's p rises along it."""
@@ -118,6 +126,10 @@ class FixedProba:
         """The same (1, N) row for every resample."""
         return self.proba[None, :]
 
+    def loo_thresholds(self) -> np.ndarray:
+        """0.5 for every left-out example: the other examples' p does not move."""
+        return np.full(self.proba.shape[0], THRESHOLD)
+
 
 @dataclass(frozen=True)
 class BatchResampled:
@@ -141,6 +153,19 @@ class BatchResampled:
             log_mean = np.log(counts @ np.exp(log_p - top).T).T + top  # (2, b), N cancels
         shift = self.gamma * (log_mean[1] - log_mean[0])
         return expit((z[:, 1] - z[:, 0])[None, :] - shift[:, None])
+
+    def loo_thresholds(self) -> np.ndarray:
+        """expit(s_−j − s): without example j the prior's logit shift is s_−j instead of s, so
+        σ(gap − s_−j) ≥ 0.5 iff the full-sample p̂ = σ(gap − s) ≥ σ(s_−j − s)."""
+        z = check_logits(self.logits)
+        log_p = class_first_log_proba(z)  # (2, N)
+        top = log_p.max(axis=1, keepdims=True)
+        terms = np.exp(log_p - top)
+        with np.errstate(under="ignore", divide="ignore"):
+            full = np.log(terms.sum(axis=1))
+            left = np.log(np.clip(terms.sum(axis=1, keepdims=True) - terms, 0.0, None))
+        shift = self.gamma * (full[1] - full[0])
+        return expit(self.gamma * (left[1] - left[0]) - shift)
 
 
 def _cum0(values: np.ndarray) -> np.ndarray:
@@ -372,6 +397,7 @@ def block_metrics(p: np.ndarray, sh: Shared, n_bins: int, sigma: float | None) -
     base = ytot / n
     out["ece"] = gap.sum(axis=1) / n
     out["mce"] = np.max(np.where(filled, gap / safe_count, 0.0), axis=1)
+    out["ece_debiased"] = debiased_ece_of_bins(count, sum_y, sum_p)
     out["brier_reliability"] = np.sum(np.where(filled, gap**2 / safe_count, 0.0), axis=1) / n
     resolution = np.where(filled, count * (sum_y / safe_count - base[:, None]) ** 2, 0.0)
     out["brier_resolution"] = resolution.sum(axis=1) / n

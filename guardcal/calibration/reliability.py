@@ -1,7 +1,7 @@
-"""How reliable p(unsafe) is, measured other ways than the binned ECE (docs/design.md §4b): smooth
-ECE (relplot), equal-mass ECE, top-label ECE, Liu et al.'s RMS calibration error, the Brier
-score's decomposition into reliability, resolution and uncertainty, and the Wilson interval of a
-reliability bin's unsafe fraction.
+"""How reliable p(unsafe) is, measured other ways than the binned ECE (docs/design.md §4b): the
+debiased ECE (`guardcal.calibration.debiased`), smooth ECE (relplot), equal-mass ECE, top-label
+ECE, Liu et al.'s RMS calibration error, the Brier score's decomposition into reliability,
+resolution and uncertainty, and the Wilson interval of a reliability bin's unsafe fraction.
 `evaluate_extended` gathers them with the metrics of §4 in one dict."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
+from guardcal.calibration.debiased import debiased_ece
 from guardcal.calibration.metrics import (
     ECE_BINS,
     METRIC_KEYS,
@@ -20,6 +21,7 @@ from guardcal.calibration.metrics import (
 )
 
 RELIABILITY_KEYS = (
+    "ece_debiased",
     "smooth_ece",
     "ece_equal_mass",
     "ece_top_label",
@@ -137,6 +139,7 @@ def evaluate_extended(
     y, p = _check(labels, proba_unsafe)
     scores = {
         **evaluate(y, p, n_bins),
+        "ece_debiased": debiased_ece(y, p, n_bins),
         "smooth_ece": smooth_ece(y, p)[0],
         "ece_equal_mass": equal_mass_ece(y, p, n_bins),
         "ece_top_label": top_label_ece(y, p, n_bins),
