@@ -170,7 +170,6 @@ def metric_intervals(
     for method, interval in INTERVALS.items():
         cols = [i for i, key in enumerate(EXTENDED_KEYS) if METRIC_INTERVALS[key] == method]
         floor = None if difference else np.zeros(len(cols))
-        lo[cols], hi[cols] = interval(
-            stats[:, cols], value[cols], jackknife[:, cols], confidence, floor
-        )
+        jk = jackknife[:, cols] if method == "bca" else None  # only BCa reads them
+        lo[cols], hi[cols] = interval(stats[:, cols], value[cols], jk, confidence, floor)
     return lo, hi

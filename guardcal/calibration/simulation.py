@@ -125,7 +125,7 @@ def interval_coverage(
     `resamples` bootstrap resamples, and count how often each contains the true value."""
     from guardcal.calibration.bootstrap import resample_indices, resampled_metrics
     from guardcal.calibration.intervals import metric_intervals, percentile_interval
-    from guardcal.calibration.reliability import EXTENDED_KEYS, evaluate_extended
+    from guardcal.calibration.reliability import EXTENDED_KEYS
 
     truth = {
         "ece": guard.ece(),
@@ -141,9 +141,10 @@ def interval_coverage(
     for sim in range(sims):
         y, p = guard.draw(n, rng)
         indices = resample_indices(n, resamples, seed=seed * 100_003 + sim)
-        resampled = resampled_metrics(y, {"p": p}, indices, progress=False)["p"]
-        scores = evaluate_extended(y, p)
-        value = np.array([scores[k] for k in EXTENDED_KEYS])
+        # the sample itself as row 0: the estimates, equal to evaluate_extended's (tested)
+        sample = np.arange(n, dtype=indices.dtype)[None, :]
+        both = resampled_metrics(y, {"p": p}, np.vstack([sample, indices]), progress=False)["p"]
+        value, resampled = both[0], both[1:]
         lo, hi = metric_intervals(resampled, value, no_jackknife)
         p_lo, p_hi = percentile_interval(resampled[:, cols])
         lo, hi, v = lo[cols], hi[cols], value[cols]

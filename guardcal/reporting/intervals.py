@@ -1,10 +1,9 @@
 """The interval tables: every registered method under every metric of the extended table, each
-number with a seeded bootstrap 95 % interval (`metrics_ci.csv`), and paired intervals of each
-method's difference to its guard's uncalibrated row (`metrics_diff_ci.csv`)."""
+number with a seeded bootstrap 95 % interval by the method justified for that metric
+(`guardcal.calibration.intervals`, named in the `interval` column; `metrics_ci.csv`), and paired
+intervals of each method's difference to its guard's uncalibrated row (`metrics_diff_ci.csv`)."""
 
 from __future__ import annotations
-
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -16,20 +15,22 @@ from guardcal.calibration.bootstrap import (
     BatchResampled,
     FixedProba,
     ResampledProba,
-    percentile_interval,
     resample_counts,
     resample_indices,
     resampled_metrics,
 )
 from guardcal.calibration.fitted import FittedCalibrators
+from guardcal.calibration.intervals import METRIC_INTERVALS, metric_intervals
+from guardcal.calibration.jackknife import row_jackknife
 from guardcal.calibration.methods import REGISTRY, method_names
 from guardcal.calibration.reliability import EXTENDED_KEYS, evaluate_extended
 from guardcal.config import Config
 from guardcal.reporting.pipeline import fit_model, logits_of
 from guardcal.reporting.tables import check_columns, write_csv, write_parquet
 
-CI_COLUMNS = ("model", "method", "metric", "value", "lo", "hi")
-"""`metrics_ci.csv` and `metrics_diff_ci.csv` (there `value` is method − uncalibrated)."""
+CI_COLUMNS = ("model", "method", "metric", "value", "lo", "hi", "interval")
+"""`metrics_ci.csv` and `metrics_diff_ci.csv` (there `value` is method − uncalibrated);
+`interval` names the metric's interval method (percentile, bca, basic, centred)."""
 
 
 def method_probas(fitted: FittedCalibrators, logits: np.ndarray) -> dict[str, ResampledProba]:
@@ -74,31 +75,34 @@ def refit_statistics(
 
 
 def interval_rows(
-    model: str, values: dict[str, dict[str, float]], stats: dict[str, np.ndarray]
+    model: str,
+    values: dict[str, dict[str, float]],
+    stats: dict[str, np.ndarray],
+    jackknife: dict[str, np.ndarray],
 ) -> tuple[list[dict], list[dict]]:
     """The rows of both interval tables for one guard: each method's value and interval, and each
-    method's paired difference to the uncalibrated row on the same resamples."""
+    method's paired difference to the uncalibrated row on the same resamples (its leave-one-out
+    values the difference of the two methods' too)."""
     ci, diff = [], []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a metric undefined on every resample
-        for method in method_names():
-            lo, hi = percentile_interval(stats[method], CONFIDENCE)
-            d_lo, d_hi = percentile_interval(stats[method] - stats["uncalibrated"], CONFIDENCE)
-            for k, key in enumerate(EXTENDED_KEYS):
-                v = values[method][key]
-                ci.append(dict(model=model, method=method, metric=key, value=v, lo=lo[k], hi=hi[k]))
-                if method != "uncalibrated":
-                    delta = v - values["uncalibrated"][key]
-                    diff.append(
-                        dict(
-                            model=model,
-                            method=method,
-                            metric=key,
-                            value=delta,
-                            lo=d_lo[k],
-                            hi=d_hi[k],
-                        )
-                    )
+    base = np.array([values["uncalibrated"][key] for key in EXTENDED_KEYS])
+    for method in method_names():
+        value = np.array([values[method][key] for key in EXTENDED_KEYS])
+        lo, hi = metric_intervals(stats[method], value, jackknife[method], CONFIDENCE)
+        d_lo, d_hi = metric_intervals(
+            stats[method] - stats["uncalibrated"],
+            value - base,
+            jackknife[method] - jackknife["uncalibrated"],
+            CONFIDENCE,
+            difference=True,
+        )
+        for k, key in enumerate(EXTENDED_KEYS):
+            how = METRIC_INTERVALS[key]
+            row = dict(model=model, method=method, metric=key)
+            ci.append(dict(row, value=value[k], lo=lo[k], hi=hi[k], interval=how))
+            if method != "uncalibrated":
+                diff.append(
+                    dict(row, value=value[k] - base[k], lo=d_lo[k], hi=d_hi[k], interval=how)
+                )
     return ci, diff
 
 
@@ -118,12 +122,14 @@ def write_interval_tables(cfg: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
         indices = resample_indices(
             y.shape[0], calibration.bootstrap_resamples, calibration.bootstrap_seed
         )
+        rows = method_probas(fitted, z)
         if calibration.bootstrap_refit:
             stats = refit_statistics(cfg, m.name, validation, content_free, test, indices)
         else:
-            rows = method_probas(fitted, z)
             stats = resampled_metrics(y, rows, indices, calibration.ece_bins)
-        model_ci, model_diff = interval_rows(m.name, values, stats)
+        # BCa's acceleration from the calibrators fitted once, also under refitting
+        jackknife = {method: row_jackknife(y, row) for method, row in rows.items()}
+        model_ci, model_diff = interval_rows(m.name, values, stats, jackknife)
         ci += model_ci
         diff += model_diff
         for method in method_names(study=False):

@@ -281,10 +281,14 @@ def beyond_intro(cfg: Config) -> str:
         else "fitted once on the validation split; the intervals are over the test examples only"
     )
     return (
-        "Every number below has a 95 % percentile bootstrap interval from "
+        "Every number below has a 95 % bootstrap interval from "
         f"{c.bootstrap_resamples:,} resamples of the test examples (seed {c.bootstrap_seed}), "
         "one draw shared by every guard "
-        f"and method, so differences are paired. The calibrators are {fitted}. Batch "
+        f"and method, so differences are paired. The calibrators are {fitted}. Each metric's "
+        "interval is the one justified for it: percentile for the means (NLL, Brier, accuracy), "
+        "BCa for precision, recall, F1 and the precision–recall areas, and for the calibration "
+        "errors, which the resamples inflate again, the interval reflected about the estimate "
+        "(re-centred on it for the debiased ECE), cut at 0 and always holding the estimate. Batch "
         "calibration's prior is the evaluated batch's mean, so each resample recomputes BC on "
         "itself; smooth ECE keeps relplot's bandwidth of the full test split on every resample. "
         "Platt scaling is logistic regression on the logit gap (temperature scaling plus a bias), "

@@ -17,6 +17,7 @@ from guardcal.calibration.metrics import METRIC_KEYS
 from guardcal.config import Config
 
 RELIABILITY_LABELS = {
+    "ece_debiased": "ECE (debiased)",
     "smooth_ece": "smECE",
     "ece_equal_mass": "ECE (equal mass)",
     "ece_top_label": "ECE (top label)",

@@ -1,0 +1,87 @@
+"""The calibration-tests table (`tables/calibration_tests.csv`): per guard and method on the test
+split, is the miscalibration more than a calibrated guard would show on this many examples?
+(docs/design.md §4b; the tests are `guardcal.calibration.calibration_tests`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from guardcal.calibration.calibration_tests import (
+    CONSISTENCY_DRAWS,
+    consistency_test,
+    hosmer_lemeshow,
+    spiegelhalter,
+)
+from guardcal.calibration.methods import method_names
+from guardcal.config import Config
+from guardcal.reporting.pipeline import PREDICTION_COLUMNS, read_predictions
+from guardcal.reporting.tables import check_columns, write_csv
+
+LEVEL = 0.05
+"""Each test's level: p below it calls the miscalibration distinguishable from chance."""
+TEST_COLUMNS = (
+    "model",
+    "method",
+    "n",
+    "ece",
+    "ece_calibrated_95",
+    "consistency_p",
+    "spiegelhalter_z",
+    "spiegelhalter_p",
+    "hosmer_lemeshow",
+    "hosmer_lemeshow_df",
+    "hosmer_lemeshow_p",
+)
+"""`ece_calibrated_95` is the 95th percentile of the ECE of labels drawn from the method's own p
+(what a calibrated guard reaches on these probabilities); the p-values are each test's own."""
+
+
+def test_rows(
+    labels: np.ndarray, proba: np.ndarray, n_bins: int, seed: int, draws: int = CONSISTENCY_DRAWS
+) -> dict[str, float]:
+    """The three tests of one guard and method (consistency draws seeded by `seed`)."""
+    ece, consistency_p, null = consistency_test(labels, proba, n_bins, draws, seed)
+    z, z_p = spiegelhalter(labels, proba)
+    hl, df, hl_p = hosmer_lemeshow(labels, proba)
+    return {
+        "n": int(labels.shape[0]),
+        "ece": ece,
+        "ece_calibrated_95": float(np.quantile(null, 0.95)),
+        "consistency_p": consistency_p,
+        "spiegelhalter_z": z,
+        "spiegelhalter_p": z_p,
+        "hosmer_lemeshow": hl,
+        "hosmer_lemeshow_df": df,
+        "hosmer_lemeshow_p": hl_p,
+    }
+
+
+def calibration_tests_table(preds: pd.DataFrame, n_bins: int, seed: int) -> pd.DataFrame:
+    """Every guard × method of `preds` (test p_unsafe) under the three tests, in registry order.
+    One seed for every row: each row's label draws are the same uniforms against its own p."""
+    preds = check_columns(preds, PREDICTION_COLUMNS, "predictions")
+    rows = []
+    for model in preds["model"].unique():
+        for method in method_names():
+            block = preds[(preds["model"] == model) & (preds["method"] == method)]
+            if block.empty:
+                continue
+            y, p = block["label"].to_numpy(), block["proba_unsafe"].to_numpy()
+            rows.append({"model": model, "method": method, **test_rows(y, p, n_bins, seed)})
+    return check_columns(pd.DataFrame(rows), TEST_COLUMNS, "calibration tests table")
+
+
+def write_calibration_tests(cfg: Config) -> pd.DataFrame:
+    """Write `tables/calibration_tests.csv` from the study's and the other methods' predictions."""
+    preds = pd.concat(
+        [
+            read_predictions(cfg),
+            pd.read_parquet(cfg.layout.table("predictions_beyond", ".parquet")),
+        ],
+        ignore_index=True,
+    )
+    c = cfg.calibration
+    table = calibration_tests_table(preds, c.ece_bins, c.bootstrap_seed)
+    write_csv(table, cfg.layout.table("calibration_tests"))
+    return table
