@@ -142,3 +142,19 @@ def test_calibration_tests_table_has_every_guard_and_method_and_their_tests(run)
     for r in table.itertuples():
         assert r.ece == pytest.approx(point[(r.model, r.method)], abs=1e-12)
         assert 0 < r.consistency_p <= 1 and r.n == len(y)
+
+
+def test_calibration_verdicts_name_each_method_on_its_side_of_chance() -> None:
+    from guardcal.reporting.calibration_tests import TEST_COLUMNS, p_text, verdicts
+
+    rows = [
+        ("Guard <1>", "uncalibrated", 300, 0.21, 0.06, 0.000999, 5.0, 1e-6, 80.0, 10, 1e-12),
+        ("Guard <1>", "ts", 300, 0.05, 0.06, 0.31, 0.5, 0.6, 9.0, 10, 0.53),
+        ("Guard <1>", "bc", 300, 0.07, 0.06, 0.03, 1.0, 0.3, 12.0, 10, 0.28),
+    ]
+    text = verdicts(pd.DataFrame(rows, columns=TEST_COLUMNS))
+    assert "Guard &lt;1&gt;" in text and "(300 test examples)" in text
+    assert "beyond chance under uncalibrated (ECE 0.210 vs 0.060, p ≤ 0.001), BC (" in text
+    assert "calibrated guard shows: TS (ECE 0.050 vs 0.060, p = 0.31)" in text
+    assert "differently for BC (Spiegelhalter and Hosmer–Lemeshow)" in text
+    assert p_text(0.0042) == "p = 0.004"

@@ -13,8 +13,9 @@ from guardcal.calibration.calibration_tests import (
     hosmer_lemeshow,
     spiegelhalter,
 )
-from guardcal.calibration.methods import method_names
+from guardcal.calibration.methods import REGISTRY, method_names
 from guardcal.config import Config
+from guardcal.reporting.narrative import text
 from guardcal.reporting.pipeline import PREDICTION_COLUMNS, read_predictions
 from guardcal.reporting.tables import check_columns, write_csv
 
@@ -85,3 +86,52 @@ def write_calibration_tests(cfg: Config) -> pd.DataFrame:
     table = calibration_tests_table(preds, c.ece_bins, c.bootstrap_seed)
     write_csv(table, cfg.layout.table("calibration_tests"))
     return table
+
+
+def p_text(p: float, draws: int = CONSISTENCY_DRAWS) -> str:
+    """A consistency-test p-value in words: `p ≤ 0.001` at its floor 1/(R + 1) (no draw reached
+    the observed ECE), else 3 decimals below 0.01 and 2 above."""
+    floor = 1 / (draws + 1)
+    if p <= floor * (1 + 1e-9):
+        return f"p ≤ {floor:.1g}"
+    return f"p = {p:.3f}" if p < 0.01 else f"p = {p:.2f}"
+
+
+def verdicts(table: pd.DataFrame) -> str:
+    """Per guard, in words: for which methods the miscalibration is distinguishable from chance
+    (the consistency test at LEVEL) and for which it is not, each with its ECE beside what a
+    calibrated guard reaches on the same probabilities; where Spiegelhalter's or Hosmer–
+    Lemeshow's verdict differs, which one. Markdown, one bullet per guard."""
+    table = check_columns(table, TEST_COLUMNS, "calibration tests table")
+    lines = []
+    for model, rows in table.groupby("model", sort=False):
+        found, chance, split = [], [], []
+        for r in rows.itertuples():
+            name = REGISTRY[r.method].short
+            item = (
+                f"{name} (ECE {r.ece:.3f} vs {r.ece_calibrated_95:.3f}, {p_text(r.consistency_p)})"
+            )
+            (found if r.consistency_p < LEVEL else chance).append(item)
+            others = {
+                "Spiegelhalter": r.spiegelhalter_p < LEVEL,
+                "Hosmer–Lemeshow": r.hosmer_lemeshow_p < LEVEL,
+            }
+            differ = [k for k, v in others.items() if v != (r.consistency_p < LEVEL)]
+            if differ:
+                split.append(f"{name} ({' and '.join(differ)})")
+        n = int(rows["n"].iloc[0])
+        parts = [f"**{text(model)}** ({n:,} test examples):"]
+        if found:
+            parts.append(f"miscalibration beyond chance under {', '.join(found)}.")
+        if chance:
+            parts.append(f"Within what a calibrated guard shows: {', '.join(chance)}.")
+        if split:
+            parts.append(f"The other two tests read differently for {', '.join(split)}.")
+        lines.append("- " + " ".join(parts))
+    head = (
+        "Each ECE is set beside the 95th percentile of the ECE a calibrated guard shows on the "
+        f"same probabilities (labels drawn from them, {CONSISTENCY_DRAWS:,} times), with the "
+        f"consistency test's p-value; each test at {LEVEL:.0%}, unadjusted across guards and "
+        "methods."
+    )
+    return head + "\n\n" + "\n".join(lines)
