@@ -210,10 +210,13 @@ class CalibrationConfig:
 @dataclass(frozen=True)
 class DecisionsConfig:
     """What a guard's user decides with: the precision and recall an operating point must reach
-    (thresholds chosen on validation, measured on test; docs/design.md §11)."""
+    (thresholds chosen on validation, measured on test; docs/design.md §8), and the false
+    positive rate and the 1 − delta confidence of the guaranteed thresholds."""
 
     target_precision: float = 0.9
     target_recall: float = 0.9
+    target_fpr: float = 0.05
+    delta: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -714,11 +717,16 @@ def _check_calibration(cfg: Config, c: _Checker) -> None:
 
 
 def _check_decisions(cfg: Config, c: _Checker) -> None:
-    """Operating-point targets are rates in (0, 1]."""
+    """Operating-point targets are rates in (0, 1]; a false positive rate to stay under and the
+    guarantee's failure probability are in (0, 1)."""
     for key in ("target_precision", "target_recall"):
         value = getattr(cfg.decisions, key)
         if not (math.isfinite(value) and 0 < value <= 1):
             c.bad(f"decisions.{key}", f"must be in (0, 1], got {value}")
+    for key in ("target_fpr", "delta"):
+        value = getattr(cfg.decisions, key)
+        if not (math.isfinite(value) and 0 < value < 1):
+            c.bad(f"decisions.{key}", f"must be in (0, 1), got {value}")
 
 
 def _check_scoring(cfg: Config, c: _Checker) -> None:

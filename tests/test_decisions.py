@@ -96,14 +96,23 @@ def test_operating_points_are_chosen_on_validation_and_measured_on_test(run) -> 
     assert list(points.columns) == list(decisions.OPERATING_COLUMNS)
     assert len(points) == len(MODELS) * len(method_names(study=True)) * len(decisions.POINTS)
     preds = pipeline.read_predictions(cfg)
-    for row in points.itertuples():
+    d = cfg.decisions
+    for row in points.dropna(subset=["low"]).itertuples():
         test = preds[(preds["model"] == row.model) & (preds["method"] == row.method)]
         got = rule_metrics(test["label"], test["proba_unsafe"], row.low, row.high)
         assert got["review"] == pytest.approx(row.test_review, abs=1e-6)
+        assert got["fpr"] == pytest.approx(row.test_fpr, abs=1e-6)
         if row.point == "precision" and np.isfinite(row.low):
-            assert row.val_precision >= cfg.decisions.target_precision
-        if row.point != "precision":
-            assert row.val_recall >= cfg.decisions.target_recall
+            assert row.val_precision >= d.target_precision
+        if row.point in ("recall", "review_band", "recall_guaranteed"):
+            assert row.val_recall >= d.target_recall
+        if row.point == "fpr_guaranteed":  # certified with room to spare on validation
+            assert row.val_fpr <= d.target_fpr and row.delta == d.delta
+    # a guarantee costs: its threshold is never above the one that just reaches the recall
+    by_point = points.set_index(["model", "method", "point"])["low"]
+    for model, method in points[["model", "method"]].drop_duplicates().itertuples(index=False):
+        sure = by_point[(model, method, "recall_guaranteed")]
+        assert np.isnan(sure) or sure <= by_point[(model, method, "recall")]
     # TS is a fixed monotone map of p: the same test items at every point
     cols = [c for c in points.columns if c.startswith("test_")]
     by = points.set_index(["model", "method", "point"])[cols].sort_index()
@@ -227,6 +236,15 @@ def test_narrative_names_under_flagged_categories_and_operating_points(run) -> N
             (model, "uncalibrated", "review_band")
         ]
         assert f"{row['test_review']:.0%} of test items" in note
+        sure = points.set_index(["model", "method", "point"]).loc[
+            (model, "uncalibrated", "fpr_guaranteed")
+        ]
+        assert (
+            f"needs p ≥ {sure['low']:.3f} (test: FPR {sure['test_fpr']:.2f}" in note
+            if np.isfinite(sure["low"])
+            else "cannot be certified" in note
+        )
+    assert note.count("Guaranteed with probability ≥ 90 %") == len(MODELS)
     assert "TS move" in note  # TS picks the same items as uncalibrated
     guard_note = narrative.calibrated_guard_note(facts)
     t = json.loads(cfg.layout.calibrator(MODELS[0]).read_text())["calibrators"]["ts"]

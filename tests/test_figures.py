@@ -112,6 +112,16 @@ def test_figure_numbers_are_the_tables_numbers(run, data) -> None:
     curves = figure_data.risk_coverage(data)
     assert list(curves) == list(MODELS)
     assert all(np.all(np.diff(c.coverage) >= 0) for c in curves[MODELS[0]])
+    areas = pipeline.read_table(run, "risk_coverage").set_index(["model", "method"])["aurc"]
+    assert [c.aurc for c in curves[MODELS[0]]] == [
+        areas[(MODELS[0], c.method)] for c in curves[MODELS[0]]
+    ]
+    for column in grid.columns:  # a calibrated guard's bars end around the bin's mean p
+        band, b = column.band, column.bins
+        np.testing.assert_allclose(band.confidence[b.filled], b.confidence[b.filled])
+        assert np.isnan(band.lo[~b.filled]).all()
+        inside = (band.lo <= band.confidence) & (band.confidence <= band.hi)
+        assert inside[b.filled].all()
 
 
 def test_preparing_the_figures_needs_no_plotting_library(run) -> None:
@@ -149,6 +159,7 @@ def test_reliability_diagrams_one_column_per_method_in_its_colour(run, data) -> 
         # Histogram bars are shares of the test split: they sum to one.
         assert sum(b.get_height() for b in ax.patches) == pytest.approx(1.0)
     drawn = "\n".join(texts(fig))
+    assert "consistency band" in drawn  # the legend names the calibrated guard's bars
     for method in method_names(study=True):
         assert f"ECE = {metrics.at[(MODELS[1], method), 'ece']:.3f}" in drawn
         assert f"MCE = {metrics.at[(MODELS[1], method), 'mce']:.3f}" in drawn
@@ -235,3 +246,11 @@ def test_save_figure_does_not_leak_into_pyplot(tmp_path: Path) -> None:
     )
     assert plt.get_fignums() == before
     assert np.asarray(mimage.imread(paths[0])).ndim == 3
+
+
+def test_risk_coverage_panels_give_each_methods_aurc(data) -> None:
+    curves = figure_data.risk_coverage(data)
+    drawn = "\n".join(texts(drawing.risk_coverage_curves(curves)))
+    for model, model_curves in curves.items():
+        for c in model_curves:
+            assert f"{REGISTRY[c.method].label} {c.aurc:.3f}" in drawn, (model, c.method)

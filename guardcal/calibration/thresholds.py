@@ -7,6 +7,7 @@ reviewer (taken to decide correctly). A single threshold t is the band [t, t), w
 nothing to review. Of a rule on labelled items:
     precision = unsafe among the auto-flagged / auto-flagged       (NaN when nothing is flagged)
     recall    = unsafe not auto-passed / unsafe                     (reviewed items are caught)
+    fpr       = safe among the auto-flagged / safe                  (false positive rate)
     review    = share of items in the band
     auto_accuracy = correct among the auto-decided / auto-decided  (NaN when all are reviewed)
 Thresholds are chosen among the scores themselves (sklearn's precision_recall_curve), so a
@@ -22,7 +23,7 @@ from sklearn.metrics import precision_recall_curve
 
 from guardcal.calibration.metrics import _check
 
-RULE_METRICS = ("precision", "recall", "review", "auto_accuracy")
+RULE_METRICS = ("precision", "recall", "fpr", "review", "auto_accuracy")
 
 
 def _curve(labels: ArrayLike, proba: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -72,7 +73,8 @@ def review_band(
 
 
 def rule_metrics(labels: ArrayLike, proba: ArrayLike, low: float, high: float) -> dict[str, float]:
-    """Precision, recall, review share and auto-decided accuracy of the band [low, high)."""
+    """Precision, recall, false positive rate, review share and auto-decided accuracy of the
+    band [low, high)."""
     y, p = _check(labels, proba)
     if not low <= high:
         raise ValueError(f"a review band needs low <= high, got [{low}, {high})")
@@ -88,6 +90,9 @@ def rule_metrics(labels: ArrayLike, proba: ArrayLike, low: float, high: float) -
             else float("nan"),
             "recall": float(np.sum(unsafe & ~passed) / np.sum(unsafe))
             if unsafe.any()
+            else float("nan"),
+            "fpr": float(np.sum(flagged & ~unsafe) / np.sum(~unsafe))
+            if (~unsafe).any()
             else float("nan"),
             "review": float(np.mean(~decided)),
             "auto_accuracy": float(np.sum(correct) / np.sum(decided))

@@ -17,8 +17,10 @@ from guardcal.calibration.bootstrap import (
     resample_counts,
     resample_indices,
 )
+from guardcal.calibration.guarantees import guaranteed_threshold
 from guardcal.calibration.methods import REGISTRY, method_names
 from guardcal.calibration.metrics import calibration_errors
+from guardcal.calibration.selective import aurc, optimal_aurc
 from guardcal.calibration.thresholds import (
     RULE_METRICS,
     review_band,
@@ -45,14 +47,18 @@ CATEGORY_METRICS_COLUMNS = (
     "mean_proba_unsafe",
     "ece",
 )
-POINTS = ("precision", "recall", "review_band")
-"""A threshold for the target precision, one for the target recall, the narrowest review band."""
+POINTS = ("precision", "recall", "review_band", "recall_guaranteed", "fpr_guaranteed")
+"""A threshold for the target precision, one for the target recall, the narrowest review band
+meeting both (each reached on validation), and thresholds whose recall ≥ the target or false
+positive rate ≤ `target_fpr` hold with probability ≥ 1 − δ over the validation draw."""
 OPERATING_COLUMNS = (
     "model",
     "method",
     "point",
     "target_precision",
     "target_recall",
+    "target_fpr",
+    "delta",
     "low",
     "high",
     *(f"{split}_{m}" for split in ("val", "test") for m in RULE_METRICS),
@@ -121,6 +127,7 @@ def resampled_rule_metrics(
     return {
         "precision": share(flagged & unsafe, flagged),
         "recall": share(unsafe & ~passed, np.broadcast_to(unsafe, counts.shape)),
+        "fpr": share(flagged & ~unsafe, np.broadcast_to(~unsafe, counts.shape)),
         "review": share(~decided, np.ones_like(decided)),
         "auto_accuracy": share(correct, decided),
     }
@@ -134,22 +141,38 @@ def operating_points(
     counts: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Per (model, method): the thresholds for the target precision and the target recall and the
-    narrowest review band meeting both, chosen on validation (labels, p) and measured on test;
-    with bootstrap `counts` (B, N), percentile intervals from each row's p on the resamples
-    (`resampled`: (B, N) where p depends on the resample, as BC's does; else the test p)."""
+    narrowest review band meeting both, chosen on validation (labels, p) and measured on test,
+    and the Learn-then-Test thresholds guaranteeing the target recall or FPR with probability
+    1 − δ (NaN where the validation split cannot certify any); with bootstrap `counts` (B, N),
+    percentile intervals from each row's p on the resamples (`resampled`: (B, N) where p depends
+    on the resample, as BC's does; else the test p)."""
     rows = []
-    tp, tr = targets.target_precision, targets.target_recall
+    tp, tr, tf, delta = (
+        targets.target_precision,
+        targets.target_recall,
+        targets.target_fpr,
+        targets.delta,
+    )
+    nan = np.nan
     for key, (y_val, p_val) in validation.items():
         y_test, p_test = test[key]
         p_boot = (resampled or {}).get(key, p_test)
         t_precision = threshold_for_precision(y_val, p_val, tp)
         t_recall = threshold_for_recall(y_val, p_val, tr)
+        # a recall of exactly 1 is never certified by a finite sample
+        sure_recall = guaranteed_threshold(y_val, p_val, "recall", tr, delta) if tr < 1 else nan
+        sure_fpr = guaranteed_threshold(y_val, p_val, "fpr", tf, delta)
         bands = {
-            "precision": ((t_precision, t_precision), tp, np.nan),
-            "recall": ((t_recall, t_recall), np.nan, tr),
-            "review_band": (review_band(y_val, p_val, tp, tr), tp, tr),
+            "precision": ((t_precision, t_precision), (tp, nan, nan, nan)),
+            "recall": ((t_recall, t_recall), (nan, tr, nan, nan)),
+            "review_band": (review_band(y_val, p_val, tp, tr), (tp, tr, nan, nan)),
+            "recall_guaranteed": ((sure_recall, sure_recall), (nan, tr, nan, delta)),
+            "fpr_guaranteed": ((sure_fpr, sure_fpr), (nan, nan, tf, delta)),
         }
-        for point, ((low, high), want_p, want_r) in bands.items():
+        for point, ((low, high), targets_of) in bands.items():
+            if np.isnan(low):  # nothing certified: no rule to measure
+                rows.append(_uncertified_row(key, point, targets_of))
+                continue
             val = rule_metrics(y_val, p_val, low, high)
             out = rule_metrics(y_test, p_test, low, high)
             ci = {}
@@ -160,11 +183,7 @@ def operating_points(
                     ci[f"test_{m}_lo"], ci[f"test_{m}_hi"] = float(lo[0]), float(hi[0])
             rows.append(
                 {
-                    "model": key[0],
-                    "method": key[1],
-                    "point": point,
-                    "target_precision": want_p,
-                    "target_recall": want_r,
+                    **_targets(key, point, targets_of),
                     "low": low,
                     "high": high,
                     **{f"val_{m}": val[m] for m in RULE_METRICS},
@@ -173,6 +192,26 @@ def operating_points(
                 }
             )
     return pd.DataFrame(rows, columns=list(OPERATING_COLUMNS))
+
+
+def _targets(
+    key: tuple[str, str], point: str, targets: tuple[float, float, float, float]
+) -> dict[str, object]:
+    """The identifying columns of an operating point: guard, method, point and its targets."""
+    names = ("target_precision", "target_recall", "target_fpr", "delta")
+    return {
+        "model": key[0],
+        "method": key[1],
+        "point": point,
+        **dict(zip(names, targets, strict=True)),
+    }
+
+
+def _uncertified_row(
+    key: tuple[str, str], point: str, targets: tuple[float, float, float, float]
+) -> dict[str, object]:
+    """A guaranteed point the validation split cannot certify: no thresholds, no metrics."""
+    return {**_targets(key, point, targets), "low": np.nan, "high": np.nan}
 
 
 def by_model_method(preds: pd.DataFrame) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
@@ -184,10 +223,10 @@ def by_model_method(preds: pd.DataFrame) -> dict[tuple[str, str], tuple[np.ndarr
 
 
 def write_decision_tables(cfg: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Write `category_metrics.csv` (test split) and `operating_points.csv` (validation → test,
-    with seeded bootstrap intervals — the config's resamples and seed, the draw "Beyond the study"
-    uses; test items resampled, calibrators fitted once; BC's prior is each resample's own, as BC
-    applied to the resampled batch)."""
+    """Write `category_metrics.csv` and `risk_coverage.csv` (test split), and
+    `operating_points.csv` (validation → test, with seeded bootstrap intervals — the config's
+    resamples and seed, the draw "Beyond the study" uses; test items resampled, calibrators
+    fitted once; BC's prior is each resample's own, as BC applied to the resampled batch)."""
     preds = read_predictions(cfg)
     test = load_split(cfg, "test")
     categories = category_metrics(preds, test, cfg.calibration.ece_bins)
@@ -208,10 +247,31 @@ def write_decision_tables(cfg: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
     points = operating_points(validation, by_model_method(preds), cfg.decisions, resampled, counts)
     write_csv(categories, cfg.layout.table("category_metrics"))
     write_csv(points, cfg.layout.table("operating_points"))
+    write_csv(risk_coverage_table(preds), cfg.layout.table("risk_coverage"))
     return categories, points
 
 
-POINT_LABELS = {"precision": "precision target", "recall": "recall target", "review_band": "both"}
+RISK_COVERAGE_COLUMNS = ("model", "method", "aurc", "aurc_optimal")
+"""`risk_coverage.csv`: each guard and method's area under its risk–coverage curve on test, and
+that of a ranking putting every wrong verdict last (its floor)."""
+
+
+def risk_coverage_table(preds: pd.DataFrame) -> pd.DataFrame:
+    """AURC and its floor per guard and study method, from the test predictions."""
+    rows = [
+        {"model": model, "method": method, "aurc": aurc(y, p), "aurc_optimal": optimal_aurc(y, p)}
+        for (model, method), (y, p) in by_model_method(preds).items()
+    ]
+    return pd.DataFrame(rows, columns=list(RISK_COVERAGE_COLUMNS))
+
+
+POINT_LABELS = {
+    "precision": "precision target",
+    "recall": "recall target",
+    "review_band": "both",
+    "recall_guaranteed": "recall target, guaranteed",
+    "fpr_guaranteed": "FPR target, guaranteed",
+}
 
 
 def operating_points_display(points: pd.DataFrame) -> pd.DataFrame:
@@ -227,6 +287,7 @@ def operating_points_display(points: pd.DataFrame) -> pd.DataFrame:
             "Val review": points["val_review"],
             "Test precision": points["test_precision"],
             "Test recall": points["test_recall"],
+            "Test FPR": points["test_fpr"],
             "Test review": points["test_review"],
             "Auto accuracy": points["test_auto_accuracy"],
         }

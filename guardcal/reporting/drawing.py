@@ -58,6 +58,8 @@ HEATMAP_STYLE = {
 RISK_STYLES = {"ts": "--"}
 """TS keeps both the verdicts and the order of max(p, 1 − p), so its curve lies on the
 uncalibrated one: dashed, to show both."""
+CONSISTENCY_STYLE = {"fmt": "none", "ecolor": "#222222", "elinewidth": 1.4, "capsize": 3}
+"""A reliability bin's consistency band: where 95 % of a calibrated guard's bars end."""
 BAND_MARKER = {"marker": "D", "ms": 8, "mec": "black", "ls": "none"}
 """Where a method's narrowest review band lands on the risk–coverage curve."""
 NO_CATEGORIES = "No harm-category flags in this data."
@@ -188,6 +190,17 @@ def reliability_column(
         **GAP_STYLE,
     )
     ax_rel.plot([0, 1], [0, 1], **DIAGONAL_STYLE)
+    band = column.band
+    drawn = ~np.isnan(band.confidence)
+    ax_rel.errorbar(
+        band.confidence[drawn],
+        band.confidence[drawn],
+        yerr=[
+            band.confidence[drawn] - band.lo[drawn],
+            band.hi[drawn] - band.confidence[drawn],
+        ],
+        **CONSISTENCY_STYLE,
+    )
     ax_rel.set_xlim(0, 1)
     ax_rel.set_ylim(0, 1)
     ax_rel.set_aspect("equal")
@@ -221,9 +234,16 @@ def reliability_grid(grid: ReliabilityGrid) -> Figure:
         Patch(color="#999999", label="Fraction unsafe in bin (bar colour: method)"),
         Patch(**GAP_STYLE, label="Gap to the bin's mean p(unsafe)"),
         Line2D([], [], **DIAGONAL_STYLE, label="Perfect calibration"),
+        Line2D(
+            [],
+            [],
+            color=CONSISTENCY_STYLE["ecolor"],
+            lw=CONSISTENCY_STYLE["elinewidth"],
+            label="95 % of a calibrated guard's bars (consistency band)",
+        ),
     ]
     fig.legend(
-        handles=handles, loc="lower center", ncol=3, frameon=False, bbox_to_anchor=(0.5, -0.04)
+        handles=handles, loc="lower center", ncol=2, frameon=False, bbox_to_anchor=(0.5, -0.1)
     )
     for col, column in enumerate(grid.columns):
         reliability_column(axes[0, col], axes[1, col], column, grid.ece_bins)
@@ -479,6 +499,17 @@ def risk_coverage_panel(ax: Axes, model: str, curves: list[RiskCurve]) -> None:
         )
         if curve.band is not None:
             ax.plot(*curve.band, color=method.color, **BAND_MARKER)
+    areas = "\n".join(f"{REGISTRY[c.method].label} {c.aurc:.3f}" for c in curves)
+    ax.text(
+        0.04,
+        0.04,
+        f"AURC (lower is better)\n{areas}",
+        transform=ax.transAxes,
+        ha="left",
+        va="bottom",
+        fontsize=9,
+        bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "#999999", "alpha": 0.9},
+    )
     ax.set_xlim(0, 1.02)
     ax.set_ylim(-0.02, 1.02)
     ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from guardcal.calibration.calibration_tests import consistency_bands
 from guardcal.calibration.methods import REGISTRY, method_names
 from guardcal.calibration.metrics import reliability_bins
 from guardcal.calibration.reliability import wilson_interval
@@ -72,6 +73,7 @@ class RunData:
     across: dict[str, pd.DataFrame]
     """A suite's uncalibrated guards × benchmarks per estimator (`across.heatmap_grids`); empty
     for a single dataset."""
+    seed: int = 0  # of the consistency bands' label draws
 
     def errors(self, model: str, method: str) -> tuple[float, float]:
         """(ECE, MCE) of a study method on test, from `metrics.csv`."""
@@ -90,6 +92,7 @@ RUN_TABLES = (
     "metrics_ci",
     "category_metrics",
     "operating_points",
+    "risk_coverage",
 )
 """The tables the figures read."""
 
@@ -127,6 +130,7 @@ def load_run(cfg: Config) -> RunData:
         tables={name: read_table(cfg, name) for name in RUN_TABLES},
         bins=bins,
         across=heatmap_grids(cfg, read_table(cfg, "benchmarks")) if cfg.benchmarks else {},
+        seed=cfg.calibration.bootstrap_seed,
     )
 
 
@@ -179,15 +183,27 @@ def category_donuts(run: RunData) -> CategoryDonuts:
 
 
 @dataclass(frozen=True)
+class Band:
+    """Bröcker & Smith's consistency bars of one guard and method: per plot bin, its mean p and
+    the 2.5 % and 97.5 % quantiles of the unsafe fraction of labels drawn from p (NaN where the
+    bin is empty) — where a calibrated guard's bar would end."""
+
+    confidence: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+
+
+@dataclass(frozen=True)
 class ReliabilityColumn:
-    """One column of a reliability figure: a title, the method (its colour), its bins, and the
-    table's ECE and MCE."""
+    """One column of a reliability figure: a title, the method (its colour), its bins, the
+    table's ECE and MCE, and the consistency bands."""
 
     title: str
     method: str
     bins: Reliability
     ece: float
     mce: float
+    band: Band
 
 
 @dataclass(frozen=True)
@@ -200,7 +216,9 @@ class ReliabilityGrid:
 
 
 def _column(run: RunData, title: str, model: str, method: str) -> ReliabilityColumn:
-    return ReliabilityColumn(title, method, run.bins[model, method], *run.errors(model, method))
+    b = run.bins[model, method]
+    band = Band(*consistency_bands(b.proba, run.plot_bins, seed=run.seed))
+    return ReliabilityColumn(title, method, b, *run.errors(model, method), band)
 
 
 def uncalibrated(run: RunData) -> ReliabilityGrid:
@@ -421,12 +439,14 @@ class RiskCurve:
     coverage: np.ndarray
     accuracy: np.ndarray
     band: tuple[float, float] | None
+    aurc: float
 
 
 def risk_coverage(run: RunData) -> dict[str, list[RiskCurve]]:
-    """Per guard, each of the study's methods' risk–coverage curve and review band."""
+    """Per guard, each of the study's methods' risk–coverage curve, review band and AURC."""
     points = run.tables["operating_points"]
     bands = points[points["point"] == "review_band"].set_index(["model", "method"])
+    areas = run.tables["risk_coverage"].set_index(["model", "method"])["aurc"]
     out = {}
     for model in run.models:
         out[model] = []
@@ -440,7 +460,13 @@ def risk_coverage(run: RunData) -> dict[str, list[RiskCurve]]:
                 else None
             )
             out[model].append(
-                RiskCurve(method, curve["coverage"].to_numpy(), curve["accuracy"].to_numpy(), point)
+                RiskCurve(
+                    method,
+                    curve["coverage"].to_numpy(),
+                    curve["accuracy"].to_numpy(),
+                    point,
+                    float(areas[(model, method)]),
+                )
             )
     return out
 

@@ -404,6 +404,29 @@ def _num(value: float, spec: str = ".2f") -> str:
     return "n/a" if pd.isna(value) else format(value, spec)
 
 
+def _guaranteed(rows: pd.DataFrame, d: Any) -> str:
+    """The uncalibrated guard's Learn-then-Test thresholds in words, beside the point-estimate
+    recall threshold they make more cautious."""
+    parts = []
+    for point, what, measured in (
+        ("recall_guaranteed", f"recall ≥ {d.target_recall:.2f}", ("recall", "fpr")),
+        ("fpr_guaranteed", f"a false positive rate ≤ {d.target_fpr:.2f}", ("fpr", "recall")),
+    ):
+        row = rows.loc[(point, "uncalibrated")]
+        if pd.isna(row["low"]):
+            parts.append(f"{what} cannot be certified on this validation split")
+            continue
+        on_test = ", ".join(
+            f"{'FPR' if m == 'fpr' else m} {_num(row[f'test_{m}'])}{_interval(row, f'test_{m}')}"
+            for m in measured
+        )
+        parts.append(f"{what} needs {_threshold(row['low'])} (test: {on_test})")
+    return (
+        f"Guaranteed with probability ≥ {(1 - d.delta) * 100:.0f} % over the validation draw "
+        f"(Learn-then-Test): {'; '.join(parts)}."
+    )
+
+
 def operating_points_note(facts: RunFacts, points: pd.DataFrame) -> str:
     """Per guard: the thresholds for the targets, the narrowest review band, and whether the
     calibrators change which items they pick."""
@@ -424,6 +447,7 @@ def operating_points_note(facts: RunFacts, points: pd.DataFrame) -> str:
             "auto-decided test items are "
             f"{_num(band['test_auto_accuracy'], '.0%')} correct."
         )
+        lines.append(f"  {_guaranteed(rows, d)}")
         test_cols = [c for c in points.columns if c.startswith("test_")]
         same = [
             REGISTRY[k].short
@@ -446,7 +470,11 @@ def operating_points_note(facts: RunFacts, points: pd.DataFrame) -> str:
             )
     return (
         f"Targets (config `decisions`): precision {d.target_precision:.2f} and recall "
-        f"{d.target_recall:.2f}, thresholds chosen on validation and measured on test. A review "
+        f"{d.target_recall:.2f}, thresholds chosen on validation and measured on test; a point "
+        "estimate reaches its target on validation and misses it on new data about half the "
+        "time, so beside them stand thresholds whose recall (or false positive rate "
+        f"≤ {d.target_fpr:.2f}) holds with probability ≥ {(1 - d.delta) * 100:.0f} % "
+        "(Learn-then-Test, Hoeffding–Bentkus p-values, fixed-sequence testing; MAPIE). A review "
         "band [low, high) flags p ≥ high, passes p < low and sends the rest to a human; its "
         "recall counts reviewed unsafe items as caught.\n\n" + "\n".join(lines)
     )
