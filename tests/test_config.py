@@ -78,6 +78,8 @@ def test_minimal_config_gets_the_study_defaults(tmp_path):
         (lambda t: t + "prompt: {taxonomy: nope}\n", "prompt.taxonomy"),
         (lambda t: t + "calibration: {ece_bins: 0}\n", "calibration.ece_bins"),
         (lambda t: t + "calibration: {gamma_grid: [1, 2]}\n", "calibration.gamma_grid"),
+        (lambda t: t + "decisions: {target_fpr: 0}\n", "decisions.target_fpr"),
+        (lambda t: t + "decisions: {delta: 1}\n", "decisions.delta"),
         (lambda t: t + "dataset2: 1\n", "dataset2"),
         (
             lambda t: t.replace(
