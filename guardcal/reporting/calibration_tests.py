@@ -131,7 +131,7 @@ def verdicts(table: pd.DataFrame) -> str:
     head = (
         "Each ECE is set beside the 95th percentile of the ECE a calibrated guard shows on the "
         f"same probabilities (labels drawn from them, {CONSISTENCY_DRAWS:,} times), with the "
-        f"consistency test's p-value; each test at {LEVEL:.0%}, unadjusted across guards and "
-        "methods."
+        f"consistency test's p-value; each test at {LEVEL * 100:.0f} %, unadjusted across "
+        "guards and methods."
     )
     return head + "\n\n" + "\n".join(lines)
