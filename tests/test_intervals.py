@@ -142,10 +142,6 @@ def test_calibration_tests_table_has_every_guard_and_method_and_their_tests(run)
     for r in table.itertuples():
         assert r.ece == pytest.approx(point[(r.model, r.method)], abs=1e-12)
         assert 0 < r.consistency_p <= 1 and r.n == len(y)
-    # where the test cannot reject a calibrated guard, every calibration error may be 0
-    low = ci.set_index(["model", "method", "metric"])["lo"]
-    for r in table[table["consistency_p"] > 0.025].itertuples():
-        assert low[(r.model, r.method, "ece")] == 0 and low[(r.model, r.method, "smooth_ece")] == 0
 
 
 def test_calibration_verdicts_name_each_method_on_its_side_of_chance() -> None:

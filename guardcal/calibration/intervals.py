@@ -16,13 +16,13 @@
   them), so the resamples give its spread and not its bias: [θ̂ − (θ̄* − q_lo), θ̂ + (q_hi − θ̄*)].
 
 A calibration error's truth is ≥ 0, so its interval is cut at 0 (at the estimate when a debiased
-estimate is below 0); it reaches down to 0 whenever a test of perfect calibration (the consistency
-test, given as `calibration_p`) cannot reject at (1 − confidence)/2 — the boundary case no
-bootstrap interval covers; and it is widened to contain the estimate, which the bias can put above
+estimate is below 0), and it is widened to contain the estimate, which the bias can put above
 2θ̂ − q_lo when the resamples lie far above it. Neither the percentile interval nor BCa can hold a
 biased estimate: both contain θ̂ exactly when |ẑ₀| ≤ z_{1−α/2}, i.e. when θ̂ is inside the central
 resamples, which is what fails for a calibration error on a few hundred examples. Differences
-between two methods (`difference=True`) have no boundary: the same methods, no cut.
+between two methods (`difference=True`) have no boundary: the same methods, no cut. At a true
+error of 0 no bootstrap interval covers at its nominal rate (the resamples are noisier than the
+sample); whether a guard could be calibrated is `guardcal.calibration.calibration_tests`' question.
 """
 
 from __future__ import annotations
@@ -158,34 +158,20 @@ INTERVALS = {
 """Each interval method as (stats, values, jackknife, confidence, floor) → (lo, hi)."""
 
 
-CALIBRATION_ERRORS = tuple(k for k, m in METRIC_INTERVALS.items() if m in ("basic", "centred"))
-"""The metrics that are 0 exactly for a calibrated guard."""
-
-
 def metric_intervals(
     stats: np.ndarray,
     value: np.ndarray,
     jackknife: np.ndarray,
     confidence: float = CONFIDENCE,
     difference: bool = False,
-    calibration_p: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(lo, hi) of every metric of EXTENDED_KEYS, each by its METRIC_INTERVALS method: (B, K)
     resampled values, (K,) estimates and (N, K) leave-one-out values (NaN where unused). For a
-    difference between two methods, the calibration errors' intervals are not cut at 0.
-
-    `calibration_p`, the p-value of a test of perfect calibration (the consistency test), inverts
-    that test at the boundary: when it does not reject at (1 − confidence)/2, a calibrated guard
-    is among those the data allow, so every calibration error's interval reaches down to 0 — the
-    bootstrap alone cannot get there (its resamples are noisier than the sample, and the bias
-    it estimates at θ̂ is smaller than the bias at 0)."""
+    difference between two methods, the calibration errors' intervals are not cut at 0."""
     lo, hi = np.full(value.shape, np.nan), np.full(value.shape, np.nan)
     for method, interval in INTERVALS.items():
         cols = [i for i, key in enumerate(EXTENDED_KEYS) if METRIC_INTERVALS[key] == method]
         floor = None if difference else np.zeros(len(cols))
         jk = jackknife[:, cols] if method == "bca" else None  # only BCa reads them
         lo[cols], hi[cols] = interval(stats[:, cols], value[cols], jk, confidence, floor)
-    if not difference and calibration_p is not None and calibration_p > (1 - confidence) / 2:
-        cols = [EXTENDED_KEYS.index(k) for k in CALIBRATION_ERRORS]
-        lo[cols] = np.fmin(lo[cols], 0.0)
     return lo, hi

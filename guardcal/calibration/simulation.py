@@ -106,13 +106,11 @@ COVERAGE_KEYS = ("ece", "ece_debiased", "smooth_ece", "brier_reliability")
 
 @dataclass(frozen=True)
 class Coverage:
-    """Of one estimator over the simulations: how often its interval held the truth (with the
-    consistency test's boundary, without it, and the percentile interval), how often it held
-    the estimate, its mean width, and the mean estimate."""
+    """Of one estimator over the simulations: how often each interval held the truth, how often
+    it held the estimate, its mean width, and the mean estimate."""
 
     truth: float
     covered: float
-    covered_bootstrap: float
     covered_percentile: float
     contains_estimate: float
     width: float
@@ -123,11 +121,9 @@ def interval_coverage(
     guard: KnownGuard, n: int, sims: int, resamples: int, seed: int = 0
 ) -> dict[str, Coverage]:
     """Draw `sims` test splits of n examples from `guard`, put each estimator's interval (its
-    METRIC_INTERVALS method with the consistency test's boundary, the same without it, and the
-    percentile interval) under the estimate from `resamples` bootstrap resamples, and count how
-    often each contains the true value."""
+    METRIC_INTERVALS method, and the percentile interval beside it) under the estimate from
+    `resamples` bootstrap resamples, and count how often each contains the true value."""
     from guardcal.calibration.bootstrap import resample_indices, resampled_metrics
-    from guardcal.calibration.calibration_tests import consistency_test
     from guardcal.calibration.intervals import metric_intervals, percentile_interval
     from guardcal.calibration.reliability import EXTENDED_KEYS
 
@@ -139,7 +135,7 @@ def interval_coverage(
     }
     cols = [EXTENDED_KEYS.index(k) for k in COVERAGE_KEYS]
     want = np.array([truth[k] for k in COVERAGE_KEYS])
-    tally = np.zeros((6, len(cols)))
+    tally = np.zeros((5, len(cols)))
     rng = np.random.default_rng(seed)
     no_jackknife = np.full((n, len(EXTENDED_KEYS)), np.nan)
     for sim in range(sims):
@@ -149,14 +145,11 @@ def interval_coverage(
         sample = np.arange(n, dtype=indices.dtype)[None, :]
         both = resampled_metrics(y, {"p": p}, np.vstack([sample, indices]), progress=False)["p"]
         value, resampled = both[0], both[1:]
-        calibrated = consistency_test(y, p, seed=seed * 100_003 + sim)[1]
-        lo, hi = metric_intervals(resampled, value, no_jackknife, calibration_p=calibrated)
-        b_lo = metric_intervals(resampled, value, no_jackknife)[0][cols]
+        lo, hi = metric_intervals(resampled, value, no_jackknife)
         p_lo, p_hi = percentile_interval(resampled[:, cols])
         lo, hi, v = lo[cols], hi[cols], value[cols]
         tally += [
             (lo <= want) & (want <= hi),
-            (b_lo <= want) & (want <= hi),
             (p_lo <= want) & (want <= p_hi),
             (lo <= v) & (v <= hi),
             hi - lo,

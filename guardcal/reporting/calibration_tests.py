@@ -132,6 +132,8 @@ def verdicts(table: pd.DataFrame) -> str:
         "Each ECE is set beside the 95th percentile of the ECE a calibrated guard shows on the "
         f"same probabilities (labels drawn from them, {CONSISTENCY_DRAWS:,} times), with the "
         f"consistency test's p-value; each test at {LEVEL * 100:.0f} %, unadjusted across "
-        "guards and methods."
+        "guards and methods. This test, not the interval, says whether a guard could be "
+        "calibrated: an interval says how large a calibration error is, and no bootstrap "
+        "interval reaches a true error of 0 at its nominal rate."
     )
     return head + "\n\n" + "\n".join(lines)

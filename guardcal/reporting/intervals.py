@@ -1,7 +1,6 @@
 """The interval tables: every registered method under every metric of the extended table, each
 number with a seeded bootstrap 95 % interval by the method justified for that metric
-(`guardcal.calibration.intervals`, named in the `interval` column; a calibration error's reaching
-0 where the consistency test cannot reject a calibrated guard; `metrics_ci.csv`), and paired
+(`guardcal.calibration.intervals`, named in the `interval` column; `metrics_ci.csv`), and paired
 intervals of each method's difference to its guard's uncalibrated row (`metrics_diff_ci.csv`)."""
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from guardcal.calibration.bootstrap import (
     resample_indices,
     resampled_metrics,
 )
-from guardcal.calibration.calibration_tests import consistency_test
 from guardcal.calibration.fitted import FittedCalibrators
 from guardcal.calibration.intervals import METRIC_INTERVALS, metric_intervals
 from guardcal.calibration.jackknife import row_jackknife
@@ -81,19 +79,15 @@ def interval_rows(
     values: dict[str, dict[str, float]],
     stats: dict[str, np.ndarray],
     jackknife: dict[str, np.ndarray],
-    calibration_p: dict[str, float],
 ) -> tuple[list[dict], list[dict]]:
-    """The rows of both interval tables for one guard: each method's value and interval (its
-    calibration errors' reaching 0 where the consistency test's `calibration_p` cannot reject a
-    calibrated guard), and each method's paired difference to the uncalibrated row on the same
-    resamples (its leave-one-out values the difference of the two methods' too)."""
+    """The rows of both interval tables for one guard: each method's value and interval, and each
+    method's paired difference to the uncalibrated row on the same resamples (its leave-one-out
+    values the difference of the two methods' too)."""
     ci, diff = [], []
     base = np.array([values["uncalibrated"][key] for key in EXTENDED_KEYS])
     for method in method_names():
         value = np.array([values[method][key] for key in EXTENDED_KEYS])
-        lo, hi = metric_intervals(
-            stats[method], value, jackknife[method], CONFIDENCE, calibration_p=calibration_p[method]
-        )
+        lo, hi = metric_intervals(stats[method], value, jackknife[method], CONFIDENCE)
         d_lo, d_hi = metric_intervals(
             stats[method] - stats["uncalibrated"],
             value - base,
@@ -135,12 +129,7 @@ def write_interval_tables(cfg: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
             stats = resampled_metrics(y, rows, indices, calibration.ece_bins)
         # BCa's acceleration from the calibrators fitted once, also under refitting
         jackknife = {method: row_jackknife(y, row) for method, row in rows.items()}
-        # the calibration-tests table's consistency test: same p, draws and seed
-        tested = {
-            method: consistency_test(y, p, calibration.ece_bins, seed=calibration.bootstrap_seed)[1]
-            for method, p in probas.items()
-        }
-        model_ci, model_diff = interval_rows(m.name, values, stats, jackknife, tested)
+        model_ci, model_diff = interval_rows(m.name, values, stats, jackknife)
         ci += model_ci
         diff += model_diff
         for method in method_names(study=False):
