@@ -15,7 +15,7 @@ import yaml
 from guardcal import records, scores
 from guardcal.config import Config, load_config
 from guardcal.policies import BEAVERTAILS_CATEGORIES
-from guardcal.reporting import decisions, intervals, pipeline
+from guardcal.reporting import calibration_tests, decisions, intervals, pipeline
 
 MODELS = ("Guard A", "Guard B (fine-tuned)")
 RESAMPLES = 100
@@ -93,18 +93,20 @@ class FinishedRun:
     points: pd.DataFrame  # operating points
     ci: pd.DataFrame  # metric intervals
     diff: pd.DataFrame  # paired differences against the uncalibrated row
+    tests: pd.DataFrame  # calibration tests per guard and method
 
 
 def finished_run(tmp_path: Path) -> FinishedRun:
     """Scores, data summary, tuning (and the calibrated guards), evaluation, intervals with
-    RESAMPLES resamples, decision tables and one report example per guard."""
+    RESAMPLES resamples, calibration tests, decision tables and one report example per guard."""
     cfg = scored_run(tmp_path, bootstrap_resamples=RESAMPLES)
     pipeline.summarise_data(cfg)
     pipeline.tune(cfg)
     pipeline.evaluate_run(cfg)
     ci, diff = intervals.write_interval_tables(cfg)
+    tests = calibration_tests.write_calibration_tests(cfg)
     categories, points = decisions.write_decision_tables(cfg)
     for i, model in enumerate(MODELS):
         example = {"id": "r2-0", "input": "<b>guard input</b> & more", "answer": f"answer {i}"}
         scores.write_example(cfg, model, example)
-    return FinishedRun(cfg, categories, points, ci, diff)
+    return FinishedRun(cfg, categories, points, ci, diff, tests)

@@ -117,14 +117,16 @@ def test_extended_table_shows_every_row_with_its_interval(run) -> None:
     assert f"[{r.lo:.3f}, {r.hi:.3f}]" in html
 
 
-def test_calibration_tests_table_has_every_guard_and_method_and_their_tests(run) -> None:
+def test_calibration_tests_table_has_every_guard_and_method_and_their_tests(
+    run, synthetic_run
+) -> None:
     """One row per guard × method from the test predictions, each test's numbers those of the
     library functions on that method's p (seeded, so the file is reproducible)."""
     from guardcal.calibration.calibration_tests import consistency_test, hosmer_lemeshow
     from guardcal.reporting import calibration_tests
 
     cfg, ci, _ = run
-    table = calibration_tests.write_calibration_tests(cfg)
+    table = synthetic_run.tests
     written = pd.read_csv(cfg.layout.table("calibration_tests"))
     assert list(written.columns) == list(calibration_tests.TEST_COLUMNS)
     assert len(table) == len(MODELS) * len(method_names())
