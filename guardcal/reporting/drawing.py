@@ -62,6 +62,8 @@ CONSISTENCY_STYLE = {"fmt": "none", "ecolor": "#222222", "elinewidth": 1.4, "cap
 """A reliability bin's consistency band: where 95 % of a calibrated guard's bars end."""
 BAND_MARKER = {"marker": "D", "ms": 8, "mec": "black", "ls": "none"}
 """Where a method's narrowest review band lands on the risk–coverage curve."""
+NOTE_BOX = {"boxstyle": "round", "facecolor": "white", "edgecolor": "#999999", "alpha": 0.9}
+"""The box of the numbers written on a panel (ECE and MCE, AURC)."""
 NO_CATEGORIES = "No harm-category flags in this data."
 STYLE = {
     "font.size": 11,
@@ -213,7 +215,7 @@ def reliability_column(
         ha="right",
         va="bottom",
         fontsize=10,
-        bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "#999999", "alpha": 0.9},
+        bbox=NOTE_BOX,
     )
 
 
@@ -508,7 +510,7 @@ def risk_coverage_panel(ax: Axes, model: str, curves: list[RiskCurve]) -> None:
         ha="left",
         va="bottom",
         fontsize=9,
-        bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "#999999", "alpha": 0.9},
+        bbox=NOTE_BOX,
     )
     ax.set_xlim(0, 1.02)
     ax.set_ylim(-0.02, 1.02)
