@@ -118,6 +118,22 @@ class RunLayout:
         return self.root / "report.pdf"
 
     @property
+    def slides_pdf(self) -> Path:
+        """`slides.pdf`: the deck printed by headless Chromium, one page a slide."""
+        return self.root / "slides.pdf"
+
+    @property
+    def provenance(self) -> Path:
+        """`provenance.json`: where the run's numbers came from (code, packages, weights, data,
+        machine, the time of each step, the command that reproduces it)."""
+        return self.root / "provenance.json"
+
+    @property
+    def bundle(self) -> Path:
+        """`reports/<run>.zip`, beside the run folder: what `guardcal bundle` hands in."""
+        return self.root.parent / f"{self.root.name}.zip"
+
+    @property
     def report_inputs(self) -> Path:
         """`.report-inputs`: the digest of everything the last successful report was built from
         (settings, scores files, guardcal's own files); equal digests mean nothing to redo."""

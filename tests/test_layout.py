@@ -49,6 +49,8 @@ def test_every_run_path_lives_under_the_run_folder(tmp_path: Path) -> None:
         layout.report_html,
         layout.slides_html,
         layout.report_pdf,
+        layout.slides_pdf,
+        layout.provenance,
     ]
     assert all(p.is_relative_to(layout.root) for p in paths)
     assert layout.shard("Guard A", "test", 1, 3).name == "00001-of-00003.parquet"
