@@ -1,5 +1,5 @@
-"""guardcal's one command line: `guardcal score | report | render | formats | benchmarks | predict |
-datasheet`
+"""guardcal's one command line: `guardcal score | report | bundle | render | formats | benchmarks |
+predict | datasheet`
 and the maintainers' `guardcal assets | rows`.
 
 Heavy imports (torch, transformers, papermill) happen inside the commands that need them, after
@@ -133,21 +133,41 @@ def _report(args: argparse.Namespace) -> int:
     # a bad config or data file fails here, before papermill (and torch in its kernel) starts
     cfg, _ = _load_checked(args)
     from guardcal.extraction import run_extraction
+    from guardcal.reporting.provenance import timed
     from guardcal.reporting.render import RenderError, build_report
 
     start = time.perf_counter()
     # scoring runs here, where the user watches its progress bars and one-time steps (the
     # extraction notebook then finds every scores file up to date and reuses it)
     print("scoring the guards (a matching scores cache is reused)", flush=True)
-    run_extraction(cfg)
+    steps: list[dict[str, object]] = []
+    with timed(steps, "scoring"):
+        run_extraction(cfg)
     try:
-        outputs = build_report(cfg, pdf=not args.no_pdf)
+        outputs = build_report(cfg, pdf=not args.no_pdf, steps=steps)
     except RenderError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for path in outputs.values():
         print(path)
     print(f"report: {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _bundle(args: argparse.Namespace) -> int:
+    """`guardcal bundle`: zip what a grader reads into reports/<run>.zip."""
+    cfg = load_config(args.config)  # no model or data is read: only the run folder's files
+    if args.run_name is not None or args.reports_dir is not None:
+        cfg = with_overrides(cfg, run_name=args.run_name, reports_dir=args.reports_dir)
+    from guardcal.reporting.bundle import BundleError, bundle, members
+
+    try:
+        path = bundle(cfg)
+    except BundleError as exc:
+        raise UsageError(str(exc)) from None
+    for member in members(cfg):
+        print(f"  {member.relative_to(cfg.layout.root)}")
+    print(path)
     return 0
 
 
@@ -313,6 +333,16 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--reports-dir", help="where reports/<name>/ goes (default: ./reports)")
     report.add_argument("--no-pdf", action="store_true", help="skip report.pdf")
     report.set_defaults(run=_report)
+
+    bundle = commands.add_parser(
+        "bundle",
+        help="zip the run's PDFs, HTML, notebooks, tables, config and provenance into "
+        "reports/<run>.zip",
+    )
+    _config_argument(bundle)
+    bundle.add_argument("--run-name", help="the run's name, if `guardcal report` overrode it")
+    bundle.add_argument("--reports-dir", help="where reports/<name>/ is (default: ./reports)")
+    bundle.set_defaults(run=_bundle)
 
     render = commands.add_parser(
         "render", help="print the exact guard input of one example (--ids: its token ids)"

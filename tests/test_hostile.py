@@ -450,7 +450,7 @@ def test_the_beyond_the_study_narrative_escapes_model_names_too():
 
 
 def test_the_pdf_step_has_a_bounded_wait_and_a_one_line_error(tmp_path):
-    from guardcal.reporting.render import RenderError, print_pdf
+    from guardcal.reporting.render import RenderError, print_pdfs
 
     browser = tmp_path / "slow-chromium"
     browser.write_text("#!/bin/sh\nsleep 30\n", encoding="utf-8")
@@ -458,7 +458,8 @@ def test_the_pdf_step_has_a_bounded_wait_and_a_one_line_error(tmp_path):
     html = tmp_path / "report.html"
     html.write_text("<p>x</p>", encoding="utf-8")
     with pytest.raises(RenderError) as info:
-        print_pdf(html, tmp_path / "report.pdf", str(browser), timeout=1)
+        pdfs = (tmp_path / "report.pdf", tmp_path / "slides.pdf")
+        print_pdfs(html, html, pdfs, str(browser), timeout=1)
     assert "did not print within 1 s" in str(info.value) and "\n" not in str(info.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html", "slow-chromium"]
 

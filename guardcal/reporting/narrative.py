@@ -543,7 +543,9 @@ def study_side_by_side_html(facts: RunFacts) -> str:
         {f"{METRIC_LABELS[m]} ({who})": table[(m, who)].to_numpy() for m, who in table.columns}
     )
     shown.insert(0, "guard", [f"{role} {REGISTRY[m].label}" for role, m in table.index])
-    return table_html(shown, "study_side_by_side")
+    return table_html(
+        shown, "study_side_by_side", "The study's published test table beside this run's guards"
+    )
 
 
 def study_claims(facts: RunFacts) -> tuple[str, str]:
@@ -562,7 +564,7 @@ def study_claims(facts: RunFacts) -> tuple[str, str]:
             ],
         }
     )
-    html_table = table_html(shown, "study_claims")
+    html_table = table_html(shown, "study_claims", "The study's findings, checked on this run")
     if checked.empty:
         return html_table, "No finding of the study can be checked on this run."
     differ = checked[~checked["agree"].astype(bool)]

@@ -12,17 +12,16 @@ import json
 import re
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import papermill
 from jinja2 import DictLoader
 from jupyter_client.manager import AsyncKernelManager
 from nbconvert import HTMLExporter, SlidesExporter
-from nbconvert.preprocessors import TagRemovePreprocessor
 from papermill.exceptions import PapermillExecutionError
 from traitlets import CaselessStrEnum
 
@@ -30,6 +29,8 @@ from guardcal.atomic import atomic_write, write_text
 from guardcal.config import PACKAGE_DIR, Config, config_text, write_run_config
 from guardcal.layout import NOTEBOOKS, cache_dir
 from guardcal.locks import run_lock
+from guardcal.reporting import browser, deck, provenance
+from guardcal.reporting.browser import chromium
 
 NOTEBOOK_DIR = PACKAGE_DIR / "notebooks"
 """The notebooks ship inside the package, so an installed wheel runs the report too."""
@@ -57,31 +58,28 @@ SECTIONS = (
     "Operating points",
     "The calibrated guard",
     "References",
+    "Provenance",
 )
 """The report's section headings in order, as 05_report writes them: the study's twelve
 (docs/design.md §1) with "Beyond the study" after its final table, then the decisions a guard's
-user makes (§8). A suite run adds SUITE_SECTION after "Beyond the study"."""
+user makes (§8), and where the numbers came from. A suite run adds SUITE_SECTION after "Beyond
+the study"."""
 SUITE_SECTION = "Across benchmarks"
 SUITE_TAG = "suite"
 """05_report's cells of SUITE_SECTION carry this tag; a run without benchmarks renders without
 them, so a single-dataset report is what it was."""
 
 PDF_TIMEOUT = 120
-"""Seconds headless Chromium may take to print report.pdf (the demo's takes a few)."""
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-pdf-header-footer",
-    "--run-all-compositor-stages-before-draw",
-    "--virtual-time-budget=30000",
-)
+"""Seconds headless Chromium may take to open and print each of report.pdf and slides.pdf."""
+PAGE_MM = (210, 297)
+"""report.pdf's pages: A4 portrait, in millimetres."""
+MARGINS_MM = (15, 14, 17, 14)
+"""Its margins (top, right, bottom, left); the bottom one holds the page number."""
+SLIDE_SIZE = (1280, 720)
+"""The deck's slides in CSS pixels: what every slide must fit (slides.js shrinks one that would
+not) and the size of slides.pdf's pages."""
+STATIC = Path(__file__).parent / "static"
+"""The report's and the deck's own style sheets and scripts."""
 
 MATHJAX_CONFIG = {
     "tex": {
@@ -94,43 +92,19 @@ MATHJAX_CONFIG = {
     "options": {"enableMenu": False},
 }
 
-REPORT_CSS = """
-main { max-width: 1080px; margin: 0 auto; padding: 1.5em 2em 4em; }
-.jp-RenderedImage img { max-width: 100%; height: auto; }
-.jp-OutputArea-output table { margin: 0.6em 0 1.2em; }
-.jp-RenderedHTMLCommon pre.guard-input { font-family: var(--jp-code-font-family); font-size: 12px;
-  line-height: 1.35; white-space: pre-wrap; background: #f6f6f6; border: 1px solid #ddd;
-  border-radius: 4px; padding: 0.8em 1em; }
-@media print {
-  main { max-width: none; padding: 0; }
-  h1, h2 { break-after: avoid-page; }
-  .jp-OutputArea-output { break-inside: avoid; }
-}
-"""
-
-SLIDES_CSS = """
-:root { --jp-content-font-size1: 18px; --jp-ui-font-size1: 18px; --jp-code-font-size: 15px; }
-a.anchor-link { display: none; }
-.reveal h1, .reveal h2 { text-transform: none; }
-.reveal h1 { font-size: 1.6em; }
-.reveal h2 { font-size: 1.2em; }
-.reveal .slides section { text-align: left; }
-.reveal img { max-height: 640px; max-width: 100%; }
-.reveal .jp-RenderedHTMLCommon pre.guard-input { font-size: 12px; line-height: 1.3;
-  max-height: 470px; overflow-y: auto; white-space: pre-wrap; box-shadow: none;
-  background: #f6f6f6; padding: 0.6em 0.8em; }
-.reveal table { font-size: 15px; }
-"""
-
-_IMAGE_BLOCK = """{% block data_png scoped %}
+_FIGURE_BLOCK = """{% block data_png scoped %}
 <div class="jp-RenderedImage jp-OutputArea-output {{ extra_class }}">
 {%- set alt = output | get_metadata('alt', 'image/png') %}
+<figure class="guardcal-figure">
 <img src="data:image/png;base64,{{ output.data['image/png'] | escape_html }}"
 {%- if alt %} alt="{{ alt | escape_html }}"{% endif %}>
+{%- if alt %}<figcaption>{{ alt | escape_html }}</figcaption>{% endif %}
+</figure>
 </div>
 {%- endblock data_png %}
 """
-"""A figure's image with its alt text (the `alt` of its output metadata, set by the notebooks)."""
+"""A figure: its image and, as alt text and numbered caption, the `alt` of its output metadata
+(the figure catalogue's description, set by the notebooks)."""
 
 _TEMPLATES = {
     "guardcal_report.html.j2": """{%- extends 'index.html.j2' -%}
@@ -141,8 +115,12 @@ _TEMPLATES = {
 <script>{{ resources.guardcal.mathjax }}</script>
 {%- endblock html_head_js_mathjax -%}
 {% block extra_css %}<style>{{ resources.guardcal.css }}</style>{% endblock extra_css %}
+{%- block body_footer -%}
+<script>{{ resources.guardcal.js }}</script>
+{{ super() }}
+{%- endblock body_footer -%}
 """
-    + _IMAGE_BLOCK,
+    + _FIGURE_BLOCK,
     "guardcal_slides.html.j2": """{%- extends 'base.html.j2' -%}
 {%- block header -%}
 <!DOCTYPE html>
@@ -173,19 +151,15 @@ _TEMPLATES = {
 </div>
 </main>
 <script>{{ resources.guardcal.reveal_js }}</script>
-<script>
-Reveal.initialize({controls: true, progress: true, hash: true, slideNumber: "c/t",
-                   transition: "none", width: 1280, height: 800, margin: 0.04});
-Reveal.on("slidechanged", () => { if (window.MathJax && MathJax.typesetPromise) {
-  MathJax.typesetPromise([Reveal.getCurrentSlide()]); } });
-</script>
+<script>window.guardcalSlideSize = {{ resources.guardcal.slide_size }};</script>
+<script>{{ resources.guardcal.js }}</script>
 </body>
 {%- endblock body_footer -%}
 {%- block footer -%}
 </html>
 {%- endblock footer -%}
 """
-    + _IMAGE_BLOCK,
+    + _FIGURE_BLOCK,
 }
 
 
@@ -229,6 +203,30 @@ def _assets(modules: Path) -> dict[str, str]:
     return texts
 
 
+def _static(name: str) -> str:
+    """One of the report's own style sheets or scripts (scripts escaped for inlining)."""
+    text = (STATIC / name).read_text(encoding="utf-8")
+    return _inline_js(text) if name.endswith(".js") else text
+
+
+def page_css() -> str:
+    """report.pdf's page box (size and margins from PAGE_MM and MARGINS_MM) with its page
+    number, as CSS."""
+    top, right, bottom, left = MARGINS_MM
+    return (
+        f"@page {{ size: {PAGE_MM[0]}mm {PAGE_MM[1]}mm; "
+        f"margin: {top}mm {right}mm {bottom}mm {left}mm;\n"
+        '  @bottom-center { content: counter(page) " / " counter(pages); font-size: 9pt; '
+        "color: #555; } }\n"
+    )
+
+
+def page_width_px() -> int:
+    """The width, in CSS pixels, of what report.pdf's pages print: the layout width of
+    print_pdf's check that every table fits."""
+    return round((PAGE_MM[0] - MARGINS_MM[1] - MARGINS_MM[3]) / 25.4 * 96)
+
+
 def _exporter(cls: type[HTMLExporter], template: str, template_file: str) -> HTMLExporter:
     """An nbconvert exporter with input hidden and our offline template."""
     return cls(
@@ -242,54 +240,46 @@ def _exporter(cls: type[HTMLExporter], template: str, template_file: str) -> HTM
     )
 
 
-def _without(exporter: HTMLExporter, drop: frozenset[str]) -> HTMLExporter:
-    """The exporter leaving out the cells tagged with any of `drop` (nbconvert's own
-    TagRemovePreprocessor)."""
-    if drop:
-        exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags=set(drop)), True)
-    return exporter
-
-
 def render_html(
     notebook: Path, out: Path, modules: Path, drop: frozenset[str] = frozenset()
 ) -> Path:
     """report.html: the executed report notebook, code hidden, everything inlined, the cells
-    tagged with any of `drop` left out."""
-    assets = _assets(modules)
+    tagged with any of `drop` left out; its script adds the table of contents and lays wide
+    tables out for print."""
     resources = {
         "guardcal": {
-            "mathjax": assets["mathjax"],
+            "mathjax": _assets(modules)["mathjax"],
             "mathjax_config": json.dumps(MATHJAX_CONFIG),
-            "css": REPORT_CSS,
+            "css": _static("report.css") + page_css(),
+            "js": _static("report.js"),
         }
     }
-    exporter = _without(_exporter(HTMLExporter, "lab", "guardcal_report.html.j2"), drop)
-    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4), resources)
+    exporter = _exporter(HTMLExporter, "lab", "guardcal_report.html.j2")
+    nb = deck.for_report(nbformat.read(notebook, as_version=4), drop)
+    body, _ = exporter.from_notebook_node(nb, resources)
     return write_text(out, body)
 
 
 def render_slides(
     notebook: Path, out: Path, modules: Path, drop: frozenset[str] = frozenset()
 ) -> Path:
-    """slides.html: the same notebook as a reveal.js deck, one slide per section, the cells
-    tagged with any of `drop` left out."""
-    assets = _assets(modules)
+    """slides.html: the same notebook as a reveal.js deck laid out by the deck's rules (one
+    figure or table a slide, narrative as speaker notes), each slide fitted to SLIDE_SIZE, the
+    cells tagged with any of `drop` left out."""
     resources = {
         "guardcal": {
-            **assets,
+            **_assets(modules),
             "mathjax_config": json.dumps(MATHJAX_CONFIG),
-            "css": SLIDES_CSS,
+            "css": _static("slides.css"),
+            "js": _static("slides.js"),
+            "slide_size": json.dumps(SLIDE_SIZE),
             "title": SECTIONS[0],
         }
     }
-    exporter = _without(_exporter(SlidesExporter, "reveal", "guardcal_slides.html.j2"), drop)
-    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4), resources)
+    exporter = _exporter(SlidesExporter, "reveal", "guardcal_slides.html.j2")
+    nb = deck.for_slides(nbformat.read(notebook, as_version=4), drop)
+    body, _ = exporter.from_notebook_node(nb, resources)
     return write_text(out, body)
-
-
-def chromium() -> str | None:
-    """Path of a Chromium/Chrome binary on PATH, if any."""
-    return next((p for p in map(shutil.which, CHROMIUM_NAMES) if p), None)
 
 
 class RenderError(RuntimeError):
@@ -300,41 +290,66 @@ class NotebookError(RenderError):
     """A report notebook failed; the message names it, the error, and the executed copy."""
 
 
-def print_pdf(html: Path, pdf: Path, browser: str, timeout: float = PDF_TIMEOUT) -> Path:
-    """report.pdf: report.html printed by headless Chromium once MathJax has typeset, within
-    `timeout` seconds (else a RenderError, and no PDF)."""
-    html = Path(html).resolve()
+REPORT_READY = "window.guardcalReady"
+"""The promise report.js and slides.js resolve once MathJax has typeset and the page is laid
+out: what printing, and the browser tests, wait for."""
 
-    def write(tmp: Path) -> None:
-        with tempfile.TemporaryDirectory() as profile:
-            try:
-                subprocess.run(
-                    [
-                        browser,
-                        *CHROMIUM_FLAGS,
-                        f"--user-data-dir={profile}",
-                        f"--print-to-pdf={tmp.resolve()}",
-                        html.as_uri(),
-                    ],
-                    check=True,
-                    capture_output=True,
-                    timeout=timeout,
-                )
-            except subprocess.TimeoutExpired:
-                raise RenderError(
-                    f"{pdf}: {browser} did not print within {timeout:g} s; report.html and "
-                    "slides.html are written (--no-pdf skips the PDF)"
-                ) from None
-            except subprocess.CalledProcessError as exc:
-                last = (exc.stderr or b"").decode(errors="replace").strip().splitlines()[-1:]
-                said = f": {last[0]}" if last else ""
-                raise RenderError(
-                    f"{pdf}: {browser} failed (exit {exc.returncode}){said}"
-                ) from None
-        if not tmp.is_file() or tmp.stat().st_size == 0:
-            raise RenderError(f"{pdf}: {browser} printed no PDF for {html}")
 
-    return atomic_write(pdf, write)
+def open_report(chrome: browser.Browser, html: Path) -> browser.Page:
+    """report.html in a tab, typeset and its images decoded."""
+    page = chrome.open(browser.as_url(html), width=SLIDE_SIZE[0], height=SLIDE_SIZE[1])
+    page.evaluate(REPORT_READY)
+    return page
+
+
+def lay_out_for_print(page: browser.Page) -> None:
+    """Lay the open report out as report.pdf prints it: print media at the width of the page's
+    printed area, every table too wide for it split into column groups."""
+    page.call("Emulation.setEmulatedMedia", media="print")
+    page.call(
+        "Emulation.setDeviceMetricsOverride",
+        width=page_width_px(),
+        height=SLIDE_SIZE[1],
+        deviceScaleFactor=1,
+        mobile=False,
+    )
+    page.evaluate("window.guardcalPrintLayout()")
+
+
+def open_slides(chrome: browser.Browser, html: Path, *, print_view: bool = False) -> browser.Page:
+    """slides.html in a tab of SLIDE_SIZE, fitted and started; with `print_view`, reveal.js's
+    print view (one page a slide)."""
+    url = browser.as_url(html) + ("?print-pdf" if print_view else "")
+    page = chrome.open(url, *SLIDE_SIZE)
+    page.evaluate(REPORT_READY)
+    return page
+
+
+def print_pdfs(
+    html: Path, slides: Path, pdfs: tuple[Path, Path], binary: str, timeout: float = PDF_TIMEOUT
+) -> tuple[Path, Path]:
+    """report.pdf and slides.pdf, printed by one headless Chromium once MathJax has typeset and
+    the pages are laid out, each within `timeout` seconds (else a RenderError, and no PDF)."""
+    report_pdf, slides_pdf = pdfs
+    try:
+        with browser.launch(binary, timeout) as chrome:
+            page = open_report(chrome, html)
+            lay_out_for_print(page)
+            document = page.print_pdf(generateDocumentOutline=True)
+            atomic_write(report_pdf, lambda tmp: tmp.write_bytes(document))
+            slides_document = open_slides(chrome, slides, print_view=True).print_pdf()
+            atomic_write(slides_pdf, lambda tmp: tmp.write_bytes(slides_document))
+    except browser.BrowserTimeout:
+        raise RenderError(
+            f"{report_pdf.parent}: {binary} did not print within {timeout:g} s; report.html and "
+            "slides.html are written (--no-pdf skips the PDFs)"
+        ) from None
+    except browser.BrowserError as exc:
+        raise RenderError(
+            f"{report_pdf.parent}: printing the PDFs with {binary} failed: {exc}; report.html and "
+            "slides.html are written (--no-pdf skips the PDFs)"
+        ) from None
+    return report_pdf, slides_pdf
 
 
 class IPCKernelManager(AsyncKernelManager):
@@ -349,45 +364,56 @@ def run_notebooks(
     parameters: dict[str, object],
     notebooks: Sequence[str] = NOTEBOOKS,
     kernel: str = "python3",
+    steps: list[dict[str, Any]] | None = None,
 ) -> list[Path]:
-    """Execute the notebooks in order with papermill into `reports/<run>/notebooks/`."""
+    """Execute the notebooks in order with papermill into `reports/<run>/notebooks/`; each one's
+    time joins `steps` and the run's provenance.json, which the report's last section reads."""
     cfg.layout.notebooks.mkdir(parents=True, exist_ok=True)
+    steps = [] if steps is None else steps
     done = []
     for i, name in enumerate(notebooks, 1):
-        start = time.perf_counter()
         out = cfg.layout.notebook(name)
         print(f"[{i}/{len(notebooks)}] {name} …", flush=True)
         try:
-            papermill.execute_notebook(
-                NOTEBOOK_DIR / f"{name}.ipynb",
-                out,
-                parameters=parameters,
-                kernel_name=kernel,
-                kernel_manager_class=IPCKernelManager,
-                cwd=str(Path.cwd()),
-                progress_bar=False,
-            )
+            with provenance.timed(steps, name):
+                papermill.execute_notebook(
+                    NOTEBOOK_DIR / f"{name}.ipynb",
+                    out,
+                    parameters=parameters,
+                    kernel_name=kernel,
+                    kernel_manager_class=IPCKernelManager,
+                    cwd=str(Path.cwd()),
+                    progress_bar=False,
+                )
         except PapermillExecutionError as exc:
             raise NotebookError(f"{name}: {exc.ename}: {exc.evalue} (traceback in {out})") from None
-        print(f"[{i}/{len(notebooks)}] {name}: {time.perf_counter() - start:.1f} s", flush=True)
+        print(f"[{i}/{len(notebooks)}] {name}: {steps[-1]['seconds']:.1f} s", flush=True)
+        provenance.record(cfg, steps)
         done.append(out)
     return done
 
 
-def build_report(cfg: Config, *, pdf: bool = True) -> dict[str, Path]:
+def build_report(
+    cfg: Config, *, pdf: bool = True, steps: Sequence[dict[str, Any]] = ()
+) -> dict[str, Path]:
     """The whole report of a loaded, checked config (overrides applied): its settings written
     once into the run folder (`config.yaml`, which every notebook reads), the notebooks,
-    report.html, slides.html and report.pdf. One report per run folder at a time; if a step
-    fails, the earlier report's HTML, slides and PDF are removed and REPORT_FAILED.txt names the
-    error and every file it did not rebuild."""
+    report.html, slides.html, report.pdf and slides.pdf, and provenance.json with the time of
+    each step (`steps`: those the caller ran first, e.g. scoring). One report per run folder at
+    a time; if a step fails, the earlier report's HTML, slides and PDFs are removed and
+    REPORT_FAILED.txt names the error and every file it did not rebuild."""
     modules = ensure_assets()
     parameters = {"run_dir": str(cfg.run_dir.absolute())}
     with run_lock(cfg.layout.lock("report"), "a report"):
         layout = cfg.layout
         digest = inputs_digest(cfg, pdf)
-        built = {"html": layout.report_html, "slides": layout.slides_html}
+        built = {
+            "html": layout.report_html,
+            "slides": layout.slides_html,
+            "provenance": layout.provenance,
+        }
         if pdf and chromium():
-            built["pdf"] = layout.report_pdf
+            built.update(pdf=layout.report_pdf, slides_pdf=layout.slides_pdf)
         if _read(layout.report_inputs) == digest and all(p.is_file() for p in built.values()):
             print(
                 f"report is up to date: nothing it is built from changed ({layout.report_inputs} "
@@ -399,7 +425,7 @@ def build_report(cfg: Config, *, pdf: bool = True) -> dict[str, Path]:
         started = time.time()
         try:
             write_run_config(cfg)
-            outputs = _build(cfg, parameters, modules, pdf)
+            outputs = _build(cfg, parameters, modules, pdf, list(steps))
         except Exception as exc:
             _mark_stale(cfg, started, exc)
             raise
@@ -431,21 +457,36 @@ def inputs_digest(cfg: Config, pdf: bool) -> str:
     return digest.hexdigest()
 
 
-def _build(cfg: Config, parameters: dict[str, object], modules: Path, pdf: bool) -> dict[str, Path]:
-    """Run the notebooks, then render the HTML report, the slides and (with chromium) the PDF."""
-    notebooks = run_notebooks(cfg, parameters)
+def _build(
+    cfg: Config,
+    parameters: dict[str, object],
+    modules: Path,
+    pdf: bool,
+    steps: list[dict[str, Any]],
+) -> dict[str, Path]:
+    """Run the notebooks, render the HTML report and the slides, print both PDFs (with
+    chromium), then write provenance.json with every step's time."""
+    provenance.record(cfg, steps, pdf)
+    notebooks = run_notebooks(cfg, parameters, steps=steps)
     drop = frozenset() if cfg.benchmarks else frozenset({SUITE_TAG})
-    outputs = {
-        "html": render_html(notebooks[-1], cfg.layout.report_html, modules, drop),
-        "slides": render_slides(notebooks[-1], cfg.layout.slides_html, modules, drop),
-    }
-    browser = chromium()
-    if pdf and browser:
-        outputs["pdf"] = print_pdf(outputs["html"], cfg.layout.report_pdf, browser)
-        return outputs
-    cfg.layout.report_pdf.unlink(missing_ok=True)  # an earlier run's PDF would be stale
-    if pdf:
-        print("report.pdf skipped: no chromium on PATH (e.g. `apt-get install chromium`)")
+    with provenance.timed(steps, "report.html and slides.html"):
+        outputs = {
+            "html": render_html(notebooks[-1], cfg.layout.report_html, modules, drop),
+            "slides": render_slides(notebooks[-1], cfg.layout.slides_html, modules, drop),
+        }
+    binary = chromium()
+    if pdf and binary:
+        with provenance.timed(steps, "report.pdf and slides.pdf"):
+            pdfs = (cfg.layout.report_pdf, cfg.layout.slides_pdf)
+            outputs["pdf"], outputs["slides_pdf"] = print_pdfs(
+                outputs["html"], outputs["slides"], pdfs, binary
+            )
+    else:
+        for stale in (cfg.layout.report_pdf, cfg.layout.slides_pdf):
+            stale.unlink(missing_ok=True)  # an earlier run's PDF would pass for this one's
+        if pdf:
+            print("report.pdf skipped: no chromium on PATH (e.g. `apt-get install chromium`)")
+    outputs["provenance"] = provenance.record(cfg, steps, pdf)
     return outputs
 
 
@@ -453,7 +494,7 @@ def _mark_stale(cfg: Config, started: float, exc: BaseException) -> None:
     """After a failed report: drop the earlier run's rendered outputs (they would pass for this
     run's) and list in REPORT_FAILED.txt the files this attempt did not rewrite."""
     layout = cfg.layout
-    rendered = (layout.report_html, layout.slides_html, layout.report_pdf)
+    rendered = (layout.report_html, layout.slides_html, layout.report_pdf, layout.slides_pdf)
     for path in rendered:
         if path.is_file() and path.stat().st_mtime < started:
             path.unlink()
@@ -467,7 +508,7 @@ def _mark_stale(cfg: Config, started: float, exc: BaseException) -> None:
     )
     lines = [
         f"The report of {cfg.source_file} failed: {type(exc).__name__}: {exc}",
-        "report.html, slides.html and report.pdf of any earlier run were removed.",
+        "report.html, slides.html and the PDFs of any earlier run were removed.",
         f"These {len(stale)} files are left from an earlier run and were not rebuilt:",
         *stale,
     ]

@@ -123,15 +123,19 @@ def _final_styler(metrics: pd.DataFrame, escape: str = "html") -> Styler:
     return styler
 
 
-def _html(styler: Styler, uuid: str) -> str:
-    """A styled table as HTML, the model column left-aligned."""
+def _html(styler: Styler, uuid: str, caption: str | None = None) -> str:
+    """A styled table as HTML, the model column left-aligned, with its caption (the report
+    numbers captioned tables)."""
     left = [{"selector": "th.col_heading.col0, td.col0", "props": "text-align: left;"}]
+    if caption:
+        styler = styler.set_caption(html.escape(caption))  # Styler writes a caption as given
     return styler.set_table_styles(left, overwrite=False).set_uuid(uuid).to_html()
 
 
 def final_table_html(metrics: pd.DataFrame) -> str:
     """The final table as HTML for the report."""
-    return _html(_final_styler(metrics), "final")
+    caption = "Test metrics of every guard under every method (each guard's best in bold)"
+    return _html(_final_styler(metrics), "final", caption)
 
 
 def final_table_latex(metrics: pd.DataFrame) -> str:
@@ -141,12 +145,13 @@ def final_table_latex(metrics: pd.DataFrame) -> str:
     )
 
 
-def table_html(table: pd.DataFrame, name: str) -> str:
-    """A small results table as HTML (element id `T_<name>`), numbers at the display precision."""
+def table_html(table: pd.DataFrame, name: str, caption: str | None = None) -> str:
+    """A small results table as HTML (element id `T_<name>`), numbers at the display precision,
+    under `caption`."""
     styler = table.style.hide(axis="index").format(
         precision=DISPLAY_DIGITS, escape="html", na_rep=UNDEFINED
     )
-    return _html(styler, name)
+    return _html(styler, name, caption)
 
 
 def extended_table_html(ci: pd.DataFrame) -> str:
@@ -169,7 +174,8 @@ def extended_table_html(ci: pd.DataFrame) -> str:
         )
         body.append(f'<tr><th style="text-align:left">{name}</th>{cells}</tr>')
     return (
-        '<table id="T_extended" style="font-size:11px"><thead><tr><th>Model</th>'
+        '<table id="T_extended"><caption>Every calibrator under every estimator on test: the value '
+        "and its bootstrap 95 % interval</caption><thead><tr><th>Model</th>"
         f"{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
     )
 
