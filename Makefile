@@ -5,13 +5,14 @@ BIN     := $(VENV)/bin
 CONFIG  ?=
 STAMP   := $(VENV)/.installed
 
-.PHONY: help setup test test-fast report bench gpu-check lab lint rows clean
+.PHONY: help setup test test-fast report submission bench gpu-check lab lint rows clean
 
 help:
 	@echo "make setup   create .venv and install guardcal (+dev) and the embedded model"
 	@echo "make test    run the whole test suite (PYTEST_ARGS=... passes options on)"
 	@echo "make test-fast  the suite without model, report and Ray tests, for daily work"
 	@echo "make report  run the notebooks and render reports/<run>/ (CONFIG=path/to/config.yaml)"
+	@echo "make submission  the report, then reports/<run>.zip: PDFs, HTML, notebooks, tables, provenance"
 	@echo "make bench   extraction, tuning and bootstrap benchmarks"
 	@echo "make gpu-check  on one NVIDIA GPU: bf16 extraction at batch 16/32/64, tiny checkpoints on CUDA"
 	@echo "make lab     open JupyterLab on notebooks/"
@@ -40,6 +41,10 @@ test-fast: setup
 # both are inlined into report.html and slides.html.
 report: setup
 	$(BIN)/guardcal report $(if $(CONFIG),--config $(CONFIG))
+
+# What a grader reads, in one zip beside the run folder (the report is rebuilt only if stale).
+submission: report
+	$(BIN)/guardcal bundle $(if $(CONFIG),--config $(CONFIG))
 
 bench: setup
 	$(BIN)/python benchmarks/bench_extraction.py $(if $(CONFIG),--config $(CONFIG))
