@@ -8,6 +8,7 @@ import json
 
 import pandas as pd
 import pytest
+from shown import shown
 from synthetic import MODELS
 
 from guardcal.config import STUDY_ROLES
@@ -72,10 +73,11 @@ def with_roles(facts: narrative.RunFacts) -> narrative.RunFacts:
 def test_the_report_sets_the_run_beside_the_study(run_facts) -> None:
     assert "No guard of this run has a `study_role`" in narrative.study_intro(run_facts)
     placed = with_roles(run_facts)
-    intro = narrative.study_intro(placed)
-    assert f"**{MODELS[0]}** stands in for its base guard `meta-llama/Llama-Guard-3-8B`" in intro
+    intro = shown(narrative.study_intro(placed))
+    assert f"**{MODELS[0]}** stands in for its base guard meta-llama/Llama-Guard-3-8B" in intro
     assert "a6c84c6" in intro
     html, summary = narrative.study_claims(placed)
+    summary = shown(summary)
     run = study.run_numbers(placed.cfg, placed.metrics, placed.tuning)
     table = study.claims_table(run)
     agree = int(table["agree"].sum())

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from recompute import recompute_categories
 from sklearn.metrics import precision_score, recall_score
+from shown import shown
 from synthetic import MODELS
 
 from guardcal import artifact, records, scores
@@ -223,14 +224,14 @@ def test_predict_refuses_a_guard_it_cannot_reidentify(run, tmp_path: Path, capsy
 def test_narrative_names_under_flagged_categories_and_operating_points(run) -> None:
     cfg, categories, points = run
     facts = narrative.RunFacts.load(cfg)
-    text = narrative.categories_note(facts, categories)
+    text = shown(narrative.categories_note(facts, categories))
     assert text.count("\n- **") == len(MODELS)
     for model in MODELS:
         overall = facts.value(model, "uncalibrated", "recall")
         for item in narrative.under_flagged(categories, model, overall):
-            assert item in text
+            assert shown(item) in text
         assert "TS changes no category's recall" in text
-    note = narrative.operating_points_note(facts, points)
+    note = shown(narrative.operating_points_note(facts, points))
     for model in MODELS:
         row = points.set_index(["model", "method", "point"]).loc[
             (model, "uncalibrated", "review_band")

@@ -409,24 +409,64 @@ def test_cut_inputs_fit_the_limit_and_keep_the_responses_start(overflow, demo_cf
 # --- HTML, PDF -----------------------------------------------------------------------------
 
 
-def test_user_text_reaches_the_report_as_text_not_markup():
+USER_TEXT = [
+    HOSTILE_NAME,
+    "[click](javascript:alert(1))",
+    "a `tick` | pipe",
+    "**bold** _it_ ~~s~~",
+    "$\\href{javascript:alert(2)}{x}$ \\(y\\) $$z$$",
+    "# heading\n- item\n\n```\ncode",
+    "&lt;b&gt; &#60;i&#62; \\<u>",
+    "<!-- comment --> <![CDATA[x]]>",
+]
+"""User text that Markdown, HTML or MathJax would read as markup."""
+
+
+@pytest.mark.parametrize("value", USER_TEXT)
+def test_user_text_reaches_the_report_as_text_not_markup(value):
     from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
-    hostile = [HOSTILE_NAME, "[click](javascript:alert(1))", "a `tick` | pipe", "**bold**"]
-    for value in hostile:
-        for markdown in (
-            narrative.text(value),
-            narrative.code(value),
-            f"| {narrative.text(value)} |",
-        ):
-            soup = BeautifulSoup(markdown2html_mistune(markdown), "html.parser")
-            assert soup.find("img") is None and soup.find("a") is None
-            assert soup.find("strong") is None
-        soup = BeautifulSoup(markdown2html_mistune(narrative.text(value)), "html.parser")
-        assert soup.get_text().strip() == value
-    frame = pd.DataFrame({"Model": [HOSTILE_NAME], "Best T": [1.5]})
+    from guardcal.reporting.markup import MATH_IGNORE, code, code_block, md, text
+
+    for markdown in (
+        text(value),
+        code(value),
+        code_block(value),
+        md("| {} |", value),
+        md("- **{}**: {:.3f} {}", value, 0.5, code(value)),
+    ):
+        soup = BeautifulSoup(markdown2html_mistune(markdown), "html.parser")
+        tags = {t.name for t in soup.find_all(True)} - {"span", "code", "pre", "p", "ul", "li"}
+        assert tags <= {"strong", "table", "thead", "tbody", "tr", "th", "td"}, tags
+        assert value.replace("\n", " ").split()[0] in soup.get_text().replace("\n", " ")
+        for node in soup.find_all(string=lambda s: "$" in s or "\\(" in s):
+            assert node.find_parent(["code", "pre"]) or node.find_parent(class_="mathjax_ignore")
+    soup = BeautifulSoup(markdown2html_mistune(text(value)), "html.parser")
+    assert soup.span.get_text() == value  # shown exactly, every character
+    assert soup.find("span")["class"] == MATH_IGNORE.split()
+    frame = pd.DataFrame({"Model": [value], value: [1.5]})
     soup = BeautifulSoup(tables.table_html(frame, "t"), "html.parser")
-    assert soup.find("img") is None and HOSTILE_NAME in soup.get_text()
+    assert {t.name for t in soup.find_all(True)} <= {
+        "style",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
+    }
+    assert soup.get_text().count(value) == 2 and soup.table["class"] == MATH_IGNORE.split()
+
+
+def test_narrative_is_displayed_only_from_escaped_markdown():
+    from guardcal.reporting.markup import Markdown, md, show
+
+    with pytest.raises(TypeError, match="unescaped"):
+        show(f"**{HOSTILE_NAME}**")  # an f-string: refused
+    with pytest.raises(TypeError, match="markup.md"):
+        md("**{}**", "a") + " plain"
+    joined = Markdown(", ").join([HOSTILE_NAME, md("**{}**", "b")])
+    assert "<img" not in joined and "**" in joined
 
 
 def test_the_beyond_the_study_narrative_escapes_model_names_too():

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from shown import shown
 from synthetic import MODELS, RESAMPLES, scored_run
 
 from guardcal import scores
@@ -98,15 +99,17 @@ def test_refit_option_widens_the_temperature_rows(tmp_path: Path) -> None:
 
 def test_narrative_names_the_resamples_and_the_clear_differences(run) -> None:
     cfg, _, diff = run
-    intro = narrative.beyond_intro(cfg)
+    intro = shown(narrative.beyond_intro(cfg))
     assert f"{RESAMPLES} resamples" in intro and "fitted once on the validation split" in intro
-    text = narrative.beyond_differences(diff, list(MODELS))
+    text = shown(narrative.beyond_differences(diff, list(MODELS)))
     for model in MODELS:
         rows = diff[(diff["model"] == model) & (diff["metric"] == "ece")]
         for r in rows.itertuples():
             assert f"{REGISTRY[r.method].short} ({r.value:+.3f}" in text
     fake = diff.assign(lo=-1.0, hi=1.0)
-    assert "no method lowers it beyond noise" in narrative.beyond_differences(fake, [MODELS[0]])
+    assert "no method lowers it beyond noise" in shown(
+        narrative.beyond_differences(fake, [MODELS[0]])
+    )
 
 
 def test_extended_table_shows_every_row_with_its_interval(run) -> None:

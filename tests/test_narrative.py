@@ -7,24 +7,29 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from shown import shown
 from synthetic import MODELS
 
 from guardcal.reporting import narrative
 
 
 def test_intro_names_the_run_and_its_sizes(run_facts) -> None:
-    text = narrative.run_intro(run_facts)
-    assert "`unit`" in text and "160 test pairs" in text and "120 validation pairs" in text
+    text = shown(narrative.run_intro(run_facts))
+    assert "config unit:" in text and "160 test pairs" in text and "120 validation pairs" in text
     assert all(m in text for m in MODELS)
 
 
 def test_the_example_input_is_escaped_and_answers_are_per_guard(run_facts) -> None:
     assert narrative.example_html(run_facts) == (
-        '<pre class="guard-input">&lt;b&gt;guard input&lt;/b&gt; &amp; more</pre>'
+        '<pre class="guard-input"><span class="tex2jax_ignore mathjax_ignore">'
+        "&lt;b&gt;guard input&lt;/b&gt; &amp; more</span></pre>"
     )
-    assert "`r2-0`" in narrative.example_intro(run_facts)
+    assert "test example <code>r2&#45;0</code>" in narrative.example_intro(run_facts)
     lines = narrative.answers(run_facts).splitlines()
-    assert [line.split("`")[1] for line in lines] == ["answer 0", "answer 1"]
+    assert [line.split("<code>")[1].split("</code>")[0] for line in lines] == [
+        "answer 0",
+        "answer 1",
+    ]
 
 
 def test_uncalibrated_lines_quote_the_metrics_table(run_facts) -> None:
@@ -53,17 +58,17 @@ def test_best_ece_picks_each_guards_lowest_row(run_facts) -> None:
 
 
 def test_results_note_states_the_invariances_only_when_they_hold(run_facts) -> None:
-    note = narrative.results_note(run_facts)
+    note = shown(narrative.results_note(run_facts))
     assert "AUPRC is identical" in note and "TS leaves F1" in note
     broken = run_facts.metrics.copy()
     broken.loc[broken["method"] == "ts", "f1"] += 0.01
     broken.loc[broken["method"] == "bc", "auprc"] += 0.002
-    note = narrative.results_note(dataclasses.replace(run_facts, metrics=broken))
+    note = shown(narrative.results_note(dataclasses.replace(run_facts, metrics=broken)))
     assert "differs by at most 2.0e-03" in note and "TS leaves" not in note
 
 
 def test_setup_lists_every_split_and_guard(run_facts) -> None:
-    text = narrative.setup(run_facts)
-    assert "| validation | `validation.jsonl` | 120 |" in text
+    text = shown(narrative.setup(run_facts))
+    assert "| validation | validation.jsonl | 120 |" in text
     assert all(f"| {m} |" in text for m in MODELS)
     assert isinstance(run_facts.summary, pd.DataFrame) and Path(run_facts.cfg.run_dir).is_dir()

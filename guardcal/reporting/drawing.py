@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import FormatStrFormatter, PercentFormatter
+from matplotlib.ticker import FormatStrFormatter, LogFormatter, PercentFormatter
 
 from guardcal.calibration.methods import REGISTRY
 from guardcal.policies import BEAVERTAILS_CATEGORIES
@@ -73,7 +73,10 @@ STYLE = {
     "xtick.labelsize": 10,
     "ytick.labelsize": 10,
     "figure.dpi": 100,
+    "text.parse_math": False,
 }
+"""Drawing settings. Mathtext is off: names (a guard's, a category's) are user text, and a `$` in
+one is a dollar sign, not the start of a formula matplotlib would parse (or fail on)."""
 
 P = ParamSpec("P")
 
@@ -304,6 +307,7 @@ def tuning(data: Tuning) -> Figure:
             if data.log_x:
                 ax.set_xscale("log")
                 ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+                ax.xaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False))  # no mathtext
             ax.set_xlabel(symbol)
             ax.set_title(title, fontsize=11)
     used = [m for _, metrics in data.panels for m in metrics]

@@ -31,6 +31,7 @@ from guardcal.layout import NOTEBOOKS, cache_dir
 from guardcal.locks import run_lock
 from guardcal.reporting import browser, deck, provenance
 from guardcal.reporting.browser import chromium
+from guardcal.reporting.markup import MATH_IGNORE
 
 NOTEBOOK_DIR = PACKAGE_DIR / "notebooks"
 """The notebooks ship inside the package, so an installed wheel runs the report too."""
@@ -89,7 +90,7 @@ MATHJAX_CONFIG = {
         "processEnvironments": True,
     },
     "svg": {"fontCache": "global"},
-    "options": {"enableMenu": False},
+    "options": {"enableMenu": False, "ignoreHtmlClass": MATH_IGNORE.replace(" ", "|")},
 }
 
 _FIGURE_BLOCK = """{% block data_png scoped %}

@@ -15,6 +15,7 @@ from guardcal.benchmarks import BENCHMARKS
 from guardcal.calibration.methods import REGISTRY, method_names
 from guardcal.calibration.metrics import METRIC_KEYS
 from guardcal.config import Config
+from guardcal.reporting.markup import MATH_IGNORE, html_text
 
 RELIABILITY_LABELS = {
     "ece_debiased": "ECE (debiased)",
@@ -111,8 +112,10 @@ def _final_styler(metrics: pd.DataFrame, escape: str = "html") -> Styler:
     model names escaped for the output format, undefined values spelled out."""
     table = final_table(metrics)
     blocks = np.arange(len(table)) // len(method_names(study=True))
-    styler = table.style.hide(axis="index").format(
-        precision=DISPLAY_DIGITS, escape=escape, na_rep=UNDEFINED
+    styler = (
+        table.style.hide(axis="index")
+        .format(precision=DISPLAY_DIGITS, escape=escape, na_rep=UNDEFINED)
+        .format_index(escape=escape, axis=1)
     )
     for col in table.columns[1:]:
         values = table[col].astype(float).round(DISPLAY_DIGITS)
@@ -125,11 +128,17 @@ def _final_styler(metrics: pd.DataFrame, escape: str = "html") -> Styler:
 
 def _html(styler: Styler, uuid: str, caption: str | None = None) -> str:
     """A styled table as HTML, the model column left-aligned, with its caption (the report
-    numbers captioned tables)."""
+    numbers captioned tables), in an element MathJax leaves alone (its cells are user text,
+    escaped by the styler)."""
     left = [{"selector": "th.col_heading.col0, td.col0", "props": "text-align: left;"}]
     if caption:
         styler = styler.set_caption(html.escape(caption))  # Styler writes a caption as given
-    return styler.set_table_styles(left, overwrite=False).set_uuid(uuid).to_html()
+    return (
+        styler.set_table_styles(left, overwrite=False)
+        .set_table_attributes(f'class="{MATH_IGNORE}"')
+        .set_uuid(uuid)
+        .to_html()
+    )
 
 
 def final_table_html(metrics: pd.DataFrame) -> str:
@@ -147,9 +156,12 @@ def final_table_latex(metrics: pd.DataFrame) -> str:
 
 def table_html(table: pd.DataFrame, name: str, caption: str | None = None) -> str:
     """A small results table as HTML (element id `T_<name>`), numbers at the display precision,
-    under `caption`."""
-    styler = table.style.hide(axis="index").format(
-        precision=DISPLAY_DIGITS, escape="html", na_rep=UNDEFINED
+    under `caption`. Every cell and column label is shown as text: the report's one way to show
+    a table."""
+    styler = (
+        table.style.hide(axis="index")
+        .format(precision=DISPLAY_DIGITS, escape="html", na_rep=UNDEFINED)
+        .format_index(escape="html", axis=1)
     )
     return _html(styler, name, caption)
 
@@ -163,8 +175,7 @@ def extended_table_html(ci: pd.DataFrame) -> str:
     body = []
     for (model, method), rows in ci.groupby(["model", "method"], sort=False):
         rows = rows.set_index("metric")
-        name = model if method == "uncalibrated" else REGISTRY[method].label
-        name = html.escape(name)  # a model name is user text
+        name = html_text(model if method == "uncalibrated" else REGISTRY[method].label)
         cells = "".join(
             f"<td>{UNDEFINED}</td>"
             if np.isnan(rows.at[m, "value"])
@@ -174,8 +185,9 @@ def extended_table_html(ci: pd.DataFrame) -> str:
         )
         body.append(f'<tr><th style="text-align:left">{name}</th>{cells}</tr>')
     return (
-        '<table id="T_extended"><caption>Every calibrator under every estimator on test: the value '
-        "and its bootstrap 95 % interval</caption><thead><tr><th>Model</th>"
+        f'<table id="T_extended" class="{MATH_IGNORE}"><caption>Every calibrator under every '
+        "estimator on test: the value and its bootstrap 95 % interval</caption><thead><tr>"
+        "<th>Model</th>"
         f"{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
     )
 
