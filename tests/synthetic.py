@@ -36,14 +36,24 @@ def write_jsonl(path: Path, n: int, seed: int) -> None:
             f.write(json.dumps({**row, "is_safe": not unsafe, "category": flags}) + "\n")
 
 
-def write_config(tmp_path: Path, **calibration: object) -> Path:
-    """A config over two local files, reports under tmp_path."""
-    write_jsonl(tmp_path / "validation.jsonl", 120, seed=1)
-    write_jsonl(tmp_path / "test.jsonl", 160, seed=2)
+SPLIT_FILES = ("validation.jsonl", "test.jsonl")
+
+
+def write_config(
+    tmp_path: Path,
+    name: str = "unit",
+    models: tuple[str, ...] = MODELS,
+    files: tuple[str, str] = SPLIT_FILES,
+    **calibration: object,
+) -> Path:
+    """A config over two local files (`files`: validation, test), guards `models`, reports
+    under tmp_path."""
+    write_jsonl(tmp_path / files[0], 120, seed=1)
+    write_jsonl(tmp_path / files[1], 160, seed=2)
     raw = {
-        "name": "unit",
-        "dataset": {"validation": "validation.jsonl", "test": "test.jsonl"},
-        "models": [{"name": m, "model": f"local/{i}"} for i, m in enumerate(MODELS)],
+        "name": name,
+        "dataset": {"validation": files[0], "test": files[1]},
+        "models": [{"name": m, "model": f"local/{i}"} for i, m in enumerate(models)],
         "reports_dir": str(tmp_path / "reports"),
     }
     if calibration:
@@ -56,7 +66,7 @@ def write_config(tmp_path: Path, **calibration: object) -> Path:
 def write_scores(cfg: Config) -> None:
     """Synthetic logits for every model and split, written where the scorer writes them."""
     rng = np.random.default_rng(0)
-    for k, model in enumerate(MODELS):
+    for k, model in enumerate(m.name for m in cfg.models):
         for split in ("validation", "test", "content_free"):
             frame = records.load_split(cfg, split)
             y = frame["label"].to_numpy()
@@ -76,9 +86,9 @@ def write_scores(cfg: Config) -> None:
             scores.write_table(frame, cfg.layout.scores(model, split), {"synthetic": True})
 
 
-def scored_run(tmp_path: Path, **calibration: object) -> Config:
-    """A run whose scores files exist and nothing else (`calibration` keys override)."""
-    cfg = load_config(write_config(tmp_path, **calibration))
+def scored_run(tmp_path: Path, **settings: object) -> Config:
+    """A run whose scores files exist and nothing else (`settings`: write_config's)."""
+    cfg = load_config(write_config(tmp_path, **settings))
     write_scores(cfg)
     return cfg
 
@@ -96,17 +106,18 @@ class FinishedRun:
     tests: pd.DataFrame  # calibration tests per guard and method
 
 
-def finished_run(tmp_path: Path) -> FinishedRun:
+def finished_run(tmp_path: Path, **settings: object) -> FinishedRun:
     """Scores, data summary, tuning (and the calibrated guards), evaluation, intervals with
-    RESAMPLES resamples, calibration tests, decision tables and one report example per guard."""
-    cfg = scored_run(tmp_path, bootstrap_resamples=RESAMPLES)
+    RESAMPLES resamples, calibration tests, decision tables and one report example per guard
+    (`settings`: write_config's)."""
+    cfg = scored_run(tmp_path, bootstrap_resamples=RESAMPLES, **settings)
     pipeline.summarise_data(cfg)
     pipeline.tune(cfg)
     pipeline.evaluate_run(cfg)
     ci, diff = intervals.write_interval_tables(cfg)
     tests = calibration_tests.write_calibration_tests(cfg)
     categories, points = decisions.write_decision_tables(cfg)
-    for i, model in enumerate(MODELS):
+    for i, model in enumerate(m.name for m in cfg.models):
         example = {"id": "r2-0", "input": "<b>guard input</b> & more", "answer": f"answer {i}"}
         scores.write_example(cfg, model, example)
     return FinishedRun(cfg, categories, points, ci, diff, tests)

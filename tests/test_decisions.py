@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from recompute import recompute_categories
-from sklearn.metrics import precision_score, recall_score
 from shown import shown
+from sklearn.metrics import precision_score, recall_score
 from synthetic import MODELS
 
 from guardcal import artifact, records, scores

@@ -5,6 +5,7 @@ that fail before a model loads never load one."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -32,6 +33,10 @@ from guardcal.reporting import narrative, tables
 
 REPO = Path(__file__).resolve().parents[1]
 HOSTILE_NAME = '<img src=x onerror="alert(1)">'
+PLACEHOLDER_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
+)
+"""A 1×1 PNG."""
 
 
 def base_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
@@ -463,7 +468,7 @@ def test_narrative_is_displayed_only_from_escaped_markdown():
 
     with pytest.raises(TypeError, match="unescaped"):
         show(f"**{HOSTILE_NAME}**")  # an f-string: refused
-    with pytest.raises(TypeError, match="markup.md"):
+    with pytest.raises(TypeError, match=r"markup\.md"):
         md("**{}**", "a") + " plain"
     joined = Markdown(", ").join([HOSTILE_NAME, md("**{}**", "b")])
     assert "<img" not in joined and "**" in joined
@@ -620,3 +625,109 @@ def test_a_local_checkpoint_edited_in_place_is_rescored(
     after = scores.read_scores(cfg, "tiny", "test")
     assert not np.allclose(before["logit_unsafe"], after["logit_unsafe"])
     config_file.write_text(json.dumps(config), encoding="utf-8")  # the module's other tests
+
+
+# --- user text through every section of a rendered report ----------------------------------
+
+HOSTILE = {
+    "guard": HOSTILE_NAME,
+    "other guard": "[a](javascript:alert(2)) $\\href{javascript:alert(3)}{x}$ **b** | c",
+    "run": "<svg onload=alert(4)> $$x^{2}$$ #r",
+    "file": "<iframe src=javascript:alert(5)> $x$.jsonl",
+    "id": "<script>alert(6)</script>",
+    "answer": "`<b onclick=alert(7)>` ``` $y$",
+    "input": "</pre><img src=z onerror=alert(8)> \\(z\\)",
+}
+"""A hostile value for every kind of user text the report shows: guard and run names, a data
+file's name, an example's id, input and the guard's answer."""
+URL_ATTRIBUTES = ("href", "src", "action", "formaction", "xlink:href", "data", "poster")
+NAMED_FIGURES = ("uncalibrated", "tuning_temperature", "calibration_curves")
+"""Figures that write the guards' names on the image (titles, a log axis beside them): drawn for
+real; the others are placeholders, since the page shows a figure as an image and its alt text."""
+
+
+def assert_no_markup_from_user_text(page: str, hostile: dict[str, str]) -> dict[str, int]:
+    """No element, event attribute or javascript: URL on the page came from user text, and each
+    hostile value is shown as text: the number of places showing each."""
+    soup = BeautifulSoup(page, "html.parser")
+    for element in soup.find_all(True):
+        if element.name in ("script", "iframe", "svg", "b", "style"):
+            assert not any(f"alert({i})" in str(element) for i in range(10)), str(element)[:200]
+        if element.name == "img":
+            assert element.get("src", "").startswith("data:image/png;base64,"), element
+        for attribute, value in element.attrs.items():
+            assert not attribute.lower().startswith("on"), (element.name, attribute)
+            if attribute.lower() in URL_ATTRIBUTES:
+                assert not str(value).strip().lower().startswith("javascript:"), (attribute, value)
+    text = soup.get_text()
+    places = {kind: text.count(value) for kind, value in HOSTILE.items()}
+    assert all(places.values()), places
+    return places
+
+
+@pytest.mark.report
+def test_hostile_user_text_stays_text_through_every_section_of_the_report(tmp_path, capsys):
+    """The real report notebook on a run whose every user string is hostile, rendered by the real
+    exporters; its DOM (and, with Chromium, the DOM after MathJax has typeset the page) holds no
+    element, attribute or URL scheme from user text, and every value is shown literally."""
+    from synthetic import finished_run
+
+    from guardcal.config import write_run_config
+    from guardcal.reporting import figures
+    from guardcal.reporting.figure_data import load_run
+    from guardcal.reporting.render import (
+        chromium,
+        ensure_assets,
+        render_html,
+        render_slides,
+        run_notebooks,
+    )
+
+    guards = (HOSTILE["guard"], HOSTILE["other guard"])
+    files = ("v " + HOSTILE["file"], HOSTILE["file"])
+    cfg = finished_run(tmp_path, name=HOSTILE["run"], models=guards, files=files).cfg
+    example = {"id": HOSTILE["id"], "input": HOSTILE["input"], "answer": HOSTILE["answer"]}
+    for guard in guards:
+        scores.write_example(cfg, guard, example)
+    run = load_run(cfg)
+    for kind in figures.CATALOGUE:
+        if kind.name in NAMED_FIGURES:  # mathtext would fail on the names' `$…$`
+            figures.save_figure(kind.draw(kind.prepare(run)), cfg.layout.figures, kind.name)
+    for name in figures.figure_descriptions(cfg):
+        if not cfg.layout.figure(name).is_file():
+            cfg.layout.figure(name).write_bytes(PLACEHOLDER_PNG)
+    write_run_config(cfg)
+    notebook = run_notebooks(cfg, {"run_dir": str(cfg.run_dir)}, notebooks=["05_report"])[-1]
+    modules = ensure_assets()
+    places = {}
+    for render, out in (
+        (render_html, cfg.layout.report_html),
+        (render_slides, cfg.layout.slides_html),
+    ):
+        places[out.name] = assert_no_markup_from_user_text(
+            render(notebook, out, modules).read_text(encoding="utf-8"), HOSTILE
+        )
+    tex = cfg.layout.table("metrics", ".tex").read_text(encoding="utf-8")
+    assert "\\href" not in tex and "\\textbackslash href" in tex and "\\$" in tex
+    browser = chromium()
+    if browser:  # after MathJax: a `$\href{javascript:…}$` would now be a live link
+        typeset = subprocess.run(
+            [
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--dump-dom",
+                "--virtual-time-budget=20000",
+                cfg.layout.report_html.absolute().as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
+        assert "mjx-container" in typeset  # MathJax ran and typeset the report's own formulas
+        places["report.html after MathJax"] = assert_no_markup_from_user_text(typeset, HOSTILE)
+    with capsys.disabled():
+        for page, counts in places.items():
+            print(f"\n{page}: {sum(counts.values())} places show user text as text: {counts}")

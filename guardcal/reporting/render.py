@@ -229,7 +229,10 @@ def page_width_px() -> int:
 
 
 def _exporter(cls: type[HTMLExporter], template: str, template_file: str) -> HTMLExporter:
-    """An nbconvert exporter with input hidden and our offline template."""
+    """An nbconvert exporter with input hidden and our offline template. Figures arrive as
+    base64 outputs, so Markdown needs no image embedding, which would re-parse each inline HTML
+    tag alone: `<span class="mathjax_ignore">` closed before the user text it wraps, leaving that
+    text to MathJax."""
     return cls(
         template_name=template,
         template_file=template_file,
@@ -237,7 +240,7 @@ def _exporter(cls: type[HTMLExporter], template: str, template_file: str) -> HTM
         exclude_input=True,
         exclude_input_prompt=True,
         exclude_output_prompt=True,
-        embed_images=True,
+        embed_images=False,
     )
 
 
@@ -360,6 +363,13 @@ class IPCKernelManager(AsyncKernelManager):
     transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
 
 
+def _literal_path(path: Path) -> str:
+    """`path` as papermill takes it: papermill fills `{…}` in paths from the parameters, so a
+    run named `{run_dir}` would write elsewhere, and one with `{2}` would fail; braces doubled
+    come out as themselves."""
+    return str(path).replace("{", "{{").replace("}", "}}")
+
+
 def run_notebooks(
     cfg: Config,
     parameters: dict[str, object],
@@ -379,7 +389,7 @@ def run_notebooks(
             with provenance.timed(steps, name):
                 papermill.execute_notebook(
                     NOTEBOOK_DIR / f"{name}.ipynb",
-                    out,
+                    _literal_path(out),
                     parameters=parameters,
                     kernel_name=kernel,
                     kernel_manager_class=IPCKernelManager,
