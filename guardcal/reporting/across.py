@@ -6,7 +6,6 @@ jailbreak slices where a benchmark marks them; the table in Liu et al.'s layout.
 
 from __future__ import annotations
 
-import html
 import warnings
 from dataclasses import dataclass
 
@@ -28,6 +27,7 @@ from guardcal.calibration.methods import REGISTRY, method_names
 from guardcal.calibration.reliability import EXTENDED_KEYS, evaluate_extended
 from guardcal.config import Config
 from guardcal.reporting.intervals import method_probas
+from guardcal.reporting.markup import MATH_IGNORE, Markdown, code, html_text, md
 from guardcal.reporting.pipeline import fit_model, logits_of
 from guardcal.reporting.tables import (
     DISPLAY_DIGITS,
@@ -293,7 +293,7 @@ def _grid_html(
     """Guards × methods (rows) by benchmarks (columns), each cell `value` over its interval;
     `with_guard` names the guard on every row (a table without uncalibrated rows)."""
     keys = [e.key for e in cfg.benchmarks if e.key in set(rows["benchmark"])]
-    head = "".join(f"<th>{html.escape(benchmark_title(cfg, k))}</th>" for k in keys)
+    head = "".join(f"<th>{html_text(benchmark_title(cfg, k))}</th>" for k in keys)
     body = []
     for (model, method), block in rows.groupby(["model", "method"], sort=False):
         block = block.set_index("benchmark")
@@ -305,9 +305,10 @@ def _grid_html(
             else "<td></td>"
             for k in keys
         )
-        body.append(f'<tr><th style="text-align:left">{html.escape(name)}</th>{cells}</tr>')
+        body.append(f'<tr><th style="text-align:left">{html_text(name)}</th>{cells}</tr>')
     return (
-        f'<table id="T_{uuid}" style="font-size:11px"><thead><tr><th>Guard</th>{head}</tr>'
+        f'<table id="T_{uuid}" class="{MATH_IGNORE}" style="font-size:11px"><thead><tr>'
+        f"<th>Guard</th>{head}</tr>"
         f"</thead><tbody>{''.join(body)}</tbody></table>"
     )
 
@@ -347,99 +348,121 @@ def slices_html(cfg: Config, slices: pd.DataFrame, metric: str) -> str:
         key, part = c.split("\x00")
         flags = load_split(cfg, cfg.benchmark_split(key))["adversarial"]
         n = int((flags == SLICES[part]).sum())
-        head += f"<th>{html.escape(benchmark_title(cfg, key))}<br>{part} (n={n})</th>"
+        head += f"<th>{html_text(benchmark_title(cfg, key))}<br>{part} (n={n})</th>"
     for (model, method), block in rows.groupby(["model", "method"], sort=False):
         block = block.set_index("benchmark")
         name = model if method == "uncalibrated" else _method_label(method)
         cells = "".join(
             _cell(block.at[c, "value"], block.at[c, "lo"], block.at[c, "hi"]) for c in columns
         )
-        body.append(f'<tr><th style="text-align:left">{html.escape(name)}</th>{cells}</tr>')
+        body.append(f'<tr><th style="text-align:left">{html_text(name)}</th>{cells}</tr>')
     return (
-        f'<table id="T_slices_{metric}" style="font-size:11px"><thead><tr><th>Guard</th>{head}'
+        f'<table id="T_slices_{metric}" class="{MATH_IGNORE}" style="font-size:11px"><thead>'
+        f"<tr><th>Guard</th>{head}"
         f"</tr></thead><tbody>{''.join(body)}</tbody></table>"
     )
 
 
-def suite_intro(cfg: Config) -> str:
+def suite_intro(cfg: Config) -> Markdown:
     """The suite in words: where the calibrators are fitted, and each benchmark's mode,
     convention, evaluated rows and licence."""
     src = cfg.dataset.validation
     if src.benchmark is not None:
-        fit = (
-            f"a seeded {src.fraction:.0%} share (seed {src.seed}) of `{src.benchmark}`, whose "
-            "rest is its evaluated rows"
+        fit = md(
+            "a seeded {:.0%} share (seed {}) of {}, whose rest is its evaluated rows",
+            src.fraction,
+            src.seed,
+            code(src.benchmark),
         )
     else:
-        fit = f"the validation set `{src.path or src.hf}`"
+        fit = md("the validation set {}", code(src.path or src.hf))
     rows = []
     for e in cfg.benchmarks:
         frame = load_split(cfg, cfg.benchmark_split(e.key))
         b = BENCHMARKS[e.name]
         rows.append(
-            f"| {benchmark_title(cfg, e.key)} | `{e.key}` | {e.mode or b.modes[0]} | "
-            f"{e.convention or b.default_convention} | {len(frame):,} | "
-            f"{int(frame['label'].sum()):,} | {b.licence} |"
+            md(
+                "| {} | {} | {} | {} | {:,} | {:,} | {} |",
+                benchmark_title(cfg, e.key),
+                code(e.key),
+                e.mode or b.modes[0],
+                e.convention or b.default_convention,
+                len(frame),
+                int(frame["label"].sum()),
+                b.licence,
+            )
         )
     in_domain = (
-        f" With `in_domain`, each benchmark's calibrators are also fitted on a seeded "
-        f"{cfg.in_domain.fraction:.0%} share of its own rows (seed {cfg.in_domain.seed}), and both "
-        "fits are measured on the rest: the difference is what calibration loses in transfer."
+        md(
+            " With `in_domain`, each benchmark's calibrators are also fitted on a seeded {:.0%} "
+            "share of its own rows (seed {}), and both fits are measured on the rest: the "
+            "difference is what calibration loses in transfer.",
+            cfg.in_domain.fraction,
+            cfg.in_domain.seed,
+        )
         if cfg.in_domain
-        else ""
+        else Markdown()
     )
-    return (
-        "Every guard is scored on every benchmark in its mode. The calibrators are fitted on "
-        f"{fit} and applied unchanged to every benchmark — calibration transfer, the situation "
-        "of a deployed guard; batch calibration's prior is each benchmark's own batch."
-        + in_domain
-        + " Each number has a 95 % percentile bootstrap interval over the benchmark's examples "
-        f"({cfg.calibration.bootstrap_resamples:,} resamples). ECE is the study's (15 "
-        "equal-width bins, ℓ1); RMS ECE is Liu et al.'s (15 equal-mass bins, ℓ2).\n\n"
+    return md(
+        "Every guard is scored on every benchmark in its mode. The calibrators are fitted on {} "
+        "and applied unchanged to every benchmark — calibration transfer, the situation of a "
+        "deployed guard; batch calibration's prior is each benchmark's own batch.{} Each number "
+        "has a 95 % percentile bootstrap interval over the benchmark's examples ({:,} "
+        "resamples). ECE is the study's (15 equal-width bins, ℓ1); RMS ECE is Liu et al.'s (15 "
+        "equal-mass bins, ℓ2).\n\n"
         "| benchmark | key | mode | convention | evaluated rows | unsafe | licence |\n"
-        "|---|---|---|---|---:|---:|---|\n" + "\n".join(rows)
+        "|---|---|---|---|---:|---:|---|\n{}",
+        fit,
+        in_domain,
+        cfg.calibration.bootstrap_resamples,
+        Markdown("\n").join(rows),
     )
 
 
-def transfer_note(cfg: Config) -> str:
+def transfer_note(cfg: Config) -> Markdown:
     """What the transfer-gap tables show, or why there are none."""
     if cfg.in_domain is None:
-        return (
+        return md(
             "Without `in_domain` in the config there is no in-domain fit to compare with; add "
-            "`in_domain: {fraction: 0.5, seed: 0}` to measure what calibration loses in transfer."
+            "`in_domain: {{fraction: 0.5, seed: 0}}` to measure what calibration loses in "
+            "transfer."
         )
     gap = pd.read_csv(cfg.layout.table("transfer_gap"))
     ece = gap[(gap["metric"] == "ece") & gap["method"].isin(method_names(study=True))]
     worse = int((ece["lo"] > 0).sum())
-    return (
+    return md(
         "**The transfer gap**: ECE (first table) and RMS ECE (second) of each study calibrator "
         "fitted on the source, minus the same calibrator fitted in domain, both on each "
         "benchmark's held-out rows, with the paired 95 % interval (above 0: transfer is worse; "
-        "contextual calibration learns nothing from labels, so it has no gap). "
-        f"{worse} of {len(ece)} guard × calibrator × benchmark ECE gaps exclude 0 from above."
+        "contextual calibration learns nothing from labels, so it has no gap). {} of {} guard × "
+        "calibrator × benchmark ECE gaps exclude 0 from above.",
+        worse,
+        len(ece),
     )
 
 
-def slices_note(cfg: Config, slices: pd.DataFrame) -> str:
+def slices_note(cfg: Config, slices: pd.DataFrame) -> Markdown:
     """What the vanilla/jailbreak table shows, or that no benchmark marks jailbreaks."""
     if slices.empty:
-        return (
+        return md(
             "No benchmark of this suite marks which prompts are jailbreaks (WildGuardMix, "
             "ToxicChat, HarmBench's classifier set and JailbreakBench do)."
         )
-    keys = ", ".join(benchmark_title(cfg, k) for k in dict.fromkeys(slices["benchmark"]))
-    return (
-        f"**Vanilla against jailbreak** prompts ({keys}): Liu et al.'s RMS ECE on each part, the "
-        "calibrators and batch calibration's prior those of the whole benchmark."
+    keys = Markdown(", ").join(benchmark_title(cfg, k) for k in dict.fromkeys(slices["benchmark"]))
+    return md(
+        "**Vanilla against jailbreak** prompts ({}): Liu et al.'s RMS ECE on each part, the "
+        "calibrators and batch calibration's prior those of the whole benchmark.",
+        keys,
     )
 
 
-def latex_note(cfg: Config) -> str:
+def latex_note(cfg: Config) -> Markdown:
     """Where the tables of this section are, in Liu et al.'s layout and in full."""
-    return (
-        f"Liu et al.'s layout (guards × benchmarks and their average, per method) is in "
-        f"`{cfg.layout.table('benchmarks', '.tex').name}` for both estimators; every metric with "
-        "its interval in `benchmarks.csv`, the slices in `benchmark_slices.csv`"
-        + (", the transfer gap in `transfer_gap.csv`" if cfg.in_domain else "")
-        + ", and every example's p(unsafe) in `predictions.parquet` (its `benchmark` column)."
+    return md(
+        "Liu et al.'s layout (guards × benchmarks and their average, per method) is in {} for "
+        "both estimators; every metric with its interval in `benchmarks.csv`, the slices in "
+        "`benchmark_slices.csv`{}, and every example's p(unsafe) in `predictions.parquet` (its "
+        "`benchmark` column).",
+        code(cfg.layout.table("benchmarks", ".tex").name),
+        md(", the transfer gap in `transfer_gap.csv`") if cfg.in_domain else Markdown(),
     )
