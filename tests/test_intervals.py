@@ -157,8 +157,10 @@ def test_calibration_verdicts_name_each_method_on_its_side_of_chance() -> None:
         ("Guard <1>", "ts", 300, 0.05, 0.06, 0.31, 0.5, 0.6, 9.0, 10, 0.53),
         ("Guard <1>", "bc", 300, 0.07, 0.06, 0.03, 1.0, 0.3, 12.0, 10, 0.28),
     ]
-    text = verdicts(pd.DataFrame(rows, columns=TEST_COLUMNS))
-    assert "Guard &lt;1&gt;" in text and "(300 test examples)" in text
+    markdown = verdicts(pd.DataFrame(rows, columns=TEST_COLUMNS))
+    assert "<1>" not in markdown  # the name is escaped
+    text = shown(markdown)
+    assert "Guard <1>" in text and "(300 test examples)" in text
     assert "beyond chance under uncalibrated (ECE 0.210 vs 0.060, p ≤ 0.001), BC (" in text
     assert "calibrated guard shows: TS (ECE 0.050 vs 0.060, p = 0.31)" in text
     assert "differently for BC (Spiegelhalter and Hosmer–Lemeshow)" in text

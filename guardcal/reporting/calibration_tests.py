@@ -15,7 +15,7 @@ from guardcal.calibration.calibration_tests import (
 )
 from guardcal.calibration.methods import REGISTRY, method_names
 from guardcal.config import Config
-from guardcal.reporting.narrative import text
+from guardcal.reporting.markup import Markdown, md
 from guardcal.reporting.pipeline import PREDICTION_COLUMNS, read_predictions
 from guardcal.reporting.tables import check_columns, write_csv
 
@@ -97,7 +97,7 @@ def p_text(p: float, draws: int = CONSISTENCY_DRAWS) -> str:
     return f"p = {p:.3f}" if p < 0.01 else f"p = {p:.2f}"
 
 
-def verdicts(table: pd.DataFrame) -> str:
+def verdicts(table: pd.DataFrame) -> Markdown:
     """Per guard, in words: for which methods the miscalibration is distinguishable from chance
     (the consistency test at LEVEL) and for which it is not, each with its ECE beside what a
     calibrated guard reaches on the same probabilities; where Spiegelhalter's or Hosmer–
@@ -108,8 +108,12 @@ def verdicts(table: pd.DataFrame) -> str:
         found, chance, split = [], [], []
         for r in rows.itertuples():
             name = REGISTRY[r.method].short
-            item = (
-                f"{name} (ECE {r.ece:.3f} vs {r.ece_calibrated_95:.3f}, {p_text(r.consistency_p)})"
+            item = md(
+                "{} (ECE {:.3f} vs {:.3f}, {})",
+                name,
+                r.ece,
+                r.ece_calibrated_95,
+                p_text(r.consistency_p),
             )
             (found if r.consistency_p < LEVEL else chance).append(item)
             others = {
@@ -118,22 +122,27 @@ def verdicts(table: pd.DataFrame) -> str:
             }
             differ = [k for k, v in others.items() if v != (r.consistency_p < LEVEL)]
             if differ:
-                split.append(f"{name} ({' and '.join(differ)})")
-        n = int(rows["n"].iloc[0])
-        parts = [f"**{text(model)}** ({n:,} test examples):"]
+                split.append(md("{} ({})", name, " and ".join(differ)))
+        parts = [md("**{}** ({:,} test examples):", model, int(rows["n"].iloc[0]))]
         if found:
-            parts.append(f"miscalibration beyond chance under {', '.join(found)}.")
+            parts.append(md("miscalibration beyond chance under {}.", Markdown(", ").join(found)))
         if chance:
-            parts.append(f"Within what a calibrated guard shows: {', '.join(chance)}.")
+            parts.append(
+                md("Within what a calibrated guard shows: {}.", Markdown(", ").join(chance))
+            )
         if split:
-            parts.append(f"The other two tests read differently for {', '.join(split)}.")
-        lines.append("- " + " ".join(parts))
-    head = (
+            parts.append(
+                md("The other two tests read differently for {}.", Markdown(", ").join(split))
+            )
+        lines.append(md("- {}", Markdown(" ").join(parts)))
+    return md(
         "Each ECE is set beside the 95th percentile of the ECE a calibrated guard shows on the "
-        f"same probabilities (labels drawn from them, {CONSISTENCY_DRAWS:,} times), with the "
-        f"consistency test's p-value; each test at {LEVEL * 100:.0f} %, unadjusted across "
-        "guards and methods. This test, not the interval, says whether a guard could be "
-        "calibrated: an interval says how large a calibration error is, and no bootstrap "
-        "interval reaches a true error of 0 at its nominal rate."
+        "same probabilities (labels drawn from them, {:,} times), with the consistency test's "
+        "p-value; each test at {:.0f} %, unadjusted across guards and methods. This test, not "
+        "the interval, says whether a guard could be calibrated: an interval says how large a "
+        "calibration error is, and no bootstrap interval reaches a true error of 0 at its nominal "
+        "rate.\n\n{}",
+        CONSISTENCY_DRAWS,
+        LEVEL * 100,
+        Markdown("\n").join(lines),
     )
-    return head + "\n\n" + "\n".join(lines)
