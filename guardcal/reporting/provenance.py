@@ -30,6 +30,7 @@ import yaml
 
 from guardcal.atomic import write_text
 from guardcal.config import PACKAGE_DIR, SPLITS, Config, Source
+from guardcal.reporting.markup import Markdown, code_block, md
 from guardcal.scores import read_meta
 from guardcal.version import __version__
 
@@ -277,9 +278,9 @@ def steps(cfg: Config) -> list[dict[str, Any]]:
     return (read(cfg) or {}).get("steps", [])
 
 
-def command_markdown(document: dict[str, Any]) -> str:
-    """The reproducing command as a Markdown code block."""
-    return f"The one command that reproduces this run:\n\n```\n{document['command']}\n```"
+def command_markdown(document: dict[str, Any]) -> Markdown:
+    """The reproducing command as a Markdown code block (its paths are user text)."""
+    return md("The one command that reproduces this run:\n\n{}", code_block(document["command"]))
 
 
 def config_html(document: dict[str, Any]) -> str:
