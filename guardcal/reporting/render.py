@@ -99,13 +99,14 @@ _FIGURE_BLOCK = """{% block data_png scoped %}
 <figure class="guardcal-figure">
 <img src="data:image/png;base64,{{ output.data['image/png'] | escape_html }}"
 {%- if alt %} alt="{{ alt | escape_html }}"{% endif %}>
-{%- if alt %}<figcaption>{{ alt | escape_html }}</figcaption>{% endif %}
+{%- if alt %}<figcaption class="MATH_IGNORE">{{ alt | escape_html }}</figcaption>{% endif %}
 </figure>
 </div>
 {%- endblock data_png %}
-"""
+""".replace("MATH_IGNORE", MATH_IGNORE)
 """A figure: its image and, as alt text and numbered caption, the `alt` of its output metadata
-(the figure catalogue's description, set by the notebooks)."""
+(the figure catalogue's description, set by the notebooks; it names guards, so it is user text:
+escaped, and left untypeset)."""
 
 _TEMPLATES = {
     "guardcal_report.html.j2": """{%- extends 'index.html.j2' -%}
