@@ -76,6 +76,14 @@ def test_headings_formulas_lists_and_html_stay_on_the_slide() -> None:
     assert [o.data["text/markdown"] for o in notes(found[0])] == ["Prose."]
 
 
+def test_a_formula_inside_a_paragraph_stays_and_its_prose_goes_to_the_notes() -> None:
+    found = slides(cell("**Method** (Author, 2017): one scalar.\n$$p = f(z)$$", slide="slide"))
+    assert found[0][0].source == "$$p = f(z)$$"
+    assert [o.data["text/markdown"] for o in notes(found[0])] == [
+        "**Method** (Author, 2017): one scalar."
+    ]
+
+
 def test_report_only_and_slide_only_cells() -> None:
     nb = nbformat.v4.new_notebook(
         cells=[

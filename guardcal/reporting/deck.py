@@ -28,6 +28,7 @@ NEW_SLIDE = ("slide", "subslide")
 
 _KEPT_BLOCK = re.compile(r"^\s*(#|\$\$|\\\[|<|[-*+] |\d+\. |\|)")
 """Markdown blocks that stay on a slide: headings, display math, HTML, lists and tables."""
+_DISPLAY_MATH = re.compile(r"\$\$.+?\$\$", flags=re.DOTALL)
 
 
 def tags(cell: NotebookNode) -> set[str]:
@@ -76,10 +77,17 @@ def _starts_with_heading(cell: NotebookNode) -> bool:
 
 
 def _split_markdown(source: str) -> tuple[str, str]:
-    """A Markdown cell's source as (what stays on the slide, prose for the notes)."""
+    """A Markdown cell's source as (what stays on the slide, prose for the notes); a display
+    formula written inside a paragraph stays on the slide too."""
     kept, prose = [], []
     for block in re.split(r"\n\s*\n", source.strip()):
-        (kept if _KEPT_BLOCK.match(block) else prose).append(block)
+        if _KEPT_BLOCK.match(block):
+            kept.append(block)
+            continue
+        formulas = _DISPLAY_MATH.findall(block)
+        kept += formulas
+        text = _DISPLAY_MATH.sub("", block).strip()
+        prose += [text] if text else []
     return "\n\n".join(kept), "\n\n".join(prose)
 
 
