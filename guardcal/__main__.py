@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from guardcal.atomic import write_text
+from guardcal.atomic import unwritable, write_text
 from guardcal.calibration.defaults import PRIORS
 from guardcal.calibration.methods import method_names
 from guardcal.config import (
@@ -237,11 +237,38 @@ batch, or one record at a time).
 """
 
 
+def check_output(output: Path, records: Path) -> None:
+    """Refuse `-o` before anything is read or scored: a folder, a folder that does not exist
+    or takes no file, or the input records themselves (under another spelling, or a link)."""
+    where = f"-o {output}"
+    if output.is_dir():
+        raise UsageError(f"{where}: is a folder; give the file to write")
+    folder = output.absolute().parent
+    if not folder.is_dir():
+        raise UsageError(f"{where}: no such folder {folder}")
+    why = unwritable(folder)
+    if why:
+        raise UsageError(f"{where}: {why}")
+    same = output.resolve() == records.resolve() or (
+        output.exists() and records.exists() and output.samefile(records)
+    )
+    if same:
+        raise UsageError(f"{where}: is the input {records} itself; write the scores elsewhere")
+
+
 def _predict(args: argparse.Namespace) -> int:
     """`guardcal predict`: score new records with a run's calibrated guard."""
     from guardcal.guard import CalibratedGuard, predictions_jsonl
 
+    if args.output:
+        check_output(args.output, args.input)
     guard = CalibratedGuard.from_run(args.run_dir, args.model)
+    if guard.fitted_in is not None:
+        print(
+            f"note: {guard.path} was fitted in run {guard.fitted_in!r} and copied into "
+            f"{guard.path.parent.parent}; its calibrators are that run's",
+            file=sys.stderr,
+        )
     guard.check_method(args.method, args.prior)
     frame = guard.read_records(args.input)  # bad input fails here, before any model loads
     text = predictions_jsonl(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -128,10 +129,20 @@ def read_artifact(path: str | Path) -> dict[str, Any]:
     for key in ("model", "prompt", "scoring", "records", "calibrators"):
         _need(data, key, dict, where)
     _need(data["model"], "name", str, f"{where}: model")
+    _need(data, "run", str, where)
+    _need(data, "content_free", list, where)
+    threshold = _need(data, "threshold", (int, float), where)
+    if not (math.isfinite(threshold) and 0 < threshold < 1):
+        raise ArtifactError(f"{where}: key 'threshold' must lie in (0, 1), got {threshold!r}")
+    guard = _need(data, "guard", (dict, type(None)), where)
+    for key in IDENTITY_KEYS if guard is not None else ():
+        if key not in guard:
+            raise ArtifactError(f"{where}: key 'guard.{key}' is missing")
     try:
         FittedCalibrators.from_json(data["model"]["name"], data["calibrators"])
     except ParamsError as exc:
         raise ArtifactError(f"{where}: {exc}") from None
+    guard_config(data, path)  # the run's settings load, or the error names the file and key
     return data
 
 
@@ -141,9 +152,11 @@ def calibrators(artifact: Mapping[str, Any], prior: str = "batch") -> FittedCali
     return FittedCalibrators.from_json(artifact["model"]["name"], artifact["calibrators"], prior)
 
 
-def guard_config(artifact: Mapping[str, Any], run_dir: Path) -> Config:
-    """The config that scores records with this guard exactly as the run did. Its dataset sources
-    are empty: the records come from the caller, read with the run's column mapping."""
+def guard_config(artifact: Mapping[str, Any], path: Path) -> Config:
+    """The config that scores records with the guard of the file at `path`
+    (`<run>/calibrators/<model>.json`) exactly as the run did. Its dataset sources are empty: the
+    records come from the caller, read with the run's column mapping."""
+    run_dir = path.parent.parent
     try:
         records = artifact["records"]
         dataset = DatasetConfig(
@@ -164,8 +177,10 @@ def guard_config(artifact: Mapping[str, Any], run_dir: Path) -> Config:
             scoring=ScoringConfig(**artifact["scoring"]),
             reports_dir=str(run_dir.parent),
         )
-    except (KeyError, TypeError) as exc:
-        raise ArtifactError(f"{run_dir}: calibrated guard's settings do not load: {exc}") from None
+    except KeyError as exc:
+        raise ArtifactError(f"{path}: key {exc} is missing from the run's settings") from None
+    except TypeError as exc:
+        raise ArtifactError(f"{path}: the run's settings do not load: {exc}") from None
 
 
 def run_guards(run_dir: str | Path) -> dict[str, Path]:
@@ -177,4 +192,13 @@ def run_guards(run_dir: str | Path) -> dict[str, Path]:
             f"{folder}: no calibrated guards in this run (run `guardcal report`, or the tuning "
             "notebook, to fit and write them)"
         )
-    return {read_artifact(f)["model"]["name"]: f for f in files}
+    guards: dict[str, Path] = {}
+    for path in files:
+        name = read_artifact(path)["model"]["name"]
+        if name in guards:
+            raise ArtifactError(
+                f"{path}: calibrates guard {name!r}, as {guards[name].name} does; a run has one "
+                "calibrated guard per name (remove the copy)"
+            )
+        guards[name] = path
+    return guards

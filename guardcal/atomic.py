@@ -65,3 +65,21 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def unwritable(folder: str | Path) -> str | None:
+    """Why no file can be written under `folder` (None when one can): its nearest existing
+    ancestor is not a folder, or refuses a new file. Answered by creating and removing one, which
+    holds for root, read-only mounts and ACLs alike (os.access does not)."""
+    existing = Path(folder).absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    try:
+        handle, name = tempfile.mkstemp(prefix=".guardcal-probe-", dir=existing)
+    except OSError as exc:
+        return f"{existing} is not writable ({exc.strerror})"
+    os.close(handle)
+    os.unlink(name)
+    return None

@@ -57,6 +57,13 @@ class CalibratedGuard:
         return cls(guards[model], read_artifact(guards[model]))
 
     @property
+    def fitted_in(self) -> str | None:
+        """The run this guard was fitted in when that is not the run folder it was read from
+        (a calibrated-guard file copied in from another run), else None."""
+        run = self.artifact["run"]
+        return None if run == self.path.parent.parent.name else run
+
+    @property
     def name(self) -> str:
         """The guard's display name in its run."""
         return self.artifact["model"]["name"]
@@ -69,7 +76,7 @@ class CalibratedGuard:
     @cached_property
     def config(self) -> Config:
         """The settings the run scored this guard with (its records come from the caller)."""
-        return guard_config(self.artifact, self.path.parent.parent)
+        return guard_config(self.artifact, self.path)
 
     @cached_property
     def spec(self) -> GuardSpec:

@@ -159,12 +159,12 @@ def test_validation_prior_needs_a_fit() -> None:
     [
         (lambda d: d.update(format_version=99), "'format_version' is 99"),
         (lambda d: d["calibrators"]["ts"].pop("temperature"), "missing key 'temperature'"),
-        (lambda d: d["calibrators"]["ts"].update(temperature=-1.0), "must be positive"),
+        (lambda d: d["calibrators"]["ts"].update(temperature=-1.0), "must lie in"),
         (lambda d: d["calibrators"]["bc"].update(prior_log_proba=[0.1]), "two finite numbers"),
         (lambda d: d.update(kind="pickle"), "not a guardcal calibrated guard"),
         (lambda d: d["calibrators"].pop("isotonic"), "missing key 'isotonic'"),
         (lambda d: d["calibrators"]["beta"].update(a=float("nan")), "'a' must hold finite numbers"),
-        (lambda d: d["calibrators"]["histogram"]["edges"].append(0.0), "one more bin_proba"),
+        (lambda d: d["calibrators"]["histogram"]["edges"].append(1e3), "one more bin_proba"),
     ],
 )
 def test_a_bad_calibrated_guard_file_is_named(run, tmp_path: Path, change, message) -> None:

@@ -731,3 +731,153 @@ def test_hostile_user_text_stays_text_through_every_section_of_the_report(tmp_pa
     with capsys.disabled():
         for page, counts in places.items():
             print(f"\n{page}: {sum(counts.values())} places show user text as text: {counts}")
+
+
+# --- the calibrated-guard file and predict --------------------------------------------------
+
+DELETE = object()
+"""An ARTIFACT_CASES change that removes the key."""
+
+
+def reverse(values: list[float]) -> list[float]:
+    return values[::-1]
+
+
+ARTIFACT_CASES = [
+    # (dotted key, its new value, a function of the old one, or DELETE; what the line names)
+    ("calibrators.isotonic.gap_thresholds", reverse, ["'gap_thresholds'", "sorted"]),
+    ("calibrators.isotonic.proba_thresholds", lambda v: [p + 1 for p in v], ["[0, 1]"]),
+    ("calibrators.histogram.edges", reverse, ["'edges'", "strictly increasing"]),
+    ("calibrators.histogram.bin_proba", lambda v: [-0.5, *v[1:]], ["'bin_proba'", "[0, 1]"]),
+    ("calibrators.histogram.n_bins", 2.5, ["'n_bins'", "wrong type"]),
+    ("threshold", 2, ["'threshold'", "(0, 1)"]),
+    ("threshold", "0.5", ["'threshold'", "wrong type"]),
+    ("calibrators.bc.prior_proba", [0, 0], ["'prior_proba'", "distribution"]),
+    ("calibrators.bc.prior_log_proba", [0.5, 0.1], ["'prior_log_proba'", "≤ 0"]),
+    ("calibrators.bc.prior_proba", [0.9, 0.1], ["'prior_log_proba'", "disagree"]),
+    ("calibrators.cc.content_free_log_proba", [0.0, 0.0], ["'content_free_log_proba'"]),
+    ("calibrators.bc.gamma", 1e308, ["'gamma'", "[-10000, 10000]"]),
+    ("calibrators.ts.temperature", 0, ["'temperature'", "[0.0001, 10000]"]),
+    ("calibrators.ts.temperature", 1e-300, ["'temperature'"]),
+    ("calibrators.platt.slope", float("nan"), ["'slope'", "finite"]),
+    ("calibrators.beta.a", -1.0, ["'a'", "[0, 10000]"]),
+    ("calibrators.ts", DELETE, ["missing key 'ts'"]),
+    ("threshold", DELETE, ["missing key 'threshold'"]),
+    ("model.name", 7, ["'name'", "wrong type"]),
+    ("guard", {"model": "x"}, ["'guard.revision'", "missing"]),
+    ("prompt.colour", "red", ["colour"]),
+    ("records.label_values", DELETE, ["'label_values'", "missing"]),
+]
+"""Calibrated-guard files a fit never writes: each refused on read with one line naming the file
+and the key (reversed isotonic knots gave p = 1 everywhere, `threshold: 2` called p = 0.84 safe,
+`gamma: 1e308` gave p = 1, a missing threshold was a KeyError after scoring)."""
+
+
+def change_key(document: dict[str, Any], dotted: str, change: Any) -> None:
+    """Set, transform (a callable) or DELETE the value at a dotted key."""
+    *parents, last = dotted.split(".")
+    node = document
+    for key in parents:
+        node = node[key]
+    if change is DELETE:
+        del node[last]
+    else:
+        node[last] = change(node[last]) if callable(change) else change
+
+
+def guard_copy(tmp_path: Path, synthetic_run, run: str = "unit") -> tuple[Path, dict[str, Any]]:
+    """A run folder `tmp_path/<run>` and the synthetic run's first calibrated guard (parsed),
+    whose file predict reads from `<run>/calibrators/guard-a.json` once written."""
+    from synthetic import MODELS
+
+    source = synthetic_run.cfg.layout.calibrator(MODELS[0])
+    path = tmp_path / run / "calibrators" / source.name
+    path.parent.mkdir(parents=True)
+    return path, json.loads(source.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize(
+    ("key", "change", "names"),
+    ARTIFACT_CASES,
+    ids=[f"{c[0]}-{i}" for i, c in enumerate(ARTIFACT_CASES)],
+)
+def test_a_bad_calibrated_guard_file_is_one_line_naming_file_and_key(
+    capsys, tmp_path, synthetic_run, key, change, names
+):
+    from guardcal.extraction.models import load_backbone
+
+    path, document = guard_copy(tmp_path, synthetic_run)
+    name = document["model"]["name"]
+    change_key(document, key, change)
+    path.write_text(json.dumps(document), encoding="utf-8")
+    records = write_jsonl(tmp_path / "new.jsonl", [{"prompt": "p", "response": "r"}])
+    out = tmp_path / "scored.jsonl"
+    loads = load_backbone.cache_info().misses
+    argv = ["--run", str(path.parent.parent), "--model", name]
+    rc, err = run_cli(capsys, "predict", *argv, "-o", str(out), str(records))
+    assert rc == 2
+    assert_one_error(err, str(path), *names)
+    assert not out.exists()
+    assert load_backbone.cache_info().misses == loads  # no model was loaded
+
+
+def test_an_unknown_method_is_one_line_naming_the_file(capsys, tmp_path, synthetic_run):
+    path, document = guard_copy(tmp_path, synthetic_run)
+    path.write_text(json.dumps(document), encoding="utf-8")
+    records = write_jsonl(tmp_path / "new.jsonl", [{"prompt": "p"}])
+    argv = ["--run", str(path.parent.parent), "--model", document["model"]["name"]]
+    rc, err = run_cli(capsys, "predict", *argv, "--method", "vector", str(records))
+    assert rc == 2
+    assert_one_error(err, str(path), "no calibrator 'vector'", "'ts'")
+
+
+def test_a_calibrated_guard_copied_from_another_run_is_named_so(capsys, tmp_path, synthetic_run):
+    from guardcal.guard import CalibratedGuard
+
+    path, document = guard_copy(tmp_path, synthetic_run, run="elsewhere")
+    path.write_text(json.dumps(document), encoding="utf-8")
+    guard = CalibratedGuard.from_run(path.parent.parent, document["model"]["name"])
+    assert guard.fitted_in == "unit"
+    records = write_jsonl(tmp_path / "new.jsonl", [{"prompt": "p"}])
+    argv = ["--run", str(path.parent.parent), "--model", guard.name, "--method", "vector"]
+    rc, err = run_cli(capsys, "predict", *argv, str(records))
+    note, error = err.strip().splitlines()
+    assert note.startswith(f"note: {path} was fitted in run 'unit' and copied into")
+    assert rc == 2 and error.startswith("error: ")
+    twin = path.with_name("twin.json")
+    twin.write_text(json.dumps(document), encoding="utf-8")
+    rc, err = run_cli(capsys, "predict", *argv, str(records))
+    assert rc == 2
+    assert_one_error(err, str(twin), "as guard-a.json does", "remove the copy")
+
+
+def predict_output_cases(tmp_path: Path, records: Path) -> list[tuple[str, Path, list[str]]]:
+    """(what, -o path, what the line names): every output predict must refuse before scoring."""
+    (tmp_path / "out").mkdir()
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(records)
+    hard = tmp_path / "hard.jsonl"
+    os.link(records, hard)
+    return [
+        ("a folder", tmp_path / "out", ["is a folder"]),
+        ("no such folder", tmp_path / "nowhere" / "x.jsonl", ["no such folder"]),
+        ("unwritable", Path("/proc/scored.jsonl"), ["/proc is not writable"]),
+        ("the input", records, ["is the input"]),
+        ("the input, spelled otherwise", tmp_path / "out" / ".." / records.name, ["is the input"]),
+        ("a link to the input", link, ["is the input"]),
+        ("a hard link of the input", hard, ["is the input"]),
+    ]
+
+
+def test_predicts_output_is_checked_before_anything_is_read(capsys, tmp_path, synthetic_run):
+    path, document = guard_copy(tmp_path, synthetic_run)
+    path.write_text(json.dumps(document), encoding="utf-8")
+    records = write_jsonl(tmp_path / "new.jsonl", [{"prompt": "p"}])
+    before = records.read_bytes()
+    argv = ["--run", str(path.parent.parent), "--model", document["model"]["name"]]
+    for what, output, names in predict_output_cases(tmp_path, records):
+        rc, err = run_cli(capsys, "predict", *argv, "-o", str(output), str(records))
+        assert rc == 2, what
+        assert_one_error(err, f"-o {output}", *names)
+        assert records.read_bytes() == before, what
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []

@@ -30,7 +30,7 @@ from guardcal.calibration.logits import (
     quiet_exp,
 )
 from guardcal.calibration.metrics import ECE_BINS, check_labels
-from guardcal.calibration.protocol import FitInputs, ParamsError, floats, pair, param
+from guardcal.calibration.protocol import PARAMETER_LIMIT, FitInputs, agree, bounded, floats
 
 
 def _check_fitted(estimator: BaseEstimator, attribute: str, how: str) -> None:
@@ -117,10 +117,8 @@ class TemperatureScaling(BaseEstimator):
 
     @classmethod
     def from_json(cls, params: Mapping[str, Any]) -> TemperatureScaling:
-        """TS with the written T, which must be positive."""
-        t = float(param(params, "temperature", (int, float)))
-        if not (np.isfinite(t) and t > 0):
-            raise ParamsError(f"key 'temperature' must be positive, got {t!r}")
+        """TS with the written T, which must be positive (and no further from 1 than a fit goes)."""
+        t = float(bounded(params, "temperature", 1 / PARAMETER_LIMIT, PARAMETER_LIMIT))
         ts = cls()
         ts.temperature_ = t
         return ts
@@ -167,9 +165,9 @@ class ContextualCalibration(BaseEstimator):
 
     @classmethod
     def from_json(cls, params: Mapping[str, Any]) -> ContextualCalibration:
-        """CC with the written log p_cf."""
+        """CC with the written log p_cf: a distribution, agreeing with the written p_cf."""
         cc = cls()
-        cc.content_free_log_proba_ = pair(params, "content_free_log_proba")
+        cc.content_free_log_proba_ = agree(params, "content_free_proba", "content_free_log_proba")
         cc.content_free_proba_ = np.exp(cc.content_free_log_proba_)
         return cc
 
@@ -298,13 +296,12 @@ class BatchCalibration(BaseEstimator):
 
     @classmethod
     def from_json(cls, params: Mapping[str, Any]) -> BatchCalibration:
-        """BC with the written γ (finite) and validation log prior."""
-        gamma = float(param(params, "gamma", (int, float)))
-        if not np.isfinite(gamma):
-            raise ParamsError(f"key 'gamma' must be finite, got {gamma!r}")
+        """BC with the written γ (finite, bounded) and validation prior (a distribution, its
+        probabilities and logs agreeing)."""
+        gamma = float(bounded(params, "gamma"))
         bc = cls(gamma=gamma)
         bc.gamma_ = gamma
-        bc.prior_log_proba_ = pair(params, "prior_log_proba")
+        bc.prior_log_proba_ = agree(params, "prior_proba", "prior_log_proba")
         return bc
 
 

@@ -20,7 +20,7 @@ from sklearn.linear_model import LogisticRegression
 
 from guardcal.calibration.logits import check_logits, proba_unsafe
 from guardcal.calibration.metrics import ECE_BINS, check_labels
-from guardcal.calibration.protocol import FitInputs, ParamsError, finite, floats
+from guardcal.calibration.protocol import FitInputs, ParamsError, bounded, floats, param, rising
 
 BETA_EPS = np.finfo(np.float64).eps
 """betacal clips p to [ε, 1 − ε] before its logs."""
@@ -87,7 +87,7 @@ class PlattScaling(BaseEstimator):
     def from_json(cls, params: Mapping[str, Any]) -> PlattScaling:
         """Platt scaling with the written a and b."""
         platt = cls()
-        platt.slope_, platt.intercept_ = (float(finite(params, k)) for k in ("slope", "intercept"))
+        platt.slope_, platt.intercept_ = (float(bounded(params, k)) for k in ("slope", "intercept"))
         return platt
 
 
@@ -134,11 +134,18 @@ class IsotonicCalibration(BaseEstimator):
 
     @classmethod
     def from_json(cls, params: Mapping[str, Any]) -> IsotonicCalibration:
-        """Isotonic calibration with the written knots: as many gaps as values, at least one."""
+        """Isotonic calibration with the written knots: as many gaps as values, at least one, the
+        gaps sorted and the probabilities non-decreasing in [0, 1]."""
         isotonic = cls()
-        isotonic.gap_thresholds_, isotonic.proba_thresholds_ = (
-            finite(params, k) for k in ("gap_thresholds", "proba_thresholds")
-        )
+        isotonic.gap_thresholds_ = rising(params, "gap_thresholds", strictly=False)
+        isotonic.proba_thresholds_ = rising(params, "proba_thresholds", strictly=False)
+        if not isotonic.proba_thresholds_.size or not (
+            isotonic.proba_thresholds_[0] >= 0 and isotonic.proba_thresholds_[-1] <= 1
+        ):
+            raise ParamsError(
+                f"key 'proba_thresholds' must hold probabilities in [0, 1], got "
+                f"{params['proba_thresholds']!r}"
+            )
         knots, values = isotonic.gap_thresholds_.size, isotonic.proba_thresholds_.size
         if knots == 0 or knots != values:
             raise ParamsError(
@@ -199,12 +206,19 @@ class HistogramBinning(BaseEstimator):
 
     @classmethod
     def from_json(cls, params: Mapping[str, Any]) -> HistogramBinning:
-        """Histogram binning with the written bins: one more bin_proba than edges."""
-        histogram = cls(int(finite(params, "n_bins")))
-        histogram.edges_, histogram.bin_proba_ = (finite(params, k) for k in ("edges", "bin_proba"))
+        """Histogram binning with the written bins: rising edges, one more bin_proba than edges
+        (at most n_bins), each a probability."""
+        histogram = cls(param(params, "n_bins", int))
+        if histogram.n_bins < 1:
+            raise ParamsError(f"key 'n_bins' must be a positive integer, got {histogram.n_bins!r}")
+        histogram.edges_ = np.atleast_1d(rising(params, "edges", strictly=True))
+        histogram.bin_proba_ = np.atleast_1d(bounded(params, "bin_proba", 0.0, 1.0))
         edges, bins = histogram.edges_.size, histogram.bin_proba_.size
-        if bins != edges + 1:
-            raise ParamsError(f"needs one more bin_proba than edges, got {bins} and {edges}")
+        if bins != edges + 1 or bins > histogram.n_bins:
+            raise ParamsError(
+                f"needs one more bin_proba than edges and at most n_bins ({histogram.n_bins}) "
+                f"bins, got {bins} and {edges}"
+            )
         return histogram
 
 
@@ -249,7 +263,8 @@ class BetaCalibration(BaseEstimator):
 
     @classmethod
     def from_json(cls, params: Mapping[str, Any]) -> BetaCalibration:
-        """Beta calibration with the written a, b and c."""
+        """Beta calibration with the written a and b (≥ 0, as betacal fits them) and c."""
         beta = cls()
-        beta.a_, beta.b_, beta.c_ = (float(finite(params, k)) for k in ("a", "b", "c"))
+        beta.a_, beta.b_ = (float(bounded(params, k, 0.0)) for k in ("a", "b"))
+        beta.c_ = float(bounded(params, "c"))
         return beta

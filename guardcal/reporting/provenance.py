@@ -238,8 +238,10 @@ FINGERPRINT_CHARS = 16
 
 def _short(value: Any) -> Any:
     """A long hex digest cut to FINGERPRINT_CHARS for display."""
-    if isinstance(value, str) and len(value) > FINGERPRINT_CHARS and all(
-        c in "0123456789abcdef" for c in value
+    if (
+        isinstance(value, str)
+        and len(value) > FINGERPRINT_CHARS
+        and all(c in "0123456789abcdef" for c in value)
     ):
         return value[:FINGERPRINT_CHARS] + "…"
     return value
