@@ -25,6 +25,7 @@ from guardcal.config import (
     SPLITS,
     Config,
     InputError,
+    check_reachable,
     load_config,
     with_overrides,
 )
@@ -116,6 +117,8 @@ def _score(args: argparse.Namespace) -> int:
     cfg, _ = _load_checked(args, args.split, args.model or ())
     if args.ray:
         cfg = dataclasses.replace(cfg, scoring=dataclasses.replace(cfg.scoring, ray=args.ray))
+    if cfg.scoring.ray:
+        check_reachable(cfg.scoring.ray)  # seconds, before any guard is planned or loaded
     from guardcal.extraction import run_extraction  # torch and transformers: after validation
     from guardcal.extraction.cluster import RayMissing
 
@@ -132,6 +135,8 @@ def _report(args: argparse.Namespace) -> int:
     """`guardcal report`: run the notebooks and render report.html, slides.html, report.pdf."""
     # a bad config or data file fails here, before papermill (and torch in its kernel) starts
     cfg, _ = _load_checked(args)
+    if cfg.scoring.ray:
+        check_reachable(cfg.scoring.ray)
     from guardcal.extraction import run_extraction
     from guardcal.reporting.provenance import timed
     from guardcal.reporting.render import RenderError, build_report

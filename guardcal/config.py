@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import socket
 import types
 import typing
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from guardcal.atomic import write_text
+from guardcal.atomic import unwritable, write_text
 from guardcal.calibration.defaults import ECE_BINS, GAMMA_RANGE, PLOT_BINS, TEMPERATURE_RANGE
 from guardcal.layout import RunLayout, model_slug
 from guardcal.policies import TAXONOMIES
@@ -430,7 +431,7 @@ def with_overrides(
     reports_dir: str | Path | None = None,
 ) -> Config:
     """`cfg` with the command line's (or a notebook's) overrides, checked like the file was."""
-    if run_name:
+    if run_name is not None:  # an empty one is refused below, not ignored
         cfg = dataclasses.replace(cfg, name=run_name)
     if limit:
         cfg = dataclasses.replace(
@@ -441,7 +442,7 @@ def with_overrides(
                 for e in cfg.benchmarks
             ),
         )
-    if reports_dir:
+    if reports_dir is not None:
         cfg = dataclasses.replace(cfg, reports_dir=str(reports_dir))
     _check(cfg, Path(cfg.source_file or "<config>"))
     return cfg
@@ -555,8 +556,68 @@ class _Checker:
             self.bad(key, f"must be one of {list(choices)}, got {value!r}")
 
 
+BOOTSTRAP_RESAMPLES = (40, 100_000)
+"""The bounds of `calibration.bootstrap_resamples`. Below 40, 2.5 % of the resamples is less than
+one, so a 95 % percentile interval's ends are the extreme resamples (at 1 it is a point that
+misses its estimate); above 100,000 the interval's ends move by less than the printed digits
+while the (resamples × examples) index matrix outgrows a laptop's memory."""
+
+
+def ray_endpoint_ok(address: str) -> bool:
+    """Whether `address` has a Ray address's shape: `local`, `auto`, HOST:PORT or
+    ray://HOST:PORT (a port in 1..65535)."""
+    if address in (RAY_LOCAL, "auto"):
+        return True
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    return bool(host.strip()) and port.isdigit() and 0 < int(port) < 65536
+
+
+CONNECT_TIMEOUT = 5.0
+"""Seconds a cluster's address may take to accept a connection before the run stops (Ray's own
+client retries for minutes)."""
+
+
+class RayUnreachable(InputError):
+    """No Ray cluster answers at the address `scoring.ray` or `--ray` gives."""
+
+
+def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
+    """A RayUnreachable unless something accepts a connection at `address` (HOST:PORT or
+    ray://HOST:PORT) within `timeout` seconds; `local` and `auto` are Ray's to find."""
+    if address in (RAY_LOCAL, "auto"):
+        return
+    if not ray_endpoint_ok(address):
+        raise RayUnreachable(
+            f"scoring.ray: {address!r} is no Ray address (auto, HOST:6379, ray://HOST:10001)"
+        )
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise RayUnreachable(
+            f"scoring.ray: no Ray cluster answers at {address} ({exc.strerror or exc}, within "
+            f"{timeout:g} s): start one there (`ray start --head`), or score on a new local "
+            "instance with --ray alone"
+        ) from None
+
+
 def _check_run(cfg: Config, c: _Checker) -> None:
-    """The run name is one safe folder name under reports_dir."""
+    """The run name is one safe folder name under reports_dir, a folder (not the filesystem's
+    root) that takes new files."""
+    reports = Path(cfg.reports_dir).expanduser()
+    if not str(cfg.reports_dir).strip():
+        c.bad("reports_dir", f"must name a folder, got {cfg.reports_dir!r}")
+    elif reports.absolute() == Path(reports.absolute().anchor):
+        c.bad(
+            "reports_dir",
+            f"is the filesystem's root {cfg.reports_dir!r}: run folders would sit beside the "
+            "system's own; name a folder for reports",
+        )
+    else:
+        why = unwritable(reports)
+        if why:
+            c.bad("reports_dir", f"{cfg.reports_dir!r} cannot hold the run folder: {why}")
     name = cfg.name
     if (
         not name.strip()
@@ -700,8 +761,20 @@ def _check_prompt(cfg: Config, c: _Checker) -> None:
 def _check_calibration(cfg: Config, c: _Checker) -> None:
     """Positive bin counts; grids [start, stop, step] that rise, temperatures above 0."""
     cal = cfg.calibration
-    for key in ("ece_bins", "plot_bins", "histogram_bins", "bootstrap_resamples"):
+    for key in ("ece_bins", "plot_bins", "histogram_bins"):
         c.positive(f"calibration.{key}", getattr(cal, key))
+    low, high = BOOTSTRAP_RESAMPLES
+    if not low <= cal.bootstrap_resamples <= high:
+        c.bad(
+            "calibration.bootstrap_resamples",
+            f"must be in [{low}, {high:,}] (fewer leave a 95 % interval's 2.5 % tails without a "
+            f"resample; more cost memory with no digit gained), got {cal.bootstrap_resamples!r}",
+        )
+    if not 0 <= cal.bootstrap_seed < 2**63:
+        c.bad(
+            "calibration.bootstrap_seed",
+            f"must be a non-negative integer (numpy's seeds are), got {cal.bootstrap_seed!r}",
+        )
     for key in ("temperature_grid", "gamma_grid"):
         lo, hi, step = getattr(cal, key)
         if not all(map(math.isfinite, (lo, hi, step))) or not (step > 0 and hi > lo):
@@ -738,8 +811,11 @@ def _check_scoring(cfg: Config, c: _Checker) -> None:
     if device not in DEVICES or (index and not (device == "cuda" and index.isdigit())):
         c.bad("scoring.device", f"must be one of {list(DEVICES)} or cuda:N, got {s.device!r}")
     c.one_of("scoring.dtype", s.dtype, SCORING_DTYPES)
-    if s.ray is not None and not s.ray.strip():
-        c.bad("scoring.ray", "must be `local` or a Ray address (auto, HOST:6379, ray://HOST:10001)")
+    if s.ray is not None and not ray_endpoint_ok(s.ray):
+        c.bad(
+            "scoring.ray",
+            f"must be `local` or a Ray address (auto, HOST:6379, ray://HOST:10001), got {s.ray!r}",
+        )
     if not (math.isfinite(s.ray_cpus) and s.ray_cpus > 0):
         c.bad("scoring.ray_cpus", f"must be a positive number of CPUs, got {s.ray_cpus}")
 

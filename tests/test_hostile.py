@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,16 @@ CONFIG_CASES = [
         ["'models[1].study_role'", "'base'", "models[0]"],
     ),
     ({"prompt.verbalizer": {"safe": "ok", "unsafe": "ok"}}, ["'prompt.verbalizer'", "'ok'"]),
+    ({"calibration.bootstrap_seed": -1}, ["'calibration.bootstrap_seed'", "-1", "non-negative"]),
+    (
+        {"calibration.bootstrap_resamples": 1},
+        ["'calibration.bootstrap_resamples'", "[40, 100,000]"],
+    ),
+    ({"calibration.bootstrap_resamples": 100_000_000}, ["'calibration.bootstrap_resamples'"]),
+    ({"reports_dir": "/"}, ["'reports_dir'", "filesystem's root"]),
+    ({"reports_dir": "/proc/guardcal"}, ["'reports_dir'", "/proc is not writable"]),
+    ({"scoring.ray": "nohost"}, ["'scoring.ray'", "'nohost'"]),
+    ({"scoring.ray": "ray://head:99999"}, ["'scoring.ray'", "'ray://head:99999'"]),
     (
         {"dataset.columns": {"prompt": "text", "response": "text"}},
         ["'dataset.columns.response'", "'text'"],
@@ -191,6 +202,37 @@ def test_an_unknown_model_name_is_one_config_error_naming_the_file(
     assert rc == 2
     assert_one_error(err, "config.yaml", "no model named 'nobody'", ZERO_SHOT)
     assert_nothing_written(tmp_path)
+
+
+def test_reports_dir_that_is_a_file_or_empty_is_one_line(capsys, tmp_path, write_config):
+    afile = tmp_path / "afile"
+    afile.write_text("x", encoding="utf-8")
+    rc, err = run_cli(capsys, "report", "--config", str(write_config(reports_dir=str(afile))))
+    assert rc == 2
+    assert_one_error(err, "config.yaml", "'reports_dir'", "is a file, not a folder")
+    rc, err = run_cli(capsys, "report", "--config", str(write_config()), "--reports-dir", "")
+    assert rc == 2
+    assert_one_error(err, "'reports_dir'", "must name a folder, got ''")
+    rc, err = run_cli(capsys, "report", "--config", str(write_config()), "--run-name", "")
+    assert rc == 2
+    assert_one_error(err, "'name'", "got ''")
+    assert_nothing_written(tmp_path)
+
+
+def test_a_ray_address_with_no_cluster_fails_within_seconds(capsys, tmp_path, write_config):
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{probe.getsockname()[1]}"
+    config = write_config(**{"scoring.ray": address})
+    started = time.perf_counter()
+    rc, err = run_cli(capsys, "score", "--config", str(config), "--split", "test")
+    seconds = time.perf_counter() - started
+    assert rc == 2
+    assert_one_error(err, "scoring.ray", address, "no Ray cluster answers")
+    assert not (tmp_path / "reports" / "hostile" / "scores" / ZERO_SHOT).exists()
+    print(f"unreachable Ray address refused after {seconds:.1f} s (loaded)")
 
 
 def test_the_shipped_configs_still_load():

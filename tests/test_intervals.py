@@ -85,11 +85,11 @@ def test_intervals_are_deterministic_and_the_seed_matters(run, tmp_path: Path) -
 
 def test_refit_option_widens_the_temperature_rows(tmp_path: Path) -> None:
     """Refitting on validation resamples adds the calibrators' uncertainty to their rows."""
-    cfg = scored_run(tmp_path, bootstrap_resamples=15, bootstrap_refit=True)
+    cfg = scored_run(tmp_path, bootstrap_resamples=40, bootstrap_refit=True)
     pipeline.evaluate_run(cfg)
     refit, _ = intervals.write_interval_tables(cfg)
     (tmp_path / "f").mkdir()
-    fixed = scored_run(tmp_path / "f", bootstrap_resamples=15)
+    fixed = scored_run(tmp_path / "f", bootstrap_resamples=40)
     pipeline.evaluate_run(fixed)
     once, _ = intervals.write_interval_tables(fixed)
     pd.testing.assert_series_equal(refit["value"], once["value"])

@@ -19,7 +19,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from guardcal import scores
-from guardcal.config import RAY_LOCAL, Config, ConfigError
+from guardcal.config import RAY_LOCAL, Config, ConfigError, RayUnreachable, check_reachable
 from guardcal.extraction.guards import guard_specs
 from guardcal.extraction.plan import ForwardPass, SplitWork
 from guardcal.extraction.shards import (
@@ -57,7 +57,9 @@ def import_ray() -> Any:
 def ray_session(address: str) -> Iterator[None]:
     """Connect to Ray for the duration: a new local instance for `local`, else the cluster at
     `address` (`auto`, HOST:6379, ray://HOST:10001). A Ray connection this process already has
-    (`ray.init` in a notebook or a test) is used as it is and left open."""
+    (`ray.init` in a notebook or a test) is used as it is and left open. An address nothing
+    answers at is refused within CONNECT_TIMEOUT seconds."""
+    check_reachable(address)
     ray = import_ray()
     if ray.is_initialized():
         yield
@@ -65,7 +67,11 @@ def ray_session(address: str) -> Iterator[None]:
     if address == RAY_LOCAL:
         ray.init(address=RAY_LOCAL, include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE)
     else:
-        ray.init(address=address)
+        try:
+            ray.init(address=address)
+        except ConnectionError as exc:  # `auto` with no cluster running here
+            said = " ".join(str(exc).split())
+            raise RayUnreachable(f"scoring.ray: {address}: {said}") from None
     try:
         yield
     finally:
