@@ -21,8 +21,9 @@ estimate is below 0), and it is widened to contain the estimate, which the bias 
 biased estimate: both contain θ̂ exactly when |ẑ₀| ≤ z_{1−α/2}, i.e. when θ̂ is inside the central
 resamples, which is what fails for a calibration error on a few hundred examples. Differences
 between two methods (`difference=True`) have no boundary: the same methods, no cut. At a true
-error of 0 no bootstrap interval covers at its nominal rate (the resamples are noisier than the
-sample); whether a guard could be calibrated is `guardcal.calibration.calibration_tests`' question.
+error of 0 the ECE's intervals cover far less often than their nominal rate (the resamples are
+noisier than the sample); whether a guard could be calibrated is the question of
+`guardcal.calibration.calibration_tests`, never folded into an interval.
 """
 
 from __future__ import annotations

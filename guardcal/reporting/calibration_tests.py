@@ -140,8 +140,8 @@ def verdicts(table: pd.DataFrame) -> Markdown:
         "same probabilities (labels drawn from them, {:,} times), with the consistency test's "
         "p-value; each test at {:.0f} %, unadjusted across guards and methods. This test, not "
         "the interval, says whether a guard could be calibrated: an interval says how large a "
-        "calibration error is, and no bootstrap interval reaches a true error of 0 at its nominal "
-        "rate.\n\n{}",
+        "calibration error is, and a bootstrap interval of the ECE holds a true error of 0 far "
+        "less often than 95 %.\n\n{}",
         CONSISTENCY_DRAWS,
         LEVEL * 100,
         Markdown("\n").join(lines),
