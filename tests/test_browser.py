@@ -134,6 +134,10 @@ def test_report_pdf_has_contents_and_page_numbers(demo_report) -> None:
         assert f"{number} / {len(pages)}" in page
     text = "".join(pages)
     assert re.search(r"Figure 1\.", text) and re.search(r"Table 1\.", text)
+    for number, page in enumerate(pages, 1):  # no heading left alone at the foot of a page
+        body = [line.strip() for line in page.splitlines() if line.strip()]
+        body = [line for line in body if not re.fullmatch(r"\d+ / \d+", line)]
+        assert body and body[-1] not in render.SECTIONS, f"page {number} ends with its heading"
 
 
 def test_slides_pdf_has_one_page_per_slide(demo_report, slides_page) -> None:

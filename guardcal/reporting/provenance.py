@@ -270,7 +270,10 @@ def section_tables(document: dict[str, Any]) -> dict[str, pd.DataFrame]:
             [{k: _short(v) for k, v in d.items()} for d in document["data"]]
         ),
         "Steps so far (rendering and printing follow; provenance.json has every step)": (
-            pd.DataFrame(document["steps"], columns=["step", "started", "seconds"])
+            pd.DataFrame(
+                [{**step, "seconds": f"{step['seconds']:.1f}"} for step in document["steps"]],
+                columns=["step", "started", "seconds"],
+            )
         ),
     }
 
