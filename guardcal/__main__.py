@@ -26,6 +26,7 @@ from guardcal.config import (
     Config,
     InputError,
     check_reachable,
+    check_run_folder,
     load_config,
     with_overrides,
 )
@@ -117,6 +118,7 @@ def _score(args: argparse.Namespace) -> int:
     cfg, _ = _load_checked(args, args.split, args.model or ())
     if args.ray:
         cfg = dataclasses.replace(cfg, scoring=dataclasses.replace(cfg.scoring, ray=args.ray))
+    check_run_folder(cfg)
     if cfg.scoring.ray:
         check_reachable(cfg.scoring.ray)  # seconds, before any guard is planned or loaded
     from guardcal.extraction import run_extraction  # torch and transformers: after validation
@@ -135,6 +137,7 @@ def _report(args: argparse.Namespace) -> int:
     """`guardcal report`: run the notebooks and render report.html, slides.html, report.pdf."""
     # a bad config or data file fails here, before papermill (and torch in its kernel) starts
     cfg, _ = _load_checked(args)
+    check_run_folder(cfg)
     if cfg.scoring.ray:
         check_reachable(cfg.scoring.ray)
     from guardcal.extraction import run_extraction
@@ -463,6 +466,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (InputError, FormatError, UsageError, RunBusy) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # files are written whole or not at all; a report notes the rest
+        print("error: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -499,6 +499,27 @@ def _plain(value: Any) -> Any:
     return value
 
 
+class RunFolderError(InputError):
+    """A run folder guardcal must not write into: it holds a symbolic link."""
+
+
+def check_run_folder(cfg: Config) -> None:
+    """A RunFolderError naming the first symbolic link inside the run folder: a command writing
+    there (score, report) would write through it, out of the folder."""
+    root = cfg.layout.root
+    if not root.is_dir():
+        return
+    for folder, dirs, files in os.walk(root):  # does not follow links
+        for name in sorted(dirs + files):
+            path = Path(folder) / name
+            if path.is_symlink():
+                raise RunFolderError(
+                    f"{path}: a symbolic link (to {os.readlink(path)}) inside the run folder "
+                    f"{root}; guardcal writes only into real folders there: replace it with "
+                    "the folder or file itself"
+                )
+
+
 def write_run_config(cfg: Config) -> Path:
     """Write the run's resolved config, overrides applied, into its run folder (atomically):
     what the report's notebooks read, so the user's YAML is parsed and checked once."""

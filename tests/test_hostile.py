@@ -265,6 +265,8 @@ def test_undefined_metrics_are_nan_and_shown_as_undefined():
     assert np.isnan(metrics["auprc"]) and np.isnan(metrics["ap"]) and np.isnan(metrics["recall"])
     assert np.isnan(metrics["f1"])
     assert metrics["accuracy"] == 1.0  # defined without positives
+    nothing_flagged = evaluate(np.array([0, 1, 0, 1]), np.array([0.1, 0.2, 0.3, 0.4]))
+    assert np.isnan(nothing_flagged["precision"]) and nothing_flagged["recall"] == 0
     with_positive = evaluate(np.array([0, 1, 0, 1]), np.array([0.2, 0.8, 0.3, 0.6]))
     assert with_positive["auprc"] == pytest.approx(1.0)
     frame = pd.DataFrame([{"model": "g", "method": m, **metrics} for m in method_names(study=True)])
@@ -584,8 +586,100 @@ def test_a_failed_report_removes_the_stale_render_and_lists_what_it_did_not_rebu
     _mark_stale(cfg, started=100.0, exc=RuntimeError("02_tuning failed"))
     assert not layout.report_html.exists() and not layout.slides_html.exists()
     note = layout.report_failed.read_text(encoding="utf-8")
+    assert "left from an earlier run" not in note
     assert "02_tuning failed" in note and "tables/metrics.csv" in note
     assert "tables/dataset.csv" not in note
+
+
+def report_left(cfg) -> list[Path]:
+    """Outputs an earlier report left in a run folder (old mtimes), with its digests written as
+    a successful report writes them: the state `guardcal report` finds on a rerun."""
+    from guardcal.reporting.render import report_state
+
+    layout = cfg.layout
+    outputs = [
+        layout.report_html,
+        layout.slides_html,
+        layout.provenance,
+        layout.table("operating_points"),
+        layout.calibrator(cfg.models[0].name),
+    ]
+    for path in outputs:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("earlier", encoding="utf-8")
+        os.utime(path, (1, 1))
+    layout.report_inputs.write_text(report_state(cfg, pdf=False), encoding="utf-8")
+    return outputs
+
+
+@pytest.mark.parametrize("lost", ["tables/operating_points.csv", "calibrators/guard-a.json"])
+@pytest.mark.parametrize("how", ["deleted", "edited"])
+def test_the_up_to_date_check_covers_every_output_not_only_the_inputs(tmp_path, lost, how):
+    from synthetic import scored_run
+
+    from guardcal.reporting.render import up_to_date
+
+    cfg = scored_run(tmp_path)
+    report_left(cfg)
+    assert up_to_date(cfg, pdf=False)
+    output = cfg.layout.root / lost
+    if how == "deleted":
+        output.unlink()
+    else:
+        output.write_text("edited", encoding="utf-8")
+    assert not up_to_date(cfg, pdf=False)  # the rerun rebuilds instead of saying "up to date"
+
+
+def test_an_interrupt_during_the_notebooks_fails_the_report_like_any_error(tmp_path, monkeypatch):
+    """A real SIGINT while the notebooks run: REPORT_FAILED.txt, the earlier report.html
+    removed, the half-rebuilt table not called an earlier run's, the scores (inputs) not listed,
+    and the next run rebuilds."""
+    import signal
+
+    from synthetic import scored_run
+
+    from guardcal.reporting import render
+
+    cfg = scored_run(tmp_path)
+    old = report_left(cfg)
+    cfg.layout.report_inputs.unlink()  # something changed: the report is rebuilt
+
+    def interrupted(cfg, parameters, **_):
+        render.write_text(cfg.layout.table("dataset"), "half\n")  # one table rebuilt, then ^C
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)  # the signal arrives here, as KeyboardInterrupt
+
+    monkeypatch.setattr(render, "run_notebooks", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        render.build_report(cfg, pdf=False)
+    layout = cfg.layout
+    assert not layout.report_html.exists() and not layout.slides_html.exists()
+    note = layout.report_failed.read_text(encoding="utf-8").splitlines()
+    assert note[0].endswith("failed: KeyboardInterrupt: interrupted")
+    listed = note[3:]
+    assert "tables/operating_points.csv" in listed and "calibrators/guard-a.json" in listed
+    assert "tables/dataset.csv" not in listed  # written by this attempt
+    assert not any(line.startswith("scores/") for line in listed)  # inputs, just scored
+    assert "earlier report's, not rebuilt" in note[2] and "left from an earlier run" not in note[2]
+    assert not layout.report_inputs.exists() and old[3].exists()
+
+
+@pytest.mark.parametrize("linked", ["figures", "notebooks", "scores"])
+@pytest.mark.parametrize("command", ["score", "report"])
+def test_a_symbolic_link_inside_the_run_folder_is_never_written_through(
+    capsys, tmp_path, write_config, linked, command
+):
+    config = write_config()
+    run = load_config(config).run_dir
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    run.mkdir(parents=True)
+    (run / linked).symlink_to(outside, target_is_directory=True)
+    rc, err = run_cli(capsys, command, "--config", str(config))
+    assert rc == 2
+    assert_one_error(err, str(run / linked), "symbolic link", str(outside))
+    assert list(outside.iterdir()) == []
+    assert sorted(p.name for p in run.iterdir()) == [linked]
 
 
 # --- speed: nothing heavy before validation ------------------------------------------------

@@ -1,6 +1,7 @@
 """guardcal.calibration.metrics pinned on hand-computed cases and cross-checked by a slow loop."""
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -167,10 +168,14 @@ def test_classification_scores_threshold_is_inclusive() -> None:
     assert scores["accuracy"] == pytest.approx(3 / 5)
 
 
-def test_no_predicted_positive_gives_zero_not_warning() -> None:
-    """zero_division = 0: all ŷ = 0 gives precision = recall = F1 = 0."""
-    scores = evaluate([1, 0, 1], [0.1, 0.2, 0.3])
-    assert (scores["precision"], scores["recall"], scores["f1"]) == (0.0, 0.0, 0.0)
+def test_no_predicted_positive_leaves_precision_undefined_without_a_warning() -> None:
+    """All ŷ = 0: precision is 0/0, undefined (NaN, shown as undefined), while recall and F1
+    are 0 (their denominators count the missed unsafe items); sklearn warns about none."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scores = evaluate([1, 0, 1], [0.1, 0.2, 0.3])
+    assert np.isnan(scores["precision"])
+    assert (scores["recall"], scores["f1"]) == (0.0, 0.0)
 
 
 def test_auprc_is_the_hand_trapezoid_and_ap_the_step_sum() -> None:

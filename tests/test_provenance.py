@@ -61,8 +61,16 @@ def test_the_bundle_holds_what_a_grader_reads(demo_report, tmp_path) -> None:
     path = bundle.bundle(cfg, tmp_path / "run.zip")
     names = zipfile.ZipFile(path).namelist()
     run = cfg.layout.root.name
-    for member in ("report.pdf", "report.html", "slides.html", "slides.pdf", "config.yaml",
-                   "provenance.json", "notebooks/05_report.ipynb", "tables/metrics.csv"):
+    for member in (
+        "report.pdf",
+        "report.html",
+        "slides.html",
+        "slides.pdf",
+        "config.yaml",
+        "provenance.json",
+        "notebooks/05_report.ipynb",
+        "tables/metrics.csv",
+    ):
         assert f"{run}/{member}" in names
     # fixed timestamps and modes: the same run folder always gives the same bytes
     infos = zipfile.ZipFile(path).infolist()

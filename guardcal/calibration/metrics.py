@@ -199,8 +199,8 @@ def evaluate(
     labels: ArrayLike, proba_unsafe: ArrayLike, n_bins: int = ECE_BINS
 ) -> dict[str, float]:
     """All metrics of one model/method as plain floats, keyed as in METRIC_KEYS. Without an
-    unsafe example recall, AUPRC and AP (and F1 when nothing is predicted unsafe) are undefined:
-    NaN, never a made-up 0 or 0.5."""
+    unsafe example recall, AUPRC and AP, and with nothing predicted unsafe precision (and F1 then
+    too), are undefined: NaN, never a made-up 0 or 0.5."""
     y, p = _check(labels, proba_unsafe)
     y_hat = predictions(p)
     ece, mce = calibration_errors(y, p, n_bins)
@@ -210,7 +210,7 @@ def evaluate(
         "nll": negative_log_likelihood(y, p),
         "brier": brier_score(y, p),
         "f1": f1_score(y, y_hat, zero_division=np.nan),
-        "precision": precision_score(y, y_hat, zero_division=0),
+        "precision": precision_score(y, y_hat, zero_division=np.nan),
         "recall": recall_score(y, y_hat, zero_division=np.nan),
         "accuracy": accuracy_score(y, y_hat),
         "auprc": auprc(y, p),

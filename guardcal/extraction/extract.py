@@ -55,14 +55,17 @@ def run_extraction(
     }
     for name, spec in specs.items():
         verb = spec.verbalizer
+        sequence = spec.settings.label_score == "sequence"
         for word, tokens in zip(verb.words, verb.tokens, strict=True):
             if len(tokens) > 1:
                 log.info(
-                    "%s: label word %r is the tokens %s; its first token %d is scored",
+                    "%s: label word %r is the tokens %s; %s",
                     name,
                     word,
                     list(tokens),
-                    tokens[0],
+                    "their log-probabilities are summed (label_score: sequence)"
+                    if sequence
+                    else f"its first token {tokens[0]} is scored",
                 )
     stale = {
         key for key, fp in prints.items() if not scores.is_current(cfg.layout.scores(*key), fp)

@@ -12,6 +12,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 import guardcal
@@ -281,7 +282,9 @@ def auprc_spread(metrics: pd.DataFrame) -> float:
 def temperature_keeps_predictions(facts: RunFacts) -> bool:
     """Whether TS left every guard's F1, precision, recall and accuracy exactly unchanged."""
     return all(
-        facts.value(m, "ts", k) == facts.value(m, "uncalibrated", k)
+        np.array_equal(
+            facts.value(m, "ts", k), facts.value(m, "uncalibrated", k), equal_nan=True
+        )  # undefined (nothing flagged) under both is unchanged too
         for m in facts.models
         for k in CLASSIFICATION_METRICS
     )

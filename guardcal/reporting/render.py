@@ -26,7 +26,7 @@ from papermill.exceptions import PapermillExecutionError
 from traitlets import CaselessStrEnum
 
 from guardcal.atomic import atomic_write, write_text
-from guardcal.config import PACKAGE_DIR, Config, config_text, write_run_config
+from guardcal.config import PACKAGE_DIR, Config, check_run_folder, config_text, write_run_config
 from guardcal.layout import NOTEBOOKS, cache_dir
 from guardcal.locks import run_lock
 from guardcal.reporting import browser, deck, provenance
@@ -416,9 +416,9 @@ def build_report(
     REPORT_FAILED.txt names the error and every file it did not rebuild."""
     modules = ensure_assets()
     parameters = {"run_dir": str(cfg.run_dir.absolute())}
+    check_run_folder(cfg)
     with run_lock(cfg.layout.lock("report"), "a report"):
         layout = cfg.layout
-        digest = inputs_digest(cfg, pdf)
         built = {
             "html": layout.report_html,
             "slides": layout.slides_html,
@@ -426,10 +426,10 @@ def build_report(
         }
         if pdf and chromium():
             built.update(pdf=layout.report_pdf, slides_pdf=layout.slides_pdf)
-        if _read(layout.report_inputs) == digest and all(p.is_file() for p in built.values()):
+        if up_to_date(cfg, pdf) and all(p.is_file() for p in built.values()):
             print(
-                f"report is up to date: nothing it is built from changed ({layout.report_inputs} "
-                "holds the digest; delete it to rebuild anyway)",
+                "report is up to date: nothing it is built from or wrote changed "
+                f"({layout.report_inputs} holds the digests; delete it to rebuild anyway)",
                 flush=True,
             )
             return built
@@ -438,17 +438,51 @@ def build_report(
         try:
             write_run_config(cfg)
             outputs = _build(cfg, parameters, modules, pdf, list(steps))
-        except Exception as exc:
+        except BaseException as exc:  # an interrupt (Ctrl-C) fails the report like any error
             _mark_stale(cfg, started, exc)
             raise
         layout.report_failed.unlink(missing_ok=True)
-        write_text(layout.report_inputs, inputs_digest(cfg, pdf) + "\n")
+        write_text(layout.report_inputs, report_state(cfg, pdf))
     return outputs
 
 
-def _read(path: Path) -> str | None:
-    """A small text file's stripped content, None when it does not exist."""
-    return path.read_text(encoding="utf-8").strip() if path.is_file() else None
+def report_state(cfg: Config, pdf: bool) -> str:
+    """What `.report-inputs` holds after a report: the digest of what it was built from, then the
+    digest of every file it wrote."""
+    return f"{inputs_digest(cfg, pdf)}\n{outputs_digest(cfg)}\n"
+
+
+def up_to_date(cfg: Config, pdf: bool) -> bool:
+    """Whether the last report stands: nothing it was built from changed, and every file it
+    wrote is there, unchanged (a deleted table or calibrated guard means a rebuild)."""
+    path = cfg.layout.report_inputs
+    return path.is_file() and path.read_text(encoding="utf-8") == report_state(cfg, pdf)
+
+
+def _outputs(cfg: Config) -> list[Path]:
+    """The files a report writes into the run folder: all but the scores it reads, its own
+    bookkeeping (digests, the failure note) and hidden files (locks, temporaries)."""
+    layout = cfg.layout
+    scores_dir = layout.root / "scores"
+    own = {layout.report_inputs, layout.report_failed}
+    return sorted(
+        p
+        for p in layout.root.rglob("*")
+        if p.is_file()
+        and p not in own
+        and not p.name.startswith(".")
+        and scores_dir not in p.parents
+    )
+
+
+def outputs_digest(cfg: Config) -> str:
+    """SHA-256 over the name and bytes of every file a report wrote (tables, figures,
+    calibrated guards, executed notebooks, pages, PDFs, provenance)."""
+    digest = hashlib.sha256()
+    for path in _outputs(cfg):
+        digest.update(f"{path.relative_to(cfg.layout.root)}\0".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def inputs_digest(cfg: Config, pdf: bool) -> str:
@@ -510,18 +544,13 @@ def _mark_stale(cfg: Config, started: float, exc: BaseException) -> None:
     for path in rendered:
         if path.is_file() and path.stat().st_mtime < started:
             path.unlink()
-    stale = sorted(
-        str(p.relative_to(layout.root))
-        for p in layout.root.rglob("*")
-        if p.is_file()
-        and not p.name.startswith(".")
-        and p != layout.report_failed
-        and p.stat().st_mtime < started
-    )
+    stale = [str(p.relative_to(layout.root)) for p in _outputs(cfg) if p.stat().st_mtime < started]
+    said = str(exc) or "interrupted"
     lines = [
-        f"The report of {cfg.source_file} failed: {type(exc).__name__}: {exc}",
-        "report.html, slides.html and the PDFs of any earlier run were removed.",
-        f"These {len(stale)} files are left from an earlier run and were not rebuilt:",
+        f"The report of {cfg.source_file} failed: {type(exc).__name__}: {said}",
+        "report.html, slides.html and the PDFs of any earlier report were removed; the scores "
+        "under scores/ are this run's inputs and were kept.",
+        f"These {len(stale)} outputs are an earlier report's, not rebuilt by this one:",
         *stale,
     ]
     write_text(layout.report_failed, "\n".join(lines) + "\n")
