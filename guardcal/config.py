@@ -37,6 +37,8 @@ EMBEDDED_MODELS = ("smollm2-135m", "smollm2-135m-finetuned", "smollm2-135m-mlcom
 """The models shipped with guardcal (`embedded:<name>`): SmolLM2-135M-Instruct prompted with the
 policy, and two guards whose verdict rows are fitted on the demo train split: on BeaverTails'
 labels (fine-tuned), and on only what Llama Guard 3's MLCommons hazards cover (the base guard)."""
+FITTED_EMBEDDED = EMBEDDED_MODELS[1:]
+"""The embedded guards whose verdict rows are fitted: to the default verbalizer's words."""
 STUDY_ROLES = ("base", "fine-tuned")
 """The study's two guards, which a run's guards may stand beside (`models[].study_role`)."""
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -737,6 +739,14 @@ def _check_models(cfg: Config, c: _Checker) -> None:
             roles[m.study_role] = i
         if m.model.startswith(EMBEDDED_PREFIX):
             embedded = m.model[len(EMBEDDED_PREFIX) :]
+            words = cfg.prompt.verbalizer
+            if embedded in FITTED_EMBEDDED and words != PromptConfig().verbalizer:
+                c.bad(
+                    "prompt.verbalizer",
+                    f"{words} cannot be read from models[{i}] ({m.model}): its verdict rows are "
+                    f"fitted to write {PromptConfig().verbalizer}, and other words would score "
+                    "the zero-shot model instead; keep the default words for it",
+                )
             if embedded not in EMBEDDED_MODELS:
                 c.bad(
                     f"models[{i}].model",

@@ -327,6 +327,8 @@ def _row(schema: Schema, number: int, record: dict, ids: dict[str, int] | None) 
     messages = _messages(
         record.get(c.messages), schema.from_text, partial(schema.fail, number, c.messages)
     )
+    if messages and messages[-1]["role"] == "assistant" and _is_blank(messages[-1]["content"]):
+        messages = messages[:-1]  # a blank last answer is no answer, as a blank response is
     if messages is not None:
         if not _is_blank(record.get(c.prompt)) or not _is_blank(record.get(c.response)):
             raise schema.fail(

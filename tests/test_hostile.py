@@ -148,6 +148,13 @@ CONFIG_CASES = [
         ["'models[1].study_role'", "'base'", "models[0]"],
     ),
     ({"prompt.verbalizer": {"safe": "ok", "unsafe": "ok"}}, ["'prompt.verbalizer'", "'ok'"]),
+    (
+        {
+            "models": [{"name": "g", "model": "embedded:smollm2-135m-finetuned"}],
+            "prompt.verbalizer": {"safe": "fine", "unsafe": "harmful"},
+        },
+        ["'prompt.verbalizer'", "models[0]", "fitted", "zero-shot"],
+    ),
     ({"calibration.bootstrap_seed": -1}, ["'calibration.bootstrap_seed'", "-1", "non-negative"]),
     (
         {"calibration.bootstrap_resamples": 1},
@@ -292,6 +299,25 @@ def test_label_errors_point_to_label_values(tmp_path):
         load_records(path)
 
 
+def test_a_blank_last_answer_is_judged_as_a_blank_response_is(tmp_path):
+    """One rule: a conversation whose last assistant turn is blank is the prompt alone, as the
+    same pair written as prompt and blank response is (they were judged p = 0.73 and 0.99)."""
+    from guardcal.extraction.forward import conversations
+
+    rows = [
+        {
+            "id": "m",
+            "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": " "}],
+        },
+        {"id": "p", "prompt": "q", "response": " "},
+        {"id": "n", "messages": [{"role": "user", "content": "q"}]},
+    ]
+    frame = load_records(write_jsonl(tmp_path / "d.jsonl", rows), require_label=False)
+    judged = conversations(frame)
+    assert judged[0] == judged[1] == judged[2] == [{"role": "user", "content": "q"}]
+    assert frame["response"].isna().all()
+
+
 def test_category_flags_that_contradict_the_label_are_an_error(tmp_path):
     row = {"prompt": "p", "response": "r", "is_safe": True, "category": {"privacy_violation": True}}
     path = write_jsonl(tmp_path / "d.jsonl", [row])
@@ -393,6 +419,61 @@ def test_a_hub_id_resolves_to_the_cached_snapshots_commit_offline(tmp_path, monk
     assert hub_commit("org/guard", None) == commit
     assert hub_commit("org/guard", "b" * 40) == "b" * 40
     hub_commit.cache_clear()
+
+
+# --- formats and verbalizers, from the tokenizer alone -------------------------------------
+
+
+def chat_guard(**prompt: Any) -> dict[str, Any]:
+    """Overrides for the embedded zero-shot model as a generic chat guard with `prompt` keys."""
+    models = [{"name": ZERO_SHOT, "model": EMBEDDED_MODELS[ZERO_SHOT], "format": "chat"}]
+    return {"models": models, **{f"prompt.{k}": v for k, v in prompt.items()}}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "names"),
+    [
+        (
+            {
+                "models": [
+                    {"name": "g", "model": EMBEDDED_MODELS[ZERO_SHOT], "format": "shieldgemma"}
+                ]
+            },
+            ["model 'g'", "format 'shieldgemma'", "'No' merges with the text before the verdict"],
+        ),
+        (
+            chat_guard(verbalizer={"safe": "fine_a", "unsafe": "fine_b"}),
+            ["format 'chat'", "start with the same token", "label_score: sequence"],
+        ),
+        (
+            chat_guard(verbalizer={"safe": "ok", "unsafe": "okay"}, label_score="sequence"),
+            ["'okay' begins with all of 'ok''s tokens", "overlap"],
+        ),
+    ],
+    ids=["format-that-does-not-fit", "shared-first-token", "overlapping-words"],
+)
+def test_a_guard_its_words_cannot_be_read_from_is_one_line_before_its_weights(
+    capsys, tmp_path, write_config, overrides, names
+):
+    from guardcal.extraction.models import load_backbone
+
+    loads = load_backbone.cache_info().misses
+    rc, err = run_cli(
+        capsys, "score", "--config", str(write_config(**overrides)), "--split", "test"
+    )
+    assert rc == 2
+    assert_one_error(err, "config.yaml", *names)
+    assert load_backbone.cache_info().misses == loads  # the tokenizer alone answered
+    assert not list((tmp_path / "reports").rglob("*.parquet"))
+
+
+def test_sequence_scoring_tells_words_with_one_first_token_apart(tmp_path, write_config):
+    from guardcal.extraction.guards import guard_spec
+
+    words = {"safe": "fine_a", "unsafe": "fine_b"}
+    cfg = load_config(write_config(**chat_guard(verbalizer=words, label_score="sequence")))
+    tokens = guard_spec(cfg, ZERO_SHOT).verbalizer.tokens
+    assert tokens[0][0] == tokens[1][0] and tokens[0] != tokens[1]
 
 
 # --- inputs longer than the model's context ------------------------------------------------

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from guardcal.config import Config, ModelConfig, PromptConfig, load_config
+from guardcal.config import Config, ConfigError, ModelConfig, PromptConfig, load_config
 from guardcal.extraction import finetune
 from guardcal.extraction.context import checkpoint_context, token_limit
 from guardcal.extraction.formats import (
@@ -102,16 +102,23 @@ class GuardSpec:
         judges."""
         words = self.verdict_words
         first = next(iter(words))
+        sequence = self.settings.label_score == "sequence"
         found = {}
-        for mode in self.format.judges:
-            probe = conversation("x", "x" if mode == "response" else None)
-            lines = self.prompt.answer_lines(probe)
-            context = self.prompt.text(probe) + "".join(line + first for line in lines[:-1])
-            found[mode] = verbalizer_in_context(self.tokenizer, context + lines[-1], words)
-        if len({v.token_ids for v in found.values()}) > 1:
-            raise ValueError(
-                f"format {self.format.name!r}: the verdict tokens differ by mode: {found}"
-            )
+        try:
+            for mode in self.format.judges:
+                probe = conversation("x", "x" if mode == "response" else None)
+                lines = self.prompt.answer_lines(probe)
+                context = self.prompt.text(probe) + "".join(line + first for line in lines[:-1])
+                found[mode] = verbalizer_in_context(
+                    self.tokenizer, context + lines[-1], words, sequence
+                )
+            if len({v.token_ids for v in found.values()}) > 1:
+                raise ValueError(f"the verdict tokens differ by mode: {found}")
+        except ValueError as exc:  # the tokenizer alone tells: before any weights load
+            raise ConfigError(
+                f"{self.config_file or '<config>'}: model {self.name!r} ({self.entry.model}) in "
+                f"format {self.format.name!r}: {exc}"
+            ) from None
         return next(iter(found.values()))
 
     @cached_property

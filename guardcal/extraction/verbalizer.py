@@ -37,15 +37,30 @@ class Verbalizer:
 
 
 def _checked(
-    words: Sequence[str], tokens: Sequence[tuple[int, ...]], levels: Sequence[str]
+    words: Sequence[str],
+    tokens: Sequence[tuple[int, ...]],
+    levels: Sequence[str],
+    sequence: bool = False,
 ) -> Verbalizer:
-    """A verbalizer whose words each have a token, all first tokens distinct."""
+    """A verbalizer whose words each have a token and can be told apart: by their first tokens,
+    or with `sequence` (whole words scored) by their token sequences, none a prefix of another."""
     for word, ids in zip(words, tokens, strict=True):
         if not ids:
             raise ValueError(f"label word {word!r} encodes to no token")
     firsts = [ids[0] for ids in tokens]
-    if len(set(firsts)) < len(firsts):
-        raise ValueError(f"label words {tuple(words)} start with the same token: {firsts}")
+    if sequence:
+        for i, a in enumerate(tokens):
+            for j, b in enumerate(tokens):
+                if i != j and b[: len(a)] == a:
+                    raise ValueError(
+                        f"label word {words[j]!r} begins with all of {words[i]!r}'s tokens {a}: "
+                        "their probabilities overlap; choose words that differ"
+                    )
+    elif len(set(firsts)) < len(firsts):
+        raise ValueError(
+            f"label words {tuple(words)} start with the same token {firsts}: their first tokens "
+            "cannot tell them apart (prompt.label_score: sequence scores whole words)"
+        )
     return Verbalizer(tuple(words), tuple(firsts), tuple(tokens), tuple(levels))
 
 
@@ -57,10 +72,14 @@ def verbalizer(tokenizer: PreTrainedTokenizerBase, words: Mapping[str, str]) -> 
 
 
 def verbalizer_in_context(
-    tokenizer: PreTrainedTokenizerBase, context: str, words: Mapping[str, str]
+    tokenizer: PreTrainedTokenizerBase,
+    context: str,
+    words: Mapping[str, str],
+    sequence: bool = False,
 ) -> Verbalizer:
     """Map each verdict word (word → level) to the tokens that encoding `context + word` adds
-    after `context`'s own: the tokens the model writes for it at the verdict position."""
+    after `context`'s own: the tokens the model writes for it at the verdict position (told apart
+    by their first tokens, or with `sequence` by all of them)."""
     base = tokenizer.encode(context, add_special_tokens=False)
     tokens = []
     for word in words:
@@ -71,4 +90,4 @@ def verbalizer_in_context(
                 f"({context[-20:]!r}); its token cannot be read at one position"
             )
         tokens.append(tuple(full[len(base) :]))
-    return _checked(list(words), tokens, list(words.values()))
+    return _checked(list(words), tokens, list(words.values()), sequence)
