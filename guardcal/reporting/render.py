@@ -219,7 +219,7 @@ def page_css() -> str:
         f"@page {{ size: {PAGE_MM[0]}mm {PAGE_MM[1]}mm; "
         f"margin: {top}mm {right}mm {bottom}mm {left}mm;\n"
         '  @bottom-center { content: counter(page) " / " counter(pages); font-size: 9pt; '
-        "color: #555; } }\n"
+        "font-family: sans-serif; color: #555; } }\n"
     )
 
 
