@@ -52,6 +52,19 @@ class RunLayout:
         """Shard `index` (0-based) of `count`."""
         return self.shards(model, split) / f"{index:05d}-of-{count:05d}.parquet"
 
+    def traces(self, model: str, split: str) -> Path:
+        """`traces/<model>/<split>.parquet`: a reasoning guard's traces (text, token ids, why each
+        stopped), one row per example and sample, fingerprinted like its scores."""
+        return self.root / "traces" / model_slug(model) / f"{split}.parquet"
+
+    def trace_shards(self, model: str, split: str) -> Path:
+        """`traces/<model>/shards/<split>/`: a split's finished trace shards until assembled."""
+        return self.traces(model, split).parent / "shards" / split
+
+    def trace_shard(self, model: str, split: str, index: int, count: int) -> Path:
+        """Trace shard `index` (0-based) of `count`."""
+        return self.trace_shards(model, split) / f"{index:05d}-of-{count:05d}.parquet"
+
     def example(self, model: str) -> Path:
         """`scores/<model>/example.json`: one rendered guard input and the model's answer."""
         return self.model_scores(model) / "example.json"

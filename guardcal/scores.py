@@ -1,6 +1,7 @@
 """The scores files — the seam between extraction and calibration: one parquet per (model, split)
 with `id, label, logit_safe, logit_unsafe, label_mass`, written in resumable shards, each file
-carrying the fingerprint of what produced it; nothing half-written is ever left in place."""
+carrying the fingerprint of what produced it; nothing half-written is ever left in place. A
+reasoning guard's traces (`guardcal.traces`) are files of another kind kept the same way."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import json
 import logging
 import re
 import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ import pyarrow.parquet as pq
 
 from guardcal.atomic import atomic_write, write_text
 from guardcal.config import Config
+from guardcal.layout import RunLayout
 
 COLUMNS = ("id", "label", "logit_safe", "logit_unsafe", "label_mass")
 SCHEMA = pa.schema(
@@ -35,9 +39,33 @@ EXTRA_FIELDS = (
     ("level_logit_controversial", pa.float64()),
     ("level_logit_unsafe", pa.float64()),
     ("answers", pa.string()),
+    ("sample_sd", pa.float64()),
 )
-"""Kept beside the binary logits when a format has them: a three-level guard's three logits, and
-the model's own answers to the lines before its verdict (`no|yes` for WildGuard's response harm)."""
+"""Kept beside the binary logits when a format has them: a three-level guard's three logits, the
+model's own answers to the lines before its verdict (`no|yes` for WildGuard's response harm), and
+the standard deviation of p(unsafe) over a reasoning guard's sampled traces."""
+
+
+@dataclass(frozen=True)
+class FileKind:
+    """A kind of per-(guard, split) parquet file written in resumable, fingerprinted shards: its
+    columns (those every file has, then those kept when present) and where a run keeps it."""
+
+    name: str
+    schema: pa.Schema
+    extra: tuple[tuple[str, pa.DataType], ...]
+    path: Callable[[RunLayout, str, str], Path]
+    shards: Callable[[RunLayout, str, str], Path]
+    shard: Callable[[RunLayout, str, str, int, int], Path]
+
+    def columns(self, frame: pd.DataFrame) -> list[str]:
+        """The columns a file of this kind keeps from `frame`, in file order."""
+        return [*self.schema.names, *(name for name, _ in self.extra if name in frame)]
+
+
+SCORES = FileKind(
+    "scores", SCHEMA, EXTRA_FIELDS, RunLayout.scores, RunLayout.shards, RunLayout.shard
+)
 META_KEY = b"guardcal"
 CHECKSUM_KEY = b"guardcal_checksum"
 
@@ -49,32 +77,39 @@ class ScoresError(ValueError):
 
 
 def checksum(frame: pd.DataFrame) -> str:
-    """sha256 of a scores frame's values, column by column in the file's types: what a file
-    carries so that a corrupted data page is caught even when its footer is intact."""
+    """sha256 of a file's values, column by column in the file's types (text and lists as JSON,
+    integers as int64, numbers as float64): what a file carries so that a corrupted data page is
+    caught even when its footer is intact."""
     digest = hashlib.sha256()
-    for column in (*COLUMNS, *(name for name, _ in EXTRA_FIELDS if name in frame)):
-        if column in ("id", "answers"):
-            digest.update(json.dumps(frame[column].astype(str).tolist()).encode("utf-8"))
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_integer_dtype(values) or pd.api.types.is_bool_dtype(values):
+            digest.update(values.to_numpy(dtype="<i8").tobytes())
+        elif pd.api.types.is_float_dtype(values):
+            digest.update(values.to_numpy(dtype="<f8").tobytes())
+        elif len(values) and not isinstance(values.iloc[0], str | type(None)):  # token id lists
+            digest.update(json.dumps([[int(t) for t in v] for v in values]).encode("utf-8"))
         else:
-            dtype = "<i8" if column == "label" else "<f8"
-            digest.update(frame[column].to_numpy(dtype=dtype).tobytes())
+            digest.update(json.dumps(values.astype(str).tolist()).encode("utf-8"))
     return digest.hexdigest()
 
 
-def write_table(frame: pd.DataFrame, path: Path, meta: dict[str, Any]) -> None:
-    """Write a scores frame with `meta` and its checksum in the parquet metadata, atomically."""
-    extra = [(name, kind) for name, kind in EXTRA_FIELDS if name in frame]
-    schema = pa.schema([*SCHEMA, *(pa.field(name, kind) for name, kind in extra)])
-    columns = [*COLUMNS, *(name for name, _ in extra)]
+def write_table(
+    frame: pd.DataFrame, path: Path, meta: dict[str, Any], kind: FileKind = SCORES
+) -> None:
+    """Write a frame with `meta` and its checksum in the parquet metadata, atomically."""
+    columns = kind.columns(frame)
+    extra = [(name, tp) for name, tp in kind.extra if name in frame]
+    schema = pa.schema([*kind.schema, *(pa.field(name, tp) for name, tp in extra)])
     table = pa.Table.from_pandas(frame[columns], schema=schema, preserve_index=False)
     table = table.replace_schema_metadata(
-        {META_KEY: json.dumps(meta, sort_keys=True), CHECKSUM_KEY: checksum(frame)}
+        {META_KEY: json.dumps(meta, sort_keys=True), CHECKSUM_KEY: checksum(frame[columns])}
     )
     atomic_write(path, lambda tmp: pq.write_table(table, tmp))
 
 
-def _read_checked(path: Path) -> pd.DataFrame:
-    """A scores file's frame if it matches its checksum; otherwise the file is deleted and a
+def read_checked(path: Path) -> pd.DataFrame:
+    """A file's frame if it matches its checksum; otherwise the file is deleted and a
     ScoresError names it and says why."""
     try:
         table = pq.read_table(path)
@@ -87,7 +122,7 @@ def _read_checked(path: Path) -> pd.DataFrame:
         return frame
     path.unlink(missing_ok=True)
     raise ScoresError(
-        f"{path}: scores file is corrupt, {reason}; discarded, the next `guardcal score` "
+        f"{path}: file is corrupt, {reason}; discarded, the next `guardcal score` "
         "or report recomputes it"
     )
 
@@ -108,7 +143,7 @@ def is_current(path: Path, meta: dict[str, Any]) -> bool:
     if read_meta(path) != meta:
         return False
     try:
-        _read_checked(path)
+        read_checked(path)
     except ScoresError as exc:
         log.warning("%s", exc)
         return False
@@ -121,11 +156,17 @@ def shard_meta(fingerprint: dict[str, Any], index: int, count: int, size: int) -
 
 
 def finished_shards(
-    cfg: Config, model_name: str, split: str, fingerprint: dict[str, Any], count: int, size: int
+    cfg: Config,
+    model_name: str,
+    split: str,
+    fingerprint: dict[str, Any],
+    count: int,
+    size: int,
+    kind: FileKind = SCORES,
 ) -> set[int]:
     """Indices of the shards already written for this fingerprint; stale shards and stray
     temporary files are deleted."""
-    folder = cfg.layout.shards(model_name, split)
+    folder = kind.shards(cfg.layout, model_name, split)
     if not folder.is_dir():
         return set()
     done = set()
@@ -148,30 +189,40 @@ def write_shard(
     index: int,
     count: int,
     size: int,
+    kind: FileKind = SCORES,
 ) -> None:
     """Write one finished shard."""
-    path = cfg.layout.shard(model_name, split, index, count)
-    write_table(frame, path, shard_meta(fingerprint, index, count, size))
+    path = kind.shard(cfg.layout, model_name, split, index, count)
+    write_table(frame, path, shard_meta(fingerprint, index, count, size), kind)
 
 
 def assemble(
-    cfg: Config, model_name: str, split: str, fingerprint: dict[str, Any], count: int, size: int
+    cfg: Config,
+    model_name: str,
+    split: str,
+    fingerprint: dict[str, Any],
+    count: int,
+    size: int,
+    kind: FileKind = SCORES,
 ) -> bool:
-    """Join the shards into the split's scores file once all are there (then drop them);
-    False while some are missing. Safe when several nodes race to do it."""
-    path = cfg.layout.scores(model_name, split)
+    """Join the shards into the split's file once all are there (then drop them); False while
+    some are missing. Safe when several nodes race to do it."""
+    path = kind.path(cfg.layout, model_name, split)
     if is_current(path, fingerprint):
         return True
-    if len(finished_shards(cfg, model_name, split, fingerprint, count, size)) < count:
+    if len(finished_shards(cfg, model_name, split, fingerprint, count, size, kind)) < count:
         return False
+    shards = kind.shards(cfg.layout, model_name, split)
     try:
-        parts = [_read_checked(cfg.layout.shard(model_name, split, i, count)) for i in range(count)]
+        parts = [
+            read_checked(kind.shard(cfg.layout, model_name, split, i, count)) for i in range(count)
+        ]
     except (FileNotFoundError, ScoresError):  # another node assembled and removed them meanwhile
         return is_current(path, fingerprint)
-    write_table(pd.concat(parts, ignore_index=True), path, fingerprint)
-    shutil.rmtree(cfg.layout.shards(model_name, split), ignore_errors=True)
+    write_table(pd.concat(parts, ignore_index=True), path, fingerprint, kind)
+    shutil.rmtree(shards, ignore_errors=True)
     with contextlib.suppress(OSError):  # `shards/` goes once no split has any left
-        cfg.layout.shards(model_name, split).parent.rmdir()
+        shards.parent.rmdir()
     return True
 
 
@@ -184,7 +235,7 @@ def read_scores(cfg: Config, model_name: str, split: str) -> pd.DataFrame:
             f"`guardcal score --config {cfg.source_file}` or "
             "guardcal.extraction.run_extraction(cfg)"
         )
-    return _read_checked(path)[list(COLUMNS)]
+    return read_checked(path)[list(COLUMNS)]
 
 
 def write_example(cfg: Config, model_name: str, example: dict[str, Any]) -> None:

