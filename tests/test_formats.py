@@ -186,16 +186,24 @@ def test_controversial_counts_as_the_config_says() -> None:
     assert binary_levels(FORMATS["shieldgemma"]) == {"No": "safe", "Yes": "unsafe"}
 
 
-def test_guardcal_formats_lists_every_family(capsys) -> None:
+def test_guardcal_formats_lists_every_family_by_generation(capsys) -> None:
     from guardcal.__main__ import main
 
     assert main(["formats"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    rows = {line.split()[0]: line for line in lines[1:]}
+    groups = [line for line in lines if line.startswith("-- ")]
+    assert groups == sorted(groups) and "-- 2023-2024 --" in groups and "-- 2025-2026 --" in groups
+    rows = {line.split()[0]: line for line in lines[1:] if not line.startswith("-- ")}
     assert len(rows) >= 12 and set(rows) == set(FORMATS)
     assert "' Unsafe'*" in rows["qwen3guard_gen"] and "' Controversial'*" in rows["qwen3guard_gen"]
     assert "'Yes'*" in rows["shieldgemma"] and "'No' " in rows["shieldgemma"]
-    assert "'Harmful request:' then '\\nResponse refusal:'" in rows["wildguard"]
+    assert "response: '\\nHarmful response:' (answer line 3)" in rows["wildguard"]
+    assert "'Safety:'" in rows["qwen3guard_gen"] and "first token" in rows["llama_guard_2"]
+    for name, row in rows.items():  # each family sits under its own generation's heading
+        heading = max(
+            i for i, line in enumerate(lines) if line.startswith("-- ") and lines.index(row) > i
+        )
+        assert lines[heading] == f"-- {FORMATS[name].generation} --", name
 
 
 @pytest.mark.parametrize(
@@ -292,3 +300,57 @@ def test_records_carry_conversations_and_formats_refuse_what_they_cannot_render(
         where = r"turns\.jsonl: line 1, field 'messages': .*"
         with pytest.raises(DataError, match=where + message):
             load_records(path)
+
+
+def test_every_family_names_its_sources() -> None:
+    for name, fmt in FORMATS.items():
+        if name == "chat":  # the model's own template
+            continue
+        assert fmt.sources, name
+        assert all(
+            s.kind in ("primary", "secondary") and s.what and s.repository for s in fmt.sources
+        )
+
+
+def test_a_family_is_a_folder_of_data(tmp_path) -> None:
+    import shutil
+
+    from guardcal.extraction.formats import FORMAT_DIR, load_formats
+
+    shutil.copytree(FORMAT_DIR / "wildguard", tmp_path / "my_guard")
+    (tmp_path / "shared").mkdir()  # a folder without format.yaml is no family
+    spec = tmp_path / "my_guard" / "format.yaml"
+    spec.write_text(spec.read_text().replace("title: WildGuard", "title: My guard"))
+    mine = load_formats(tmp_path)
+    assert list(mine) == ["my_guard"] and mine["my_guard"].title == "My guard"
+    messages = conversation(PROMPT, RESPONSE)
+    assert mine["my_guard"].text(messages) == FORMATS["wildguard"].text(messages)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("bos: tokenizer", "bos: maybe"), r"format\.yaml: bos: must be one of"),
+        (("verdicts: {' no': safe, ' yes': unsafe}", "verdicts: {' no': safe}"), "verdicts: needs"),
+        (("verdicts: {' no': safe,", "verdicts: {' no': fine,"), "verdicts: must map"),
+        (("title: WildGuard\n", ""), r"missing keys \['title'\]"),
+        (("title: WildGuard\n", "title: W\ncolour: red\n"), r"unknown keys \['colour'\]"),
+        (("template: template.jinja", "template: nowhere.jinja"), "template: no template file"),
+        (("kind: primary", "kind: tertiary"), r"sources\[0\]\.kind: must be one of"),
+        (("commit: 28c9d21e", "commit: main-28c9d21e"), r"sources\[0\]\.commit: must be a commit"),
+        (("prompt: ['Harmful request:']", "prompt: []"), r"answer_lines\.prompt: needs the text"),
+        (("(^|/)wildguard$", "(^|/wildguard$"), "model_ids: .* is not a regex"),
+    ],
+)
+def test_bad_format_data_names_the_file_and_key(tmp_path, edit, message) -> None:
+    import shutil
+
+    from guardcal.extraction.formats import FORMAT_DIR, load_formats
+
+    shutil.copytree(FORMAT_DIR / "wildguard", tmp_path / "wildguard")
+    spec = tmp_path / "wildguard" / "format.yaml"
+    old, new = edit
+    assert old in spec.read_text()
+    spec.write_text(spec.read_text().replace(old, new))
+    with pytest.raises(FormatError, match=message):
+        load_formats(tmp_path)

@@ -213,7 +213,7 @@ def test_taxonomies_have_fourteen_categories():
     "kwargs,match",
     [
         ({"taxonomy": "nope"}, "unknown taxonomy"),
-        ({"format": "alpaca"}, "unknown guard format 'alpaca'; the formats are: llama_guard_1"),
+        ({"format": "alpaca"}, "unknown guard format 'alpaca'; the formats are: aegis_1, chat"),
         ({"format": "chat"}, "chat template"),
     ],
 )
