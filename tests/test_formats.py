@@ -76,6 +76,15 @@ HUB_IDS = {
     "cais/HarmBench-Mistral-7b-val-cls": "harmbench_mistral",
     "Qwen/Qwen3Guard-Gen-0.6B": "qwen3guard_gen",
     "Qwen/Qwen3Guard-Gen-8B": "qwen3guard_gen",
+    "ibm-granite/granite-guardian-3.3-8b": "granite_guardian_3_3",
+    "ibm-granite/granite-guardian-4.1-8b": "granite_guardian_4_1",
+    "nvidia/llama-3.1-nemoguard-8b-content-safety": "nemoguard_8b",
+    "nvidia/Llama-3.1-Nemotron-Safety-Guard-8B-v3": "nemoguard_8b",
+    "nvidia/Llama-3.1-Nemotron-Safety-Guard-Multilingual-8B-v1": "nemoguard_8b",
+    "nvidia/Nemotron-Content-Safety-Reasoning-4B": "nemotron_reasoning_4b",
+    "ToxicityPrompts/PolyGuard-Qwen": "polyguard",
+    "ToxicityPrompts/PolyGuard-Qwen-Smol": "polyguard",
+    "Rakancorle1/ThinkGuard": "thinkguard",
 }
 
 
@@ -87,7 +96,7 @@ def test_model_id_selects_its_family(model_id: str, name: str) -> None:
 @pytest.mark.parametrize(
     "model_id",
     [
-        "ibm-granite/granite-guardian-3.3-8b",  # its answer prefix is unverified: not registered
+        "ibm-granite/granite-3.3-8b-instruct",  # the base model, no guard
         "OpenSafetyLab/MD-Judge-v0_2-internlm2_7b",
         "google/shieldgemma-2-4b-it",  # the image guard
         "Qwen/Qwen3Guard-Stream-4B",
@@ -340,6 +349,10 @@ def test_a_family_is_a_folder_of_data(tmp_path) -> None:
         (("commit: 28c9d21e", "commit: main-28c9d21e"), r"sources\[0\]\.commit: must be a commit"),
         (("prompt: ['Harmful request:']", "prompt: []"), r"answer_lines\.prompt: needs the text"),
         (("(^|/)wildguard$", "(^|/wildguard$"), "model_ids: .* is not a regex"),
+        (("policy: none", "policy: nowhere"), "policy: must be one of"),
+        (("policy: none", "policy: criteria/harm"), "policy: .*no policy file for prompt"),
+        (("max_messages: 2", "max_messages: 2\nwritten_lines: ['x']"), "written_lines: must be"),
+        (("title: WildGuard", "title: [WildGuard"), "format.yaml: not valid YAML"),
     ],
 )
 def test_bad_format_data_names_the_file_and_key(tmp_path, edit, message) -> None:
@@ -354,3 +367,28 @@ def test_bad_format_data_names_the_file_and_key(tmp_path, edit, message) -> None
     spec.write_text(spec.read_text().replace(old, new))
     with pytest.raises(FormatError, match=message):
         load_formats(tmp_path)
+
+
+def test_granite_takes_a_built_in_criterion_by_id() -> None:
+    granite = FORMATS["granite_guardian_3_3"]
+    assert granite.policy_names[0] == "harm" and "social_bias" in granite.policy_names
+    assert set(FORMATS["granite_guardian_4_1"].policy_names) == set(granite.policy_names)
+    bias = granite.default_policy("prompt", "social_bias")
+    assert bias.startswith("Social bias reflects systemic prejudice")
+    assert f"### Criteria: {bias}\n\n" in granite.text(conversation(PROMPT), bias)
+    with pytest.raises(FormatError, match="no built-in policy 'bias'; its policies are: harm"):
+        granite.default_policy("prompt", "bias")
+    with pytest.raises(FormatError, match="has no built-in policies by name"):
+        FORMATS["wildguard"].default_policy("prompt", "harm")
+
+
+def test_json_and_line_guards_answer_the_user_verdict_before_the_response_verdict() -> None:
+    messages = conversation(PROMPT, RESPONSE)
+    assert FORMATS["nemoguard_8b"].answer_lines(messages) == (
+        '{"User Safety": "',
+        '", "Response Safety": "',
+    )
+    assert FORMATS["nemotron_reasoning_4b"].answer_lines(messages)[-1] == "\nResponse harm:"
+    polyguard = FORMATS["polyguard"]
+    assert polyguard.answer_lines(messages)[-1] == "\nHarmful response:"
+    assert polyguard.written_lines == ("\nRequest safety violations:",)

@@ -33,7 +33,9 @@ STUDY_FORMAT = "llama_guard_3"
 TAXONOMY = "taxonomy"  # the policy is the run's taxonomy block (`prompt.taxonomy`)
 POLICIES = (TAXONOMY, "default", "none")
 """Where a format's policy text comes from: the run's taxonomy, the family's own default policy
-files (policy.txt, or policy-prompt.txt and policy-response.txt), or nowhere (a fixed prompt)."""
+files (policy.txt, or policy-prompt.txt and policy-response.txt), or nowhere (a fixed prompt). A
+family with built-in policies by name (Granite Guardian's criteria) names its default as
+`<folder>/<name>` instead: each `<folder>/<name>.txt` (or `-prompt`/`-response`) is one."""
 BOS = ("in_template", "tokenizer", "none")
 LEVELS = ("safe", "unsafe", "controversial")
 MODES = ("prompt", "response")
@@ -50,7 +52,7 @@ REQUIRED = (
     "tokenizer",
     "sources",
 )
-OPTIONAL = ("max_messages", "user_policy", "policy_block", "chat_template")
+OPTIONAL = ("max_messages", "user_policy", "policy_block", "chat_template", "written_lines")
 
 
 class FormatError(ValueError):
@@ -100,6 +102,7 @@ class GuardFormat:
     sources: tuple[Source, ...]
     policy_block: tuple[str, str] | None = None
     chat_template: str | None = None
+    written_lines: tuple[str, ...] = ()
 
     @property
     def unsafe_words(self) -> tuple[str, ...]:
@@ -139,13 +142,44 @@ class GuardFormat:
                 f" {len(messages)} messages (its template reads only the last turn)"
             )
 
-    def default_policy(self, mode: str) -> str:
+    @property
+    def policy_names(self) -> tuple[str, ...]:
+        """The family's built-in policies by name (`prompt.policy`), the default first; none
+        where it has one default policy or none."""
+        if self.policy in POLICIES:
+            return ()
+        folder, default = self._policy_folder()
+        names = {
+            p.stem.removesuffix("-prompt").removesuffix("-response") for p in folder.glob("*.txt")
+        }
+        return (default, *sorted(names - {default}))
+
+    def _policy_folder(self) -> tuple[Path, str]:
+        """The folder of built-in policies and the default's name."""
+        path = self.folder / self.policy
+        return path.parent, path.name
+
+    def default_policy(self, mode: str, name: str | None = None) -> str:
         """The family's own policy text for `mode` (category block, guideline or criteria): its
-        `policy-<mode>.txt`, else its `policy.txt`, without the file's final newline."""
-        for path in (self.folder / f"policy-{mode}.txt", self.folder / "policy.txt"):
+        `policy-<mode>.txt`, else its `policy.txt` (or the built-in policy `name`, by default
+        the family's default), without the file's final newline."""
+        if self.policy in POLICIES:
+            if name is not None:
+                raise FormatError(f"format {self.name!r} has no built-in policies by name")
+            candidates = [self.folder / f"policy-{mode}.txt", self.folder / "policy.txt"]
+        else:
+            folder, default = self._policy_folder()
+            if name is not None and name not in self.policy_names:
+                raise FormatError(
+                    f"format {self.name!r} has no built-in policy {name!r}; its policies are: "
+                    + ", ".join(self.policy_names)
+                )
+            stem = name or default
+            candidates = [folder / f"{stem}-{mode}.txt", folder / f"{stem}.txt"]
+        for path in candidates:
             if path.is_file():
                 return path.read_text(encoding="utf-8").removesuffix("\n")
-        raise FormatError(f"format {self.name!r} has no default policy file for {mode}")
+        raise FormatError(f"format {self.name!r} has no policy file for {mode}: {candidates[-1]}")
 
     def text(
         self, messages: Sequence[Message], policy: str | None = None, tokenizer: Any = None
@@ -158,7 +192,7 @@ class GuardFormat:
                 raise FormatError(
                     f"format {self.name!r} takes its categories from the run's taxonomy"
                 )
-            policy = self.default_policy(mode) if self.policy == "default" else ""
+            policy = "" if self.policy == "none" else self.default_policy(mode)
         source = self.template.read_text(encoding="utf-8")
         if self.policy_block is not None:
             source = with_policy(source, policy, self.policy_block)
@@ -313,7 +347,10 @@ def _sources(path: Path, raw: Any) -> tuple[Source, ...]:
 def load_format(folder: Path) -> GuardFormat:
     """The format a family's folder defines, or an error naming the file and the key."""
     path = folder / "format.yaml"
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise FormatError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise FormatError(f"{path}: must be a mapping of keys")
     missing = [k for k in REQUIRED if k not in raw]
@@ -331,9 +368,11 @@ def load_format(folder: Path) -> GuardFormat:
         raise _fail(path, "verdicts", f"must map each verdict word to one of {LEVELS}")
     if not {"safe", "unsafe"} <= set(verdicts.values()):
         raise _fail(path, "verdicts", "needs a safe and an unsafe word")
-    for key, allowed in (("bos", BOS), ("policy", POLICIES)):
-        if raw[key] not in allowed:
-            raise _fail(path, key, f"must be one of {allowed}, got {raw[key]!r}")
+    if raw["bos"] not in BOS:
+        raise _fail(path, "bos", f"must be one of {BOS}, got {raw['bos']!r}")
+    policy = raw["policy"]
+    if not isinstance(policy, str) or (policy not in POLICIES and "/" not in policy):
+        raise _fail(path, "policy", f"must be one of {POLICIES} or <folder>/<name>, got {policy!r}")
     for pattern in _strings(path, "model_ids", raw["model_ids"]):
         try:
             re.compile(pattern)
@@ -368,10 +407,17 @@ def load_format(folder: Path) -> GuardFormat:
         sources=_sources(path, raw["sources"]),
         policy_block=tuple(block) if block is not None else None,
         chat_template=raw.get("chat_template"),
+        written_lines=_strings(path, "written_lines", raw.get("written_lines", [])),
     )
-    if fmt.policy == "default":
+    earlier = {line for mode in fmt.judges for line in fmt.answer_lines_of(mode)[:-1]}
+    if not set(fmt.written_lines) <= earlier:
+        raise _fail(path, "written_lines", "must be answer lines before a verdict's line")
+    if fmt.policy != "none" and fmt.policy != TAXONOMY:
         for mode in fmt.judges:
-            fmt.default_policy(mode)  # a missing policy file fails here, not at scoring
+            try:  # a missing policy file fails here, not at scoring
+                fmt.default_policy(mode)
+            except FormatError as exc:
+                raise _fail(path, "policy", str(exc)) from None
     return fmt
 
 

@@ -124,5 +124,7 @@ class GuardPrompt:
         lines = self.guard.response_lines or ()
         if len(lines) > 1:  # answer lines the scorer appends after the model's own answers
             probe += "\0" + "\0".join(lines)
+        if self.guard.written_lines:  # lines the guard answers in its own words
+            probe += "\0written\0" + "\0".join(self.guard.written_lines)
         probe += f"\0add_special_tokens={self.add_special_tokens}"
         return hashlib.sha256(probe.encode("utf-8")).hexdigest()[:16]

@@ -31,6 +31,9 @@ from guardcal.version import __version__
 
 ANSWER_TOKENS = 20
 """Tokens generated for the report's example answer (its first line is shown)."""
+WRITTEN_TOKENS = 32
+"""The most tokens the guard writes on an answer line in its own words (PolyGuard's violated
+categories, `S1, S10` or `None`)."""
 
 
 def continuations(tokens: Sequence[Sequence[int]]) -> list[list[int]]:
@@ -108,7 +111,9 @@ def answered_hidden(
 ) -> tuple[torch.Tensor, list[str]]:
     """Hidden states at the verdict for formats whose verdict follows earlier answer lines
     (WildGuard's response harm): each earlier line is answered by the guard itself, its
-    higher-scoring verdict word teacher-forced, then one more forward pass (docs/design.md)."""
+    higher-scoring verdict word teacher-forced (a line the format says the guard writes in its
+    own words, PolyGuard's categories, by greedy generation to the line's end), then one more
+    forward pass (docs/design.md)."""
     spec = guard.spec
     prompt, words = spec.prompt, spec.verbalizer.words
     sequence = spec.settings.label_score == "sequence"
@@ -122,8 +127,12 @@ def answered_hidden(
         rows = [i for i, ls in enumerate(lines) if len(ls) > step]
         picks = label_scores(guard.model, hidden[rows], tokens, sequence)[:, :-1].argmax(axis=1)
         for i, pick in zip(rows, picks, strict=True):
-            answers[i].append(words[pick])
-            texts[i] += words[pick] + lines[i][step]
+            if lines[i][step - 1] in spec.format.written_lines:
+                answer = written_answer(guard, texts[i])
+            else:
+                answer = words[pick]
+            answers[i].append(answer)
+            texts[i] += answer + lines[i][step]
         hidden[rows] = hidden_after(
             encoder,
             prompt,
@@ -238,6 +247,14 @@ def greedy_generate(
             pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
         )
     return out
+
+
+def written_answer(guard: Guard, text: str) -> str:
+    """What the guard writes after `text` in its own words, up to the end of the line (greedy,
+    at most `WRITTEN_TOKENS` tokens)."""
+    out = greedy_generate(guard, text, WRITTEN_TOKENS, guard.spec.prompt.add_special_tokens)
+    new_tokens = out.sequences[0, -len(out.logits) :]
+    return guard.tokenizer.decode(new_tokens, skip_special_tokens=True).split("\n", 1)[0]
 
 
 def render_record(spec: GuardSpec, record: Mapping[str, Any]) -> str:
