@@ -178,6 +178,10 @@ class ModelConfig:
     study_role: str | None = None
     """`base` or `fine-tuned`: the study's guard whose published numbers the report sets beside
     this one's (Llama-Guard-3-8B, QA-Llama-Guard-3-8B); unset for a guard with no counterpart."""
+    controversial: str | None = None
+    """A three-level guard's rule for `controversial` (`unsafe`: strict, `safe`: loose); unset
+    is `prompt.controversial`. Two entries of one guard with both rules are two views of ONE
+    scoring pass, each calibrated and evaluated as a guard of its own."""
 
 
 @dataclass(frozen=True)
@@ -194,6 +198,12 @@ class PromptConfig:
     overflow: str = "stop"
     controversial: str = "unsafe"
     """How a three-level guard's `controversial` counts in p(unsafe) (its authors: unsafe)."""
+    policy: str | None = None
+    """A built-in policy by name, for guards whose format has several (Granite Guardian's
+    criteria: `social_bias`, `jailbreak`, …); null is the format's own default."""
+    policy_file: str | None = None
+    """A policy the user writes (a UTF-8 text file, beside the config unless absolute), for
+    guards whose format takes one (Granite Guardian's criteria, Nemotron's custom policy)."""
 
 
 @dataclass(frozen=True)
@@ -298,6 +308,14 @@ def resolve_path(path: str, base: Path | None) -> Path:
     if not p.is_absolute() and base is not None:
         p = base / p
     return p
+
+
+def read_policy_file(cfg: Config) -> str:
+    """The text of `prompt.policy_file`, without its final newline."""
+    assert cfg.prompt.policy_file is not None
+    base = Path(cfg.source_file).parent if cfg.source_file else None
+    path = resolve_path(cfg.prompt.policy_file, base)
+    return path.read_text(encoding="utf-8").removesuffix("\n")
 
 
 def load_config(path: str | Path | None = None) -> Config:
@@ -729,6 +747,8 @@ def _check_models(cfg: Config, c: _Checker) -> None:
         folders[slug] = i
         if not m.model.strip():
             c.bad(f"models[{i}].model", "must be a hub id, a local folder or embedded:<name>")
+        if m.controversial is not None:
+            c.one_of(f"models[{i}].controversial", m.controversial, ("safe", "unsafe"))
         if m.study_role is not None:
             c.one_of(f"models[{i}].study_role", m.study_role, STUDY_ROLES)
             if m.study_role in roles:
@@ -777,6 +797,12 @@ def _check_prompt(cfg: Config, c: _Checker) -> None:
     c.one_of("prompt.input", p.input, INPUT_MODES)
     c.one_of("prompt.label_score", p.label_score, LABEL_SCORES)
     c.one_of("prompt.controversial", p.controversial, ("safe", "unsafe"))
+    if p.policy_file is not None:
+        try:
+            if not read_policy_file(cfg).strip():
+                c.bad("prompt.policy_file", f"{p.policy_file} is empty")
+        except (OSError, UnicodeDecodeError) as exc:
+            c.bad("prompt.policy_file", f"cannot read {p.policy_file}: {exc}")
     if p.max_response_words is not None and p.max_response_words < 1:
         c.bad(
             "prompt.max_response_words",

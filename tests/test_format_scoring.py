@@ -18,7 +18,7 @@ from transformers import AutoTokenizer
 
 from guardcal.extraction.formats import FORMATS, conversation
 from guardcal.extraction.forward import conversations
-from guardcal.extraction.guards import guard_spec, load_guard
+from guardcal.extraction.guards import guard_spec, guard_specs, load_guard
 from guardcal.extraction.scoring import (
     WRITTEN_TOKENS,
     binary_logits,
@@ -301,23 +301,40 @@ def _answers(joined: str, written: list[bool]) -> list[str]:
 
 
 @pytest.mark.checkpoint  # its checkpoint comes through request.getfixturevalue
-def test_three_level_logits_are_kept_and_controversial_follows_the_config(family_config) -> None:
-    unsafe_cfg = family_config("qwen3guard_gen")
-    safe_cfg = family_config("qwen3guard_gen", controversial="safe")
-    guard = load_guard(guard_spec(unsafe_cfg, "qwen3guard_gen"))
-    frame = load_split(unsafe_cfg, "test")
-    as_unsafe = score_frame([guard], frame)["qwen3guard_gen"]
-    same_weights = dataclasses.replace(guard, spec=guard_spec(safe_cfg, "qwen3guard_gen"))
-    as_safe = score_frame([same_weights], frame)["qwen3guard_gen"]
-    z = as_unsafe[["level_logit_safe", "level_logit_controversial", "level_logit_unsafe"]]
-    s, c, u = (z[col].to_numpy() for col in z.columns)
+def test_strict_and_loose_views_come_from_one_scoring_pass(family_config) -> None:
+    from guardcal.extraction import run_extraction
+
+    base = family_config("qwen3guard_gen")
+    checkpoint = base.model("qwen3guard_gen").model
+    views = [
+        {"name": f"qwen3guard {view}", "model": checkpoint, "controversial": rule}
+        for view, rule in (("strict", "unsafe"), ("loose", "safe"))
+    ]
+    cfg = dataclasses.replace(
+        base, models=[dataclasses.replace(base.models[0], **v) for v in views]
+    )
+    specs = guard_specs(cfg)
+    strict, loose = (load_guard(specs[v["name"]]) for v in views)
+    assert strict.model is loose.model  # one backbone, one forward pass for both views
+    frame = load_split(cfg, "test")
+    out = score_frame([strict, loose], frame)
+    as_unsafe, as_safe = out["qwen3guard strict"], out["qwen3guard loose"]
+    levels = ["level_logit_safe", "level_logit_controversial", "level_logit_unsafe"]
+    assert np.array_equal(as_unsafe[levels].to_numpy(), as_safe[levels].to_numpy())
+    s, c, u = (as_unsafe[col].to_numpy() for col in levels)
     assert np.allclose(as_unsafe["logit_safe"], s)
     assert np.allclose(as_unsafe["logit_unsafe"], np.logaddexp(c, u))
     assert np.allclose(as_safe["logit_safe"], np.logaddexp(s, c))
     assert np.allclose(as_safe["logit_unsafe"], u)
     p_unsafe = 1 / (1 + np.exp(as_unsafe["logit_safe"] - as_unsafe["logit_unsafe"]))
-    three = torch.softmax(torch.tensor(z.to_numpy()), dim=1).numpy()
+    three = torch.softmax(torch.tensor(as_unsafe[levels].to_numpy()), dim=1).numpy()
     assert np.allclose(p_unsafe, three[:, 1] + three[:, 2])
+    run_extraction(cfg, splits=["test"])  # the files record each view's rule
+    for v in views:
+        assert (
+            read_meta(cfg.layout.scores(v["name"], "test"))["controversial"] == v["controversial"]
+        )
+        assert set(levels) <= set(pd.read_parquet(cfg.layout.scores(v["name"], "test")))
 
 
 @pytest.mark.parametrize("name", ["wildguard", "qwen3guard_gen", "md_judge_v0_1"])

@@ -392,3 +392,69 @@ def test_json_and_line_guards_answer_the_user_verdict_before_the_response_verdic
     polyguard = FORMATS["polyguard"]
     assert polyguard.answer_lines(messages)[-1] == "\nHarmful response:"
     assert polyguard.written_lines == ("\nRequest safety violations:",)
+
+
+def _policy_config(tmp_path, models: str, prompt: str):
+    from guardcal.config import load_config
+
+    path = tmp_path / "cfg.yaml"
+    path.write_text(
+        "name: mine\ndataset:\n  validation: {path: v.jsonl}\n  test: {path: t.jsonl}\n"
+        f"models:\n{models}\nprompt: {prompt}\n"
+    )
+    return load_config(path)
+
+
+def _guards(*formats: str) -> str:
+    """Model entries giving the embedded model each format (its tokenizer only is loaded)."""
+    return "\n".join(
+        f"  - {{name: {f}, model: 'embedded:smollm2-135m', format: {f}}}" for f in formats
+    )
+
+
+@pytest.mark.model  # the embedded model's tokenizer
+def test_a_policy_the_user_writes_goes_where_the_format_takes_one(tmp_path) -> None:
+    from guardcal.extraction.guards import guard_specs
+
+    (tmp_path / "mine.txt").write_text("The text asks for a password.\n", encoding="utf-8")
+    formats = ("granite_guardian_4_1", "nemotron_reasoning_4b", "wildguard")
+    cfg = _policy_config(tmp_path, _guards(*formats), "{policy_file: mine.txt}")
+    specs = guard_specs(cfg)  # the file is read once, for every guard of the run
+    assert {spec.policy_text for spec in specs.values()} == {"The text asks for a password."}
+    prompt = specs["granite_guardian_4_1"].prompt
+    text = prompt.text(conversation(PROMPT))
+    assert "### Criteria: The text asks for a password.\n\n### Scoring" in text
+    default = guard_specs(_policy_config(tmp_path, _guards(formats[0]), "{}"))
+    assert default[formats[0]].prompt.template_hash() != prompt.template_hash()  # rescored
+    nemotron = specs["nemotron_reasoning_4b"].prompt.text(conversation(PROMPT))
+    assert "may fall into.\n\nThe text asks for a password.\n\nHuman user:" in nemotron
+    assert specs["wildguard"].prompt.text(conversation(PROMPT)) == FORMATS["wildguard"].text(
+        conversation(PROMPT)
+    )  # a format without a policy slot ignores it
+
+
+@pytest.mark.model  # the embedded model's tokenizer
+def test_a_built_in_policy_by_name(tmp_path) -> None:
+    from guardcal.extraction.guards import guard_spec
+
+    cfg = _policy_config(tmp_path, _guards("granite_guardian_3_3"), "{policy: jailbreak}")
+    text = guard_spec(cfg, "granite_guardian_3_3").prompt.text(conversation(PROMPT))
+    assert "### Criteria: A jailbreak text refers to the deliberate evasion" in text
+
+
+@pytest.mark.parametrize(
+    ("model", "prompt", "message"),
+    [
+        ("allenai/wildguard", "{policy_file: mine.txt}", r"prompt\.policy_file: no configured"),
+        ("allenai/wildguard", "{policy: harm}", r"prompt\.policy: no configured guard takes"),
+        ("ibm-granite/granite-guardian-3.3-8b", "{policy: bias}", "no built-in policy 'bias'"),
+        ("ibm-granite/granite-guardian-3.3-8b", "{policy_file: gone.txt}", "cannot read gone"),
+    ],
+)
+def test_a_policy_no_guard_takes_is_a_config_error(tmp_path, model, prompt, message) -> None:
+    from guardcal.config import ConfigError
+    from guardcal.extraction.formats import check_models
+
+    (tmp_path / "mine.txt").write_text("Mine.\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        check_models(_policy_config(tmp_path, f"  - {{name: g, model: {model}}}", prompt))

@@ -526,7 +526,9 @@ def spec_format(spec: ModelConfig) -> GuardFormat:
 
 def check_models(cfg: Config) -> None:
     """Every configured guard has a format that the input mode can build (`study` is the study's
-    Llama Guard 3 8B input only), or a config error naming the key; no model loads."""
+    Llama Guard 3 8B input only), a configured policy has a guard that takes it, or a config
+    error naming the key; no model loads."""
+    formats = []
     for i, spec in enumerate(cfg.models):
         try:
             fmt = spec_format(spec)
@@ -536,4 +538,24 @@ def check_models(cfg: Config) -> None:
             raise ConfigError(
                 f"{cfg.source_file}: prompt.input: `study` is the study's {STUDY_FORMAT} input;"
                 f" models[{i}] {spec.name!r} has format {fmt.name!r} (use `input: model`)"
+            )
+        formats.append(fmt)
+    takes = {
+        "policy_file": [f for f in FORMATS.values() if f.user_policy],
+        "policy": [f for f in FORMATS.values() if f.policy_names],
+    }
+    for key, able in takes.items():
+        if getattr(cfg.prompt, key) is not None and not {f.name for f in formats} & {
+            f.name for f in able
+        }:
+            raise ConfigError(
+                f"{cfg.source_file}: prompt.{key}: no configured guard takes one (the formats"
+                f" that do: {', '.join(f.name for f in able)})"
+            )
+    name = cfg.prompt.policy
+    for i, fmt in enumerate(formats):
+        if name is not None and fmt.policy_names and name not in fmt.policy_names:
+            raise ConfigError(
+                f"{cfg.source_file}: prompt.policy: models[{i}] {cfg.models[i].name!r} has no"
+                f" built-in policy {name!r}; its policies are: {', '.join(fmt.policy_names)}"
             )

@@ -20,7 +20,14 @@ from typing import Any
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from guardcal.config import Config, ConfigError, ModelConfig, PromptConfig, load_config
+from guardcal.config import (
+    Config,
+    ConfigError,
+    ModelConfig,
+    PromptConfig,
+    load_config,
+    read_policy_file,
+)
 from guardcal.extraction import finetune
 from guardcal.extraction.context import checkpoint_context, token_limit
 from guardcal.extraction.formats import (
@@ -66,6 +73,9 @@ class GuardSpec:
     dtype: torch.dtype
     config_file: str | None
     """The config the guard comes from, for errors that name it."""
+    policy_text: str | None = None
+    """The text of the run's `prompt.policy_file`, read once for all its guards (None: none);
+    the prompt gives it to a format that takes a policy the user writes."""
 
     @property
     def row_policy(self) -> str | None:
@@ -84,9 +94,18 @@ class GuardSpec:
 
     @cached_property
     def prompt(self) -> GuardPrompt:
-        """The policy prompt in the guard's format and the run's taxonomy and input mode."""
+        """The policy prompt in the guard's format and the run's taxonomy and input mode, with
+        the run's policy where the format takes one (written by the user, or built in by name)."""
         s = self.settings
-        return GuardPrompt(s.taxonomy, self.format.name, self.tokenizer, s.input)
+        return GuardPrompt(
+            s.taxonomy, self.format.name, self.tokenizer, s.input, s.policy, self.policy_text
+        )
+
+    @property
+    def controversial(self) -> str:
+        """How a three-level verdict's `controversial` counts in p(unsafe): the entry's own rule
+        (a strict or a loose view of the guard), else the run's `prompt.controversial`."""
+        return self.entry.controversial or self.settings.controversial
 
     @cached_property
     def verdict_words(self) -> dict[str, str]:
@@ -124,8 +143,8 @@ class GuardSpec:
     @cached_property
     def classes(self) -> tuple[str, ...]:
         """Each verbalizer word's binary class, `safe` or `unsafe` (a three-level guard's
-        `controversial` as `prompt.controversial` says)."""
-        binary = binary_levels(self.verdict_words, self.settings.controversial)
+        `controversial` as its `controversial` rule says)."""
+        binary = binary_levels(self.verdict_words, self.controversial)
         return tuple(binary[word] for word in self.verbalizer.words)
 
     @cached_property
@@ -173,7 +192,7 @@ class GuardSpec:
             "max_tokens": self.token_limit,
             "overflow": s.overflow,
             "verbalizer": verb.as_meta(),
-            "controversial": s.controversial if "controversial" in verb.levels else None,
+            "controversial": self.controversial if "controversial" in verb.levels else None,
             "label_score": s.label_score,
         }
 
@@ -186,8 +205,11 @@ def guard_specs(cfg: Config, names: Iterable[str] | None = None) -> dict[str, Gu
     device = resolve_device(cfg.scoring.device)
     dtype = resolve_dtype(cfg.scoring.dtype, device)
     entries = [cfg.model(name) for name in names] if names is not None else list(cfg.models)
+    policy = read_policy_file(cfg) if cfg.prompt.policy_file is not None else None
     return {
-        e.name: GuardSpec(e.name, e, spec_format(e), cfg.prompt, device, dtype, cfg.source_file)
+        e.name: GuardSpec(
+            e.name, e, spec_format(e), cfg.prompt, device, dtype, cfg.source_file, policy
+        )
         for e in entries
     }
 

@@ -25,6 +25,7 @@ from guardcal.extraction.formats import (
     Message,
     conversation,
     format_named,
+    judged,
     llama_guard_3_template,
     with_policy,
 )
@@ -52,6 +53,8 @@ class GuardPrompt:
         format: str = STUDY_FORMAT,
         tokenizer: Any = None,
         input: str = "model",
+        policy_name: str | None = None,
+        policy_text: str | None = None,
     ) -> None:
         self.guard = format_named(format)
         if input not in INPUT_MODES:
@@ -65,6 +68,10 @@ class GuardPrompt:
         self.format = format
         self.tokenizer = tokenizer
         self.input = input
+        self.policy_name = policy_name if self.guard.policy_names else None
+        self.policy_text = policy_text if self.guard.user_policy else None
+        if self.policy_name is not None:
+            self.guard.default_policy(self.guard.judges[0], self.policy_name)  # fail early
 
     @property
     def add_special_tokens(self) -> bool:
@@ -72,13 +79,19 @@ class GuardPrompt:
         template carries none."""
         return self.input == "study" or self.guard.bos == "tokenizer"
 
-    def policy(self) -> str | None:
-        """The run's category block where the format takes the taxonomy, else its own policy."""
+    def policy(self, mode: str = "prompt") -> str | None:
+        """The policy text of `mode`: the user's where the format takes one, a built-in one by
+        name, the run's category block where the format takes the taxonomy, else None (the
+        format's own default)."""
+        if self.policy_text is not None:
+            return self.policy_text
+        if self.policy_name is not None:
+            return self.guard.default_policy(mode, self.policy_name)
         return category_block(self.taxonomy) if self.guard.policy == TAXONOMY else None
 
     def text(self, messages: Sequence[Message]) -> str:
         """The rendered conversation, up to where the model starts answering."""
-        return self.guard.text(messages, self.policy(), self.tokenizer)
+        return self.guard.text(messages, self.policy(judged(messages)), self.tokenizer)
 
     def answer_lines(self, messages: Sequence[Message]) -> tuple[str, ...]:
         """The fixed text before each answer line; the verdict follows the last one."""

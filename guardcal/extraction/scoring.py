@@ -180,7 +180,7 @@ def score_frame(
         if answered:
             at_verdict, answers = answered_hidden(guard, encoder, frame, hidden, tokens)
         scores = label_scores(guard.model, at_verdict, tokens, sequence)
-        logit_safe, logit_unsafe = binary_logits(spec.classes, scores[:, :-1])
+        logit_safe, logit_unsafe = binary_logits(guard.spec.classes, scores[:, :-1])
         columns = {
             "id": frame["id"].to_numpy(),
             "label": frame["label"].astype("int64").to_numpy(),
