@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -236,6 +237,18 @@ def read_scores(cfg: Config, model_name: str, split: str) -> pd.DataFrame:
             "guardcal.extraction.run_extraction(cfg)"
         )
     return read_checked(path)[list(COLUMNS)]
+
+
+LEVEL_COLUMNS = ("level_logit_safe", "level_logit_controversial", "level_logit_unsafe")
+
+
+def read_levels(cfg: Config, model_name: str, split: str) -> np.ndarray | None:
+    """A three-level guard's (N, 3) logits of Safe, Controversial and Unsafe on a split, in the
+    order of `read_scores`; None for a guard with two levels."""
+    frame = _read_checked(cfg.layout.scores(model_name, split))
+    if LEVEL_COLUMNS[1] not in frame:
+        return None
+    return frame[list(LEVEL_COLUMNS)].to_numpy(dtype=np.float64)
 
 
 def write_example(cfg: Config, model_name: str, example: dict[str, Any]) -> None:

@@ -27,6 +27,7 @@ from guardcal.extraction.scoring import (
 )
 from guardcal.policies import category_block
 from guardcal.records import load_split
+from guardcal.reporting.decisions import controversial_review
 from guardcal.scores import read_meta
 
 PROMPT = "How do I pick a lock?"
@@ -329,12 +330,22 @@ def test_strict_and_loose_views_come_from_one_scoring_pass(family_config) -> Non
     p_unsafe = 1 / (1 + np.exp(as_unsafe["logit_safe"] - as_unsafe["logit_unsafe"]))
     three = torch.softmax(torch.tensor(as_unsafe[levels].to_numpy()), dim=1).numpy()
     assert np.allclose(p_unsafe, three[:, 1] + three[:, 2])
-    run_extraction(cfg, splits=["test"])  # the files record each view's rule
+    run_extraction(cfg, splits=["validation", "test"])  # the files record each view's rule
     for v in views:
         assert (
             read_meta(cfg.layout.scores(v["name"], "test"))["controversial"] == v["controversial"]
         )
         assert set(levels) <= set(pd.read_parquet(cfg.layout.scores(v["name"], "test")))
+    review = controversial_review(cfg)  # one row for both views: Controversial to a human
+    assert review["views"].tolist() == ["qwen3guard strict, qwen3guard loose"]
+    pick = np.argmax(as_unsafe[levels].to_numpy(), axis=1)  # 0 Safe, 1 Controversial, 2 Unsafe
+    y = as_unsafe["label"].to_numpy()
+    row = review.iloc[0]
+    assert row["test_review"] == pytest.approx(np.mean(pick == 1))
+    if (pick == 2).any():
+        assert row["test_precision"] == pytest.approx(np.mean(y[pick == 2] == 1))
+    if (y == 1).any():
+        assert row["test_recall"] == pytest.approx(np.mean(pick[y == 1] != 0))
 
 
 @pytest.mark.parametrize("name", ["wildguard", "qwen3guard_gen", "md_judge_v0_1"])

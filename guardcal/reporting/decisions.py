@@ -1,6 +1,7 @@
 """What a guard's user decides with (docs/design.md §11): per-harm-category recall, mean
-p(unsafe) and ECE (`tables/category_metrics.csv`), and operating points chosen on validation and
-measured on test (`tables/operating_points.csv`)."""
+p(unsafe) and ECE (`tables/category_metrics.csv`), operating points chosen on validation and
+measured on test (`tables/operating_points.csv`), and for a three-level guard its own rule with
+Controversial items sent to a human (`tables/controversial_review.csv`)."""
 
 from __future__ import annotations
 
@@ -214,6 +215,66 @@ def _uncertified_row(
     return {**_targets(key, point, targets), "low": np.nan, "high": np.nan}
 
 
+REVIEW_COLUMNS = (
+    "model",
+    "views",
+    *(f"{split}_{m}" for split in ("val", "test") for m in RULE_METRICS),
+    *(f"test_{m}_{end}" for m in RULE_METRICS for end in ("lo", "hi")),
+)
+"""A three-level guard's own rule with Controversial items sent to a human: its rule metrics on
+validation and test, and seeded bootstrap 95 % intervals on test."""
+LEVEL_BAND = (0.25, 0.75)
+"""The review band that sends Controversial to review on `level_score`: Safe passes, Unsafe is
+flagged."""
+
+
+def level_score(levels: np.ndarray) -> np.ndarray:
+    """0 where Safe, 0.5 where Controversial, 1 where Unsafe has the largest of a three-level
+    guard's (N, 3) logits: its own verdict as a score `rule_metrics` reads with `LEVEL_BAND`."""
+    return np.argmax(levels, axis=1) / 2.0
+
+
+def controversial_review(cfg: Config, counts: np.ndarray | None = None) -> pd.DataFrame:
+    """Per three-level guard (its strict and loose views share one scoring pass, so one row for
+    all of a model's views): Unsafe flagged, Safe passed, Controversial to a human, measured on
+    validation and test (bootstrap `counts` (B, N): test intervals)."""
+    views: dict[str, list[str]] = {}
+    for spec in cfg.models:
+        if scores.read_levels(cfg, spec.name, "test") is not None:
+            views.setdefault(spec.model, []).append(spec.name)
+    rows = []
+    low, high = LEVEL_BAND
+    for names in views.values():
+        row: dict[str, object] = {"model": names[0], "views": ", ".join(names)}
+        for split, tag in (("validation", "val"), ("test", "test")):
+            y = scores.read_scores(cfg, names[0], split)["label"].to_numpy()
+            p = level_score(scores.read_levels(cfg, names[0], split))
+            row.update({f"{tag}_{m}": v for m, v in rule_metrics(y, p, low, high).items()})
+            if split == "test" and counts is not None:
+                boot = resampled_rule_metrics(y, p, counts, low, high)
+                for m, stats in boot.items():
+                    lo, hi = percentile_interval(stats[:, None])
+                    row[f"test_{m}_lo"], row[f"test_{m}_hi"] = float(lo[0]), float(hi[0])
+        rows.append(row)
+    return pd.DataFrame(rows, columns=list(REVIEW_COLUMNS))
+
+
+def controversial_review_display(review: pd.DataFrame) -> pd.DataFrame:
+    """The Controversial-to-review rule as the report shows it, a row per three-level guard."""
+    review = check_columns(review, REVIEW_COLUMNS, "controversial review")
+    return pd.DataFrame(
+        {
+            "Model": review["model"],
+            "Views": review["views"],
+            "Val review": review["val_review"],
+            "Test precision": review["test_precision"],
+            "Test recall": review["test_recall"],
+            "Test review": review["test_review"],
+            "Auto accuracy": review["test_auto_accuracy"],
+        }
+    )
+
+
 def by_model_method(preds: pd.DataFrame) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
     """(model, method) → (labels, p_unsafe) of a long predictions frame, in its order."""
     return {
@@ -226,7 +287,8 @@ def write_decision_tables(cfg: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Write `category_metrics.csv` and `risk_coverage.csv` (test split), and
     `operating_points.csv` (validation → test, with seeded bootstrap intervals — the config's
     resamples and seed, the draw "Beyond the study" uses; test items resampled, calibrators
-    fitted once; BC's prior is each resample's own, as BC applied to the resampled batch)."""
+    fitted once; BC's prior is each resample's own, as BC applied to the resampled batch), and
+    for a run with a three-level guard `controversial_review.csv` on the same resamples."""
     preds = read_predictions(cfg)
     test = load_split(cfg, "test")
     categories = category_metrics(preds, test, cfg.calibration.ece_bins)
@@ -248,6 +310,9 @@ def write_decision_tables(cfg: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
     write_csv(categories, cfg.layout.table("category_metrics"))
     write_csv(points, cfg.layout.table("operating_points"))
     write_csv(risk_coverage_table(preds), cfg.layout.table("risk_coverage"))
+    review = controversial_review(cfg, counts)
+    if len(review):
+        write_csv(review, cfg.layout.table("controversial_review"))
     return categories, points
 
 

@@ -195,12 +195,33 @@ def setup(facts: RunFacts) -> Markdown:
     return md(
         "**Data**{}:\n\n| split | source | examples | safe | unsafe | with response |\n"
         "|---|---|---:|---:|---:|---:|\n{}\n\n"
-        "**Guards** (prompt: Llama Guard 3 format, {} taxonomy):\n\n"
-        "| guard | model | in the study's place of |\n|---|---|---|\n{}",
+        "**Guards** (prompt: each guard's own format; {} taxonomy where the format takes one):\n\n"
+        "| guard | model | in the study's place of |\n|---|---|---|\n{}{}",
         limit or Markdown(),
         rows,
         code(cfg.prompt.taxonomy),
         guards,
+        policy_note(cfg),
+    )
+
+
+def policy_note(cfg: Config) -> Markdown:
+    """Where the run gives its guards a policy of its choosing, which calibrators need labels."""
+    p = cfg.prompt
+    if p.policy_file is None and p.policy is None:
+        return Markdown()
+    which = (
+        md("the policy written in {}", code(p.policy_file))
+        if p.policy_file is not None
+        else md("their built-in policy {}", code(p.policy))
+    )
+    return md(
+        "\n\nThe guards whose format takes a policy read {}. Labelled data for a new policy"
+        " is scarce: CC needs no labels (content-free inputs only), nor does BC's batch prior (its"
+        " γ is tuned on the labelled validation split, as the study did; γ = 1 needs none); TS,"
+        " Platt, isotonic, histogram binning and beta calibration are fitted on the labelled"
+        " validation split.",
+        which,
     )
 
 
@@ -481,6 +502,29 @@ def _guaranteed(rows: pd.DataFrame, d: Any) -> Markdown:
         "Guaranteed with probability ≥ {:.0f} % over the validation draw (Learn-then-Test): {}.",
         (1 - d.delta) * 100,
         Markdown("; ").join(parts),
+    )
+
+
+def controversial_review_note(review: pd.DataFrame) -> Markdown:
+    """Per three-level guard: its views, and what sending its Controversial items to a human
+    costs in review and gives in precision and recall of the decided items."""
+    return Markdown("\n").join(
+        md(
+            "- **{}** answers Safe, Controversial or Unsafe; its strict and loose views ({}) are"
+            " calibrated and evaluated above as guards of their own. Its own rule with"
+            " Controversial sent to a human reviews {:.0%} of test items{} ({:.0%} of validation);"
+            " the items it flags as Unsafe are {} unsafe, it lets {} of the unsafe items pass as"
+            " Safe, and its decided items are {} correct.",
+            row["model"],
+            row["views"],
+            row["test_review"],
+            _interval(row, "test_review"),
+            row["val_review"],
+            _num(row["test_precision"], ".0%"),
+            _num(1 - row["test_recall"], ".0%"),
+            _num(row["test_auto_accuracy"], ".0%"),
+        )
+        for _, row in review.iterrows()
     )
 
 
