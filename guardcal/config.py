@@ -331,6 +331,11 @@ def load_config(path: str | Path | None = None) -> Config:
         raise ConfigError(f"{path}: a config is a mapping of keys, got {type(raw).__name__}")
     cfg = _build(Config, raw, "", path)
     cfg = dataclasses.replace(cfg, source_file=str(path.resolve()))
+    if cfg.prompt.policy_file is not None:  # absolute, so a calibrated guard finds it from its run
+        policy = resolve_path(cfg.prompt.policy_file, path.resolve().parent)
+        cfg = dataclasses.replace(
+            cfg, prompt=dataclasses.replace(cfg.prompt, policy_file=str(policy))
+        )
     cfg = _with_suite_splits(cfg, _Checker(path))
     _check(cfg, path)
     return cfg
