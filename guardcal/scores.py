@@ -245,7 +245,7 @@ LEVEL_COLUMNS = ("level_logit_safe", "level_logit_controversial", "level_logit_u
 def read_levels(cfg: Config, model_name: str, split: str) -> np.ndarray | None:
     """A three-level guard's (N, 3) logits of Safe, Controversial and Unsafe on a split, in the
     order of `read_scores`; None for a guard with two levels."""
-    frame = _read_checked(cfg.layout.scores(model_name, split))
+    frame = read_checked(cfg.layout.scores(model_name, split))
     if LEVEL_COLUMNS[1] not in frame:
         return None
     return frame[list(LEVEL_COLUMNS)].to_numpy(dtype=np.float64)
