@@ -137,8 +137,9 @@ class CalibratedGuard:
 
         from guardcal.extraction.forward import LastHidden, default_batch_size
         from guardcal.extraction.guards import load_guard
-        from guardcal.extraction.scoring import guard_inputs, score_frame
+        from guardcal.extraction.scoring import check_rows, guard_inputs, score_frame
 
+        check_rows(self.spec.prompt, frame, where)  # turns the format cannot render: named
         guard_inputs(self.spec, frame, where)  # too long: refused before the weights load
         guard = load_guard(self.spec)
         scoring = self.config.scoring

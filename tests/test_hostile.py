@@ -1098,3 +1098,18 @@ def test_predicts_output_is_checked_before_anything_is_read(capsys, tmp_path, sy
         assert_one_error(err, f"-o {output}", *names)
         assert records.read_bytes() == before, what
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []
+
+
+def test_predict_names_file_and_id_for_turns_the_guards_format_cannot_render(
+    capsys, tmp_path, demo_report
+):
+    from guardcal.extraction.models import load_backbone
+
+    turns = [{"role": "user", "content": "hi"}, {"role": "user", "content": "again"}]
+    records = write_jsonl(tmp_path / "turns.jsonl", [{"id": "two-users", "messages": turns}])
+    run = str(demo_report.cfg.run_dir)
+    loads = load_backbone.cache_info().misses
+    rc, err = run_cli(capsys, "predict", "--run", run, "--model", ZERO_SHOT, str(records))
+    assert rc == 2
+    assert_one_error(err, str(records), "'two-users'", "roles must alternate")
+    assert load_backbone.cache_info().misses == loads
