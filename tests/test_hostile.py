@@ -1113,3 +1113,25 @@ def test_predict_names_file_and_id_for_turns_the_guards_format_cannot_render(
     assert rc == 2
     assert_one_error(err, str(records), "'two-users'", "roles must alternate")
     assert load_backbone.cache_info().misses == loads
+
+
+def test_a_bad_calibrated_guard_is_refused_before_torch_is_imported(tmp_path, synthetic_run):
+    path, document = guard_copy(tmp_path, synthetic_run)
+    document["threshold"] = 2
+    path.write_text(json.dumps(document), encoding="utf-8")
+    records = write_jsonl(tmp_path / "new.jsonl", [{"prompt": "p"}])
+    argv = ["predict", "--run", str(path.parent.parent), "--model", document["model"]["name"]]
+    probe = textwrap.dedent(
+        f"""
+        import sys
+        from guardcal.__main__ import main
+        rc = main({[*argv, str(records)]!r})
+        heavy = sorted(m for m in ("torch", "transformers", "papermill") if m in sys.modules)
+        print(rc, heavy)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert out.stdout.strip() == "2 []", out.stdout + out.stderr
+    assert_one_error(out.stderr, str(path), "'threshold'")
