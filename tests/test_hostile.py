@@ -977,7 +977,7 @@ ARTIFACT_CASES = [
     ("calibrators.ts.temperature", 0, ["'temperature'", "[0.0001, 10000]"]),
     ("calibrators.ts.temperature", 1e-300, ["'temperature'"]),
     ("calibrators.platt.slope", float("nan"), ["'slope'", "finite"]),
-    ("calibrators.beta.a", -1.0, ["'a'", "[0, 10000]"]),
+    ("calibrators.beta.a", 1e308, ["'a'", "[-10000, 10000]"]),
     ("calibrators.ts", DELETE, ["missing key 'ts'"]),
     ("threshold", DELETE, ["missing key 'threshold'"]),
     ("model.name", 7, ["'name'", "wrong type"]),

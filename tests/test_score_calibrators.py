@@ -70,6 +70,19 @@ def test_beta_equals_betacal_on_p_unsafe(data) -> None:
     assert got.a_ >= 0 and got.b_ >= 0
 
 
+def test_beta_fitted_against_its_labels_reads_back() -> None:
+    """betacal refits on one log when the other's coefficient is negative, and that one may be
+    negative too (p running against the labels): the written file must read back the same."""
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.01, 0.99, 400)
+    y = (rng.random(400) < 1 - p).astype(int)
+    z = np.column_stack([np.zeros(400), np.log(p / (1 - p))])
+    got = BetaCalibration().fit(z, y)
+    assert got.a_ == 0 and got.b_ < 0
+    back = BetaCalibration.from_json(got.to_json())
+    np.testing.assert_array_equal(back.predict_proba(z), got.predict_proba(z))
+
+
 def test_beta_leaves_the_callers_warning_filters_alone(data) -> None:
     z, y, _ = data
     before = list(warnings.filters)

@@ -223,8 +223,8 @@ class HistogramBinning(BaseEstimator):
 
 
 class BetaCalibration(BaseEstimator):
-    """p̂ = σ(a·ln p − b·ln(1 − p) + c) with a, b ≥ 0 (Kull et al. 2017), fitted by the `betacal`
-    package's three-parameter model ("abm") on p_unsafe.
+    """p̂ = σ(a·ln p − b·ln(1 − p) + c) (a, b ≥ 0 in Kull et al. 2017, but see from_json), fitted
+    by the `betacal` package's three-parameter model ("abm") on p_unsafe.
 
     betacal clips p to [ε, 1 − ε] (float64 ε) before its logs, so guards whose p saturates share the
     end values there. Its fit sets a global "ignore all warnings" filter; it runs inside
@@ -263,8 +263,10 @@ class BetaCalibration(BaseEstimator):
 
     @classmethod
     def from_json(cls, params: Mapping[str, Any]) -> BetaCalibration:
-        """Beta calibration with the written a and b (≥ 0, as betacal fits them) and c."""
+        """Beta calibration with the written a, b and c. Either of a and b may be negative:
+        when one of betacal's first coefficients is, it refits on the other log alone, whose
+        coefficient nothing keeps ≥ 0 (a guard whose p runs against its labels)."""
         beta = cls()
-        beta.a_, beta.b_ = (float(bounded(params, k, 0.0)) for k in ("a", "b"))
+        beta.a_, beta.b_ = (float(bounded(params, k)) for k in ("a", "b"))
         beta.c_ = float(bounded(params, "c"))
         return beta
