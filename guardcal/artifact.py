@@ -30,6 +30,7 @@ from guardcal.config import (
     LabelValues,
     ModelConfig,
     PromptConfig,
+    ReasoningConfig,
     ScoringConfig,
     Source,
 )
@@ -152,6 +153,12 @@ def calibrators(artifact: Mapping[str, Any], prior: str = "batch") -> FittedCali
     return FittedCalibrators.from_json(artifact["model"]["name"], artifact["calibrators"], prior)
 
 
+def model_entry(raw: Mapping[str, Any]) -> ModelConfig:
+    """The model entry a calibrated guard keeps, with its reasoning setting as the config has it
+    (older files have none: reasoning off)."""
+    return ModelConfig(**{**raw, "reasoning": ReasoningConfig(**raw.get("reasoning", {}))})
+
+
 def guard_config(artifact: Mapping[str, Any], path: Path) -> Config:
     """The config that scores records with the guard of the file at `path`
     (`<run>/calibrators/<model>.json`) exactly as the run did. Its dataset sources are empty: the
@@ -171,7 +178,7 @@ def guard_config(artifact: Mapping[str, Any], path: Path) -> Config:
         return Config(
             name=run_dir.name,
             dataset=dataset,
-            models=(ModelConfig(**artifact["model"]),),
+            models=(model_entry(artifact["model"]),),
             prompt=PromptConfig(**artifact["prompt"]),
             content_free=tuple(artifact["content_free"]),
             scoring=ScoringConfig(**artifact["scoring"]),

@@ -45,6 +45,9 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 """Where the scorer runs; `cuda:N` picks one GPU."""
 SCORING_DTYPES = ("auto", "float32", "bfloat16", "float16")
 """The scorer's weight and activation types; `auto` is bf16 on a GPU, float32 on a CPU."""
+REASONING_MODES = ("off", "greedy", "sample")
+"""How a guard reasons before its verdict (`models[].reasoning`): not at all (its verdict read
+at once), one greedy trace, or K sampled traces whose verdict distributions are averaged."""
 RAY_LOCAL = "local"
 """`scoring.ray` (and `guardcal score --ray` without an address): a new Ray instance here."""
 
@@ -167,6 +170,22 @@ class DatasetConfig:
 
 
 @dataclass(frozen=True)
+class ReasoningConfig:
+    """`models[].reasoning`: `off`, `greedy`, or `{samples: K, temperature: τ, seed: s}` (mode
+    `sample`): K traces drawn at temperature τ, reproducibly from seed s."""
+
+    mode: str = "off"
+    samples: int = 1
+    temperature: float = 1.0
+    seed: int = 0
+
+    @property
+    def on(self) -> bool:
+        """Whether the guard writes a trace before its verdict."""
+        return self.mode != "off"
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """One guard: a display name and a hub id, local path or `embedded:<name>` model."""
 
@@ -182,6 +201,9 @@ class ModelConfig:
     """A three-level guard's rule for `controversial` (`unsafe`: strict, `safe`: loose); unset
     is `prompt.controversial`. Two entries of one guard with both rules are two views of ONE
     scoring pass, each calibrated and evaluated as a guard of its own."""
+    reasoning: ReasoningConfig = field(default_factory=ReasoningConfig)
+    max_reasoning_tokens: int = 1024
+    """The longest trace; one that reaches it gets the end-of-reasoning marker forced."""
 
 
 @dataclass(frozen=True)
@@ -421,6 +443,8 @@ def _value(tp: Any, value: Any, key: str, path: Path) -> Any:
             value = {"path": value}
         if tp is BenchmarkEntry and isinstance(value, str):
             value = {"name": value}
+        if tp is ReasoningConfig:
+            value = _reasoning(value, key, path)
         return _build(tp, value, key, path)
     if origin is tuple:
         if isinstance(value, str) and args[-1] is Ellipsis:
@@ -446,6 +470,21 @@ def _value(tp: Any, value: Any, key: str, path: Path) -> Any:
     if (tp in (int, float) and isinstance(value, bool)) or not isinstance(value, tp):
         raise ConfigError(f"{path}: key '{key}' must be {tp.__name__}, got {value!r}")
     return value
+
+
+def _reasoning(value: Any, key: str, path: Path) -> dict[str, Any]:
+    """`models[].reasoning` as a mapping: `off` (YAML reads a bare off as false) and `greedy`
+    name a mode, a mapping of samples, temperature and seed is the `sample` mode."""
+    if value is False or value == "off":
+        return {"mode": "off"}
+    if value == "greedy":
+        return {"mode": "greedy"}
+    if isinstance(value, dict):
+        return {"mode": "sample", **value}
+    raise ConfigError(
+        f"{path}: key '{key}' must be off, greedy or {{samples: K, temperature: τ, seed: s}}, "
+        f"got {value!r}"
+    )
 
 
 def with_overrides(
@@ -762,6 +801,7 @@ def _check_models(cfg: Config, c: _Checker) -> None:
                     f"{m.study_role!r} is also models[{roles[m.study_role]}]'s: one guard per role",
                 )
             roles[m.study_role] = i
+        _check_reasoning(m, f"models[{i}]", c)
         if m.model.startswith(EMBEDDED_PREFIX):
             embedded = m.model[len(EMBEDDED_PREFIX) :]
             words = cfg.prompt.verbalizer
@@ -786,6 +826,19 @@ def _check_models(cfg: Config, c: _Checker) -> None:
                 )
             if not (folder / "config.json").is_file():
                 c.bad(f"models[{i}].model", f"{m.model!r} is a folder without a config.json")
+
+
+def _check_reasoning(m: ModelConfig, key: str, c: _Checker) -> None:
+    """A known reasoning mode; K ≥ 1 samples at a finite temperature above 0 (greedy and off
+    draw nothing); a positive cap."""
+    r = m.reasoning
+    c.one_of(f"{key}.reasoning.mode", r.mode, REASONING_MODES)
+    c.positive(f"{key}.reasoning.samples", r.samples)
+    if not (math.isfinite(r.temperature) and r.temperature > 0):
+        c.bad(f"{key}.reasoning.temperature", f"must be above 0, got {r.temperature}")
+    if r.mode != "sample" and r.samples != 1:
+        c.bad(f"{key}.reasoning.samples", f"is 1 when reasoning is {r.mode}, got {r.samples}")
+    c.positive(f"{key}.max_reasoning_tokens", m.max_reasoning_tokens)
 
 
 def _check_prompt(cfg: Config, c: _Checker) -> None:

@@ -4,7 +4,14 @@ import re
 
 import pytest
 
-from guardcal.config import CONFIG_DIR, ConfigError, UnknownModelError, load_config, resolve_path
+from guardcal.config import (
+    CONFIG_DIR,
+    ConfigError,
+    UnknownModelError,
+    config_text,
+    load_config,
+    resolve_path,
+)
 
 
 def write(tmp_path, text):
@@ -88,11 +95,45 @@ def test_minimal_config_gets_the_study_defaults(tmp_path):
             "dataset.label_values",
         ),
         (lambda t: t.replace("models:\n  - {name: g, model: some/guard}", "models: []"), "models"),
+        (lambda t: t.replace("some/guard}", "some/guard, reasoning: on}"), "models[0].reasoning"),
+        (
+            lambda t: t.replace("some/guard}", "some/guard, reasoning: {samples: 0}}"),
+            "models[0].reasoning.samples",
+        ),
+        (
+            lambda t: t.replace("some/guard}", "some/guard, reasoning: {temperature: 0}}"),
+            "models[0].reasoning.temperature",
+        ),
+        (
+            lambda t: t.replace("some/guard}", "some/guard, reasoning: {sampels: 3}}"),
+            "models[0].reasoning.sampels",
+        ),
+        (
+            lambda t: t.replace("some/guard}", "some/guard, max_reasoning_tokens: 0}"),
+            "models[0].max_reasoning_tokens",
+        ),
     ],
 )
 def test_errors_name_the_bad_key(tmp_path, edit, key):
     with pytest.raises(ConfigError, match=re.escape(f"'{key}'")):
         load_config(write(tmp_path, edit(MINIMAL)))
+
+
+def test_reasoning_is_off_greedy_or_k_samples_and_survives_the_run_copy(tmp_path):
+    models = """models:
+  - {name: quiet, model: some/guard, reasoning: off}
+  - {name: greedy, model: some/guard, reasoning: greedy, max_reasoning_tokens: 64}
+  - {name: sampled, model: some/guard, reasoning: {samples: 3, temperature: 0.7, seed: 5}}
+  - {name: plain, model: some/guard}
+"""
+    cfg = load_config(write(tmp_path, MINIMAL.split("models:")[0] + models))
+    got = [(m.reasoning.mode, m.reasoning.on, m.reasoning.samples) for m in cfg.models]
+    assert got == [("off", False, 1), ("greedy", True, 1), ("sample", True, 3), ("off", False, 1)]
+    assert cfg.models[2].reasoning.temperature == 0.7 and cfg.models[2].reasoning.seed == 5
+    assert [m.max_reasoning_tokens for m in cfg.models] == [1024, 64, 1024, 1024]
+    copy = tmp_path / "run.yaml"
+    copy.write_text(config_text(cfg), encoding="utf-8")
+    assert load_config(copy).models == cfg.models
 
 
 def test_unreadable_configs_name_the_file(tmp_path):

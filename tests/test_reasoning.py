@@ -4,15 +4,21 @@ that step; sampled traces are reproducible bit for bit; K verdicts average as di
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from harmony_tokenizer import harmony_encoding
 from scipy.special import softmax
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from guardcal import scores
+from guardcal.extraction.extract import run_extraction
+from guardcal.extraction.formats import FORMATS, conversation
 from guardcal.extraction.forward import LastHidden
+from guardcal.extraction.guards import guard_spec
 from guardcal.extraction.reasoning import (
     Sampling,
     Trace,
@@ -23,6 +29,10 @@ from guardcal.extraction.reasoning import (
     traces_frame,
     traces_of,
 )
+from guardcal.extraction.scoring import render_record
+from guardcal.guard import CalibratedGuard
+from guardcal.records import load_split
+from guardcal.reporting import pipeline
 from guardcal.traces import TRACES, read_traces, trace_fingerprint
 
 HARMONY_FINAL = "<|start|>assistant<|channel|>final<|message|>"
@@ -190,3 +200,141 @@ def test_trace_files_are_sharded_fingerprinted_and_assembled_like_scores(make_co
     assert whole["token_ids"].map(list).tolist() == [[16], [15, 16], []]
     assert scores.read_meta(cfg.layout.traces("g", "test")) == meta
     assert not scores.is_current(cfg.layout.traces("g", "test"), {**meta, "max": 2})
+
+
+def gpt_oss_guard(folder, **settings) -> dict:
+    """A model entry for the tiny gpt-oss as gpt-oss-safeguard, reasoning as `settings` say."""
+    return {"name": "safeguard", "model": str(folder), "format": "gpt_oss_safeguard", **settings}
+
+
+def test_guardcal_score_reads_generates_verdict_after_each_trace_and_a_new_cap_regenerates(
+    tiny_gpt_oss, make_config, gpt_oss
+):
+    model, tokenizer = gpt_oss
+    entry = gpt_oss_guard(tiny_gpt_oss, reasoning="greedy", max_reasoning_tokens=6)
+    cfg = make_config(models=[entry], limit=3)
+    run_extraction(cfg, splits=["test"])
+    spec = guard_spec(cfg, "safeguard")
+    traces = read_traces(cfg, "safeguard", "test")
+    got = scores.read_scores(cfg, "safeguard", "test")
+    assert (traces["stop"] == "cap").all() and (traces["n_tokens"] == 6).all()  # all forced
+    assert traces["text"].str.len().gt(0).all()
+    words = tokenizer.convert_tokens_to_ids(["0", "1"])
+    frame = load_split(cfg, "test")
+    for (_, record), (_, trace), (_, row) in zip(
+        frame.iterrows(), traces.iterrows(), got.iterrows(), strict=True
+    ):
+        ids = spec.prompt.encode([render_record(spec, record)])[0]
+        assert ids[-3:] == tokenizer.encode("<|channel|>analysis<|message|>")  # forced start
+        forced = tokenizer.encode("<|end|><|start|>assistant<|channel|>final<|message|>")
+        step = [*ids, *trace["token_ids"], *forced]
+        assert generated(model, ids, 6)[0] == list(trace["token_ids"])  # generate()'s own
+        _, logits = generated(model, step, 1)
+        expected = logits[0][0, words].double().cpu().numpy()
+        ours = row[["logit_safe", "logit_unsafe"]].to_numpy(dtype=np.float64)
+        np.testing.assert_allclose(ours, expected, atol=1e-4)
+
+    path = cfg.layout.traces("safeguard", "test")
+    first, stamp = scores.read_meta(path), path.stat().st_mtime_ns
+    assert first["reasoning"]["max_reasoning_tokens"] == 6
+    run_extraction(cfg, splits=["test"])  # nothing changed: nothing regenerated
+    assert path.stat().st_mtime_ns == stamp
+    shorter = make_config(models=[{**entry, "max_reasoning_tokens": 4}], limit=3)
+    run_extraction(shorter, splits=["test"])
+    assert read_traces(shorter, "safeguard", "test")["n_tokens"].tolist() == [4, 4, 4]
+    assert scores.read_meta(path)["reasoning"]["max_reasoning_tokens"] == 4
+    rescored = scores.read_scores(shorter, "safeguard", "test")
+    assert not np.allclose(rescored["logit_unsafe"], got["logit_unsafe"])  # read after new traces
+
+
+def test_k_sampled_traces_score_the_same_bit_for_bit_in_a_fresh_run(tiny_gpt_oss, make_config):
+    entry = gpt_oss_guard(
+        tiny_gpt_oss,
+        reasoning={"samples": 3, "temperature": 1.0, "seed": 11},
+        max_reasoning_tokens=4,
+    )
+    runs = [make_config(name, models=[entry], limit=2) for name in ("one", "two")]
+    for cfg in runs:
+        run_extraction(cfg, splits=["test"])
+    a, b = (scores.read_checked(cfg.layout.scores("safeguard", "test")) for cfg in runs)
+    pd.testing.assert_frame_equal(a, b)  # every float equal: bit for bit
+    traces = read_traces(runs[0], "safeguard", "test")
+    assert traces.groupby("id")["sample"].apply(list).tolist() == [[0, 1, 2], [0, 1, 2]]
+    assert a["sample_sd"].gt(0).all()  # three different traces, three different verdicts
+
+
+PROMPT = "How do I pick a lock?"
+RESPONSE = "I can't help with that."
+REASONING_GOLDENS = Path(__file__).parent / "goldens" / "reasoning"
+"""Each reasoning family's input with reasoning on, `<family>-<mode>.txt`, exact bytes."""
+
+
+def test_gpt_oss_safeguard_input_is_openai_harmonys_own_rendering(o200k_files, harmony_tok):
+    from openai_harmony import (
+        Conversation,
+        DeveloperContent,
+        Message,
+        ReasoningEffort,
+        Role,
+        SystemContent,
+    )
+
+    encoding = harmony_encoding(o200k_files)
+    fmt = FORMATS["gpt_oss_safeguard"]
+    contents = {
+        "prompt": PROMPT,
+        "response": f"Human user:\n{PROMPT}\n\nAI assistant:\n{RESPONSE}",
+    }
+    for mode, content in contents.items():
+        messages = conversation(PROMPT, RESPONSE if mode == "response" else None)
+        system = SystemContent.new().with_reasoning_effort(ReasoningEffort.MEDIUM)
+        developer = DeveloperContent.new().with_instructions(fmt.default_policy(mode))
+        ids = encoding.render_conversation_for_completion(
+            Conversation.from_messages(
+                [
+                    Message.from_role_and_content(Role.SYSTEM, system),
+                    Message.from_role_and_content(Role.DEVELOPER, developer),
+                    Message.from_role_and_content(Role.USER, content),
+                ]
+            ),
+            Role.ASSISTANT,
+        )
+        ours = fmt.text(messages, reasoning=True)
+        assert ours == encoding.decode(ids)
+        assert harmony_tok.encode(ours, add_special_tokens=False) == ids
+        assert ours == (REASONING_GOLDENS / f"gpt_oss_safeguard-{mode}.txt").read_text("utf-8")
+
+
+@pytest.mark.parametrize("path", sorted(REASONING_GOLDENS.glob("*.txt")), ids=lambda p: p.stem)
+def test_reasoning_inputs_are_golden(path):
+    name, mode = path.stem.rsplit("-", 1)
+    messages = conversation(PROMPT, RESPONSE if mode == "response" else None)
+    assert FORMATS[name].text(messages, reasoning=True) == path.read_bytes().decode("utf-8")
+
+
+def test_every_family_that_reasons_has_its_goldens_and_forced_text():
+    reasoning = {name: f for name, f in FORMATS.items() if f.reasoning is not None}
+    assert {"gpt_oss_safeguard", "guardreasoner", "granite_guardian_3_3"} <= set(reasoning)
+    goldens = {tuple(p.stem.rsplit("-", 1)) for p in REASONING_GOLDENS.glob("*.txt")}
+    for name, fmt in reasoning.items():
+        if name != "chat":
+            assert {m for n, m in goldens if n == name} == set(fmt.judges), name
+        assert fmt.reasoning.end
+        for mode in fmt.judges:
+            assert fmt.answer_lines_of(mode, reasoning=True)  # the text forced after the marker
+
+
+def test_predict_generates_traces_the_same_way_and_gives_back_the_runs_scores(
+    tiny_gpt_oss, make_config
+):
+    entry = gpt_oss_guard(tiny_gpt_oss, reasoning="greedy", max_reasoning_tokens=3)
+    cfg = make_config(models=[entry], limit=4)
+    run_extraction(cfg)
+    pipeline.write_calibrated_guard(cfg, pipeline.fit_run(cfg)["safeguard"])
+    guard = CalibratedGuard.from_run(cfg.run_dir, "safeguard")
+    assert guard.config.models[0].reasoning == cfg.models[0].reasoning
+    test = load_split(cfg, "test")
+    got = guard.predict(test, "ts")
+    run = scores.read_scores(cfg, "safeguard", "test")
+    logits = ["logit_safe", "logit_unsafe"]
+    np.testing.assert_allclose(got[logits], run[logits], rtol=0, atol=1e-9)

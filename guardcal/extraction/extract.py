@@ -76,7 +76,7 @@ def run_extraction(
         if "test" in splits and not scores.example_is_current(cfg, name, prints[name, "test"])
     }
     plan = plan_extraction(
-        {name: (spec.backbone, spec.format.name) for name, spec in specs.items()},
+        {name: pass_key(spec) for name, spec in specs.items()},
         splits,
         {split: len(frame) for split, frame in frames.items()},
         stale,
@@ -94,6 +94,14 @@ def run_extraction(
             cluster.run_plan(cfg, plan, frames, prints, batch_size)
         else:
             in_process.run_plan(cfg, specs, plan, frames, prints, batch_size)
+
+
+def pass_key(spec: GuardSpec) -> tuple[str, str]:
+    """Which guards share a forward pass: those with one backbone and format. A reasoning guard
+    has its own, since its traces (and the inputs its verdict is read from) are its own."""
+    if spec.reasoning.on:
+        return spec.backbone, f"{spec.format.name} (traces of {spec.name})"
+    return spec.backbone, spec.format.name
 
 
 def _warn_if_tiny(cfg: Config, validation: pd.DataFrame) -> None:

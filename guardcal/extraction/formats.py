@@ -52,7 +52,15 @@ REQUIRED = (
     "tokenizer",
     "sources",
 )
-OPTIONAL = ("max_messages", "user_policy", "policy_block", "chat_template", "written_lines")
+OPTIONAL = (
+    "max_messages",
+    "user_policy",
+    "policy_block",
+    "chat_template",
+    "written_lines",
+    "reasoning",
+)
+REASONING_KEYS = ("start", "end", "answer_lines", "effort")
 
 
 class FormatError(ValueError):
@@ -72,12 +80,27 @@ class Source:
 
 
 @dataclass(frozen=True)
+class Reasoning:
+    """How a family reasons before its verdict: the text forced where its trace starts (empty
+    where the guard opens the trace itself), its end-of-reasoning marker, the answer lines forced
+    after the marker, per mode, and the reasoning effort its template asks for (gpt-oss)."""
+
+    start: str
+    end: str
+    prompt_lines: tuple[str, ...] | None
+    response_lines: tuple[str, ...] | None
+    effort: str | None = None
+
+
+@dataclass(frozen=True)
 class GuardFormat:
     """One guard family's input and output conventions, read from its folder.
 
     `text(messages, policy, tokenizer)` is the model's input up to where it starts answering: the
     family's Jinja template rendered as transformers renders chat templates, with `messages`,
-    `policy` (its text) and `mode` (`prompt` or `response`). The scorer appends the answer lines
+    `policy` (its text), `mode` (`prompt` or `response`), `reasoning` (whether the guard writes a
+    trace first; a family that can carries `reasoning`) and `reasoning_effort`. The scorer appends
+    the answer lines
     (`prompt_lines` or `response_lines`): the model answers every line but the last itself (its
     own pick among the verdict words, teacher-forced), and the verdict is read by one forward pass
     after the last. `verdicts` maps each verdict word, exactly as the model writes it after that
@@ -103,6 +126,7 @@ class GuardFormat:
     policy_block: tuple[str, str] | None = None
     chat_template: str | None = None
     written_lines: tuple[str, ...] = ()
+    reasoning: Reasoning | None = None
 
     @property
     def unsafe_words(self) -> tuple[str, ...]:
@@ -115,16 +139,25 @@ class GuardFormat:
         lines = {"prompt": self.prompt_lines, "response": self.response_lines}
         return tuple(mode for mode, value in lines.items() if value is not None)
 
-    def answer_lines(self, messages: Sequence[Message]) -> tuple[str, ...]:
-        """The fixed text before each answer line, the last one before the verdict."""
+    def answer_lines(self, messages: Sequence[Message], reasoning: bool = False) -> tuple[str, ...]:
+        """The fixed text before each answer line, the last one before the verdict (after a
+        trace when `reasoning`)."""
         self.check(messages)
-        return self.answer_lines_of(judged(messages))
+        return self.answer_lines_of(judged(messages), reasoning)
 
-    def answer_lines_of(self, mode: str) -> tuple[str, ...]:
-        """The answer lines of `mode` (`prompt` or `response`), which this format classifies."""
+    def answer_lines_of(self, mode: str, reasoning: bool = False) -> tuple[str, ...]:
+        """The answer lines of `mode` (`prompt` or `response`), which this format classifies;
+        with `reasoning`, those forced after the trace's end-of-reasoning marker."""
         lines = self.prompt_lines if mode == "prompt" else self.response_lines
         if lines is None:
             raise FormatError(f"format {self.name!r} does not classify a {mode}")
+        if reasoning:
+            if self.reasoning is None:
+                raise FormatError(f"format {self.name!r} does not reason before its verdict")
+            after = (
+                self.reasoning.prompt_lines if mode == "prompt" else self.reasoning.response_lines
+            )
+            return lines if after is None else after
         return lines
 
     def check(self, messages: Sequence[Message]) -> None:
@@ -182,9 +215,16 @@ class GuardFormat:
         raise FormatError(f"format {self.name!r} has no policy file for {mode}: {candidates[-1]}")
 
     def text(
-        self, messages: Sequence[Message], policy: str | None = None, tokenizer: Any = None
+        self,
+        messages: Sequence[Message],
+        policy: str | None = None,
+        tokenizer: Any = None,
+        reasoning: bool = False,
     ) -> str:
-        """The rendered input, special tokens as text; a tokenizer's own BOS is not included."""
+        """The rendered input, special tokens as text; a tokenizer's own BOS is not included.
+        With `reasoning` the template asks the guard to reason first, where it can."""
+        if reasoning and self.reasoning is None:
+            raise FormatError(f"format {self.name!r} does not reason before its verdict")
         self.check(messages)
         mode = judged(messages)
         if policy is None:
@@ -202,6 +242,8 @@ class GuardFormat:
                 messages=[dict(m) for m in messages],
                 policy=policy,
                 mode=mode,
+                reasoning=reasoning,
+                reasoning_effort=self.reasoning.effort if self.reasoning else None,
                 add_generation_prompt=True,
             )
         except TemplateError as exc:
@@ -344,6 +386,36 @@ def _sources(path: Path, raw: Any) -> tuple[Source, ...]:
     return tuple(sources)
 
 
+def _reasoning(path: Path, raw: Any, lines: Mapping[str, Any]) -> Reasoning | None:
+    """A format's `reasoning` entry: its end marker (required), start, effort and the answer
+    lines after the marker (for modes the format classifies)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or "end" not in raw:
+        raise _fail(path, "reasoning", f"must be a mapping with `end` (keys {REASONING_KEYS})")
+    unknown = sorted(set(raw) - set(REASONING_KEYS))
+    if unknown:
+        raise _fail(path, "reasoning", f"unknown keys {unknown} (allowed: {REASONING_KEYS})")
+    for key in ("start", "end", "effort"):
+        if key in raw and not isinstance(raw[key], str):
+            raise _fail(path, f"reasoning.{key}", f"must be a string, got {raw[key]!r}")
+    if not raw["end"]:
+        raise _fail(path, "reasoning.end", "needs the end-of-reasoning marker")
+    after = raw.get("answer_lines", {})
+    if not isinstance(after, dict) or set(after) - set(lines):
+        raise _fail(path, "reasoning.answer_lines", f"must map some of {sorted(lines)} to lines")
+    for mode, value in after.items():
+        if not _strings(path, f"reasoning.answer_lines.{mode}", value):
+            raise _fail(path, f"reasoning.answer_lines.{mode}", "needs the text after the marker")
+    return Reasoning(
+        start=raw.get("start", ""),
+        end=raw["end"],
+        prompt_lines=tuple(after["prompt"]) if "prompt" in after else None,
+        response_lines=tuple(after["response"]) if "response" in after else None,
+        effort=raw.get("effort"),
+    )
+
+
 def load_format(folder: Path) -> GuardFormat:
     """The format a family's folder defines, or an error naming the file and the key."""
     path = folder / "format.yaml"
@@ -408,8 +480,14 @@ def load_format(folder: Path) -> GuardFormat:
         policy_block=tuple(block) if block is not None else None,
         chat_template=raw.get("chat_template"),
         written_lines=_strings(path, "written_lines", raw.get("written_lines", [])),
+        reasoning=_reasoning(path, raw.get("reasoning"), lines),
     )
-    earlier = {line for mode in fmt.judges for line in fmt.answer_lines_of(mode)[:-1]}
+    earlier = {
+        line
+        for mode in fmt.judges
+        for thinking in (False, True)[: 1 + (fmt.reasoning is not None)]
+        for line in fmt.answer_lines_of(mode, thinking)[:-1]
+    }
     if not set(fmt.written_lines) <= earlier:
         raise _fail(path, "written_lines", "must be answer lines before a verdict's line")
     if fmt.policy != "none" and fmt.policy != TAXONOMY:
@@ -534,6 +612,12 @@ def check_models(cfg: Config) -> None:
             fmt = spec_format(spec)
         except FormatError as exc:
             raise ConfigError(f"{cfg.source_file}: models[{i}].format: {exc}") from None
+        if spec.reasoning.on and fmt.reasoning is None:
+            thinking = [f.name for f in FORMATS.values() if f.reasoning is not None]
+            raise ConfigError(
+                f"{cfg.source_file}: models[{i}].reasoning: format {fmt.name!r} does not reason "
+                f"before its verdict; the formats that do: {', '.join(thinking)}"
+            )
         if cfg.prompt.input == "study" and fmt.name != STUDY_FORMAT:
             raise ConfigError(
                 f"{cfg.source_file}: prompt.input: `study` is the study's {STUDY_FORMAT} input;"

@@ -25,13 +25,16 @@ from guardcal.config import (
     ConfigError,
     ModelConfig,
     PromptConfig,
+    ReasoningConfig,
     load_config,
     read_policy_file,
 )
 from guardcal.extraction import finetune
 from guardcal.extraction.context import checkpoint_context, token_limit
 from guardcal.extraction.formats import (
+    FormatError,
     GuardFormat,
+    Reasoning,
     binary_levels,
     check_models,
     conversation,
@@ -55,6 +58,9 @@ from guardcal.layout import cache_dir
 
 ROW_POLICIES = {SMOLLM2_FINETUNED: "beavertails", SMOLLM2_MLCOMMONS: "llama_guard_3"}
 """The embedded guards with fitted verdict rows, and the policy each one's rows learn."""
+FORCED_ROOM = 64
+"""Tokens kept free after a reasoning guard's longest trace for the text forced before its
+verdict (the marker, a channel header, answer lines)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,13 +98,32 @@ class GuardSpec:
         """The guard's tokenizer (no weights load)."""
         return load_tokenizer(self.checkpoint)
 
+    @property
+    def reasoning(self) -> ReasoningConfig:
+        """Whether and how the guard writes a trace before its verdict (`models[].reasoning`)."""
+        return self.entry.reasoning
+
+    @property
+    def markers(self) -> Reasoning:
+        """Where a reasoning guard's trace starts and ends: its format's (`reasoning:`)."""
+        if self.format.reasoning is None:
+            raise FormatError(f"format {self.format.name!r} does not reason before its verdict")
+        return self.format.reasoning
+
     @cached_property
     def prompt(self) -> GuardPrompt:
         """The policy prompt in the guard's format and the run's taxonomy and input mode, with
-        the run's policy where the format takes one (written by the user, or built in by name)."""
+        the run's policy where the format takes one (written by the user, or built in by name);
+        a reasoning guard's input ends where its trace begins."""
         s = self.settings
         return GuardPrompt(
-            s.taxonomy, self.format.name, self.tokenizer, s.input, s.policy, self.policy_text
+            s.taxonomy,
+            self.format.name,
+            self.tokenizer,
+            s.input,
+            s.policy,
+            self.policy_text,
+            reasoning=self.reasoning.on,
         )
 
     @property
@@ -106,6 +131,11 @@ class GuardSpec:
         """How a three-level verdict's `controversial` counts in p(unsafe): the entry's own rule
         (a strict or a loose view of the guard), else the run's `prompt.controversial`."""
         return self.entry.controversial or self.settings.controversial
+
+    def answer_lines(self, mode: str) -> tuple[str, ...]:
+        """The format's fixed text before each answer line in `mode` (a reasoning guard's: the
+        text forced after its end-of-reasoning marker)."""
+        return self.format.answer_lines_of(mode, reasoning=self.reasoning.on)
 
     @cached_property
     def verdict_words(self) -> dict[str, str]:
@@ -118,16 +148,19 @@ class GuardSpec:
     @cached_property
     def verbalizer(self) -> Verbalizer:
         """The verdict tokens where the model writes them, the same in every mode the format
-        judges."""
+        judges (after a reasoning guard's end-of-reasoning marker, the text its verdict
+        follows)."""
         words = self.verdict_words
         first = next(iter(words))
         sequence = self.settings.label_score == "sequence"
+        trace = self.markers.start + self.markers.end if self.reasoning.on else ""
         found = {}
         try:
             for mode in self.format.judges:
                 probe = conversation("x", "x" if mode == "response" else None)
                 lines = self.prompt.answer_lines(probe)
-                context = self.prompt.text(probe) + "".join(line + first for line in lines[:-1])
+                context = self.prompt.text(probe) + trace
+                context += "".join(line + first for line in lines[:-1])
                 found[mode] = verbalizer_in_context(
                     self.tokenizer, context + lines[-1], words, sequence
                 )
@@ -149,8 +182,12 @@ class GuardSpec:
 
     @cached_property
     def token_limit(self) -> int | None:
-        """The longest input the guard reads: its context, or `prompt.max_tokens` if lower."""
-        return token_limit(checkpoint_context(self.checkpoint), self.settings.max_tokens)
+        """The longest input the guard reads: its context, or `prompt.max_tokens` if lower; a
+        reasoning guard's leaves room for its longest trace and the text forced after it."""
+        limit = token_limit(checkpoint_context(self.checkpoint), self.settings.max_tokens)
+        if limit is None or not self.reasoning.on:
+            return limit
+        return max(1, limit - self.entry.max_reasoning_tokens - FORCED_ROOM)
 
     @cached_property
     def backbone(self) -> str:
@@ -177,7 +214,7 @@ class GuardSpec:
         file's fingerprint carries it; a calibrated guard's file keeps it to re-identify the
         guard."""
         s, verb = self.settings, self.verbalizer
-        lines = self.format.response_lines or self.format.prompt_lines
+        lines = self.answer_lines("response" if "response" in self.format.judges else "prompt")
         return {
             "model": self.entry.model,
             "revision": self.revision,
@@ -194,6 +231,21 @@ class GuardSpec:
             "verbalizer": verb.as_meta(),
             "controversial": self.controversial if "controversial" in verb.levels else None,
             "label_score": s.label_score,
+            **({"reasoning": self.trace_settings} if self.reasoning.on else {}),
+        }
+
+    @property
+    def trace_settings(self) -> dict[str, Any]:
+        """What a reasoning guard's traces depend on beyond its input: how they are drawn, how
+        long they may grow, where they start and end."""
+        r, markers = self.reasoning, self.markers
+        drawn = {"samples": r.samples, "temperature": r.temperature, "seed": r.seed}
+        return {
+            "mode": r.mode,
+            **(drawn if r.mode == "sample" else {}),
+            "max_reasoning_tokens": self.entry.max_reasoning_tokens,
+            "start": markers.start,
+            "end": markers.end,
         }
 
 

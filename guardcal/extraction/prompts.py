@@ -55,7 +55,10 @@ class GuardPrompt:
         input: str = "model",
         policy_name: str | None = None,
         policy_text: str | None = None,
+        reasoning: bool = False,
     ) -> None:
+        """`reasoning`: the guard writes a trace before its verdict (its format's `reasoning`
+        entry): the input asks for it and ends where the trace begins."""
         self.guard = format_named(format)
         if input not in INPUT_MODES:
             raise ValueError(f"unknown input mode {input!r}; use one of {INPUT_MODES}")
@@ -72,6 +75,9 @@ class GuardPrompt:
         self.policy_text = policy_text if self.guard.user_policy else None
         if self.policy_name is not None:
             self.guard.default_policy(self.guard.judges[0], self.policy_name)  # fail early
+        if reasoning and self.guard.reasoning is None:
+            raise ValueError(f"format {format!r} does not reason before its verdict")
+        self.reasoning = reasoning
 
     @property
     def add_special_tokens(self) -> bool:
@@ -91,11 +97,13 @@ class GuardPrompt:
 
     def text(self, messages: Sequence[Message]) -> str:
         """The rendered conversation, up to where the model starts answering."""
-        return self.guard.text(messages, self.policy(judged(messages)), self.tokenizer)
+        policy = self.policy(judged(messages))
+        return self.guard.text(messages, policy, self.tokenizer, self.reasoning)
 
     def answer_lines(self, messages: Sequence[Message]) -> tuple[str, ...]:
-        """The fixed text before each answer line; the verdict follows the last one."""
-        return self.guard.answer_lines(messages)
+        """The fixed text before each answer line; the verdict follows the last one (a reasoning
+        guard's: forced after its trace's end-of-reasoning marker)."""
+        return self.guard.answer_lines(messages, self.reasoning)
 
     def render(
         self,
@@ -104,9 +112,11 @@ class GuardPrompt:
         messages: Sequence[Message] | None = None,
     ) -> str:
         """The model input, special tokens as text, ending with the fixed text before the first
-        answer (for all but WildGuard's response harm, the verdict itself); tokenize it with
-        `encode`."""
+        answer (for all but WildGuard's response harm, the verdict itself) — or, for a guard
+        that reasons, with the text its trace starts with; tokenize it with `encode`."""
         messages = messages if messages is not None else conversation(prompt, response)
+        if self.reasoning:
+            return self.text(messages) + self.guard.reasoning.start
         return self.text(messages) + self.answer_lines(messages)[0]
 
     def encode(self, texts: list[str]) -> list[list[int]]:
@@ -130,10 +140,15 @@ class GuardPrompt:
 
     def template_hash(self) -> str:
         """A digest of everything that shapes the input (for cache fingerprints): the rendered
-        strings of the modes the format judges, its later answer lines, and whether the
+        strings of the modes the format judges, its later answer lines (a reasoning guard's:
+        its end-of-reasoning marker and all the lines forced after it), and whether the
         tokenizer adds its special tokens."""
         renders = {"response": ("{prompt}", "{response}"), "prompt": ("{prompt}", None)}
         probe = "\0".join(self.render(*renders[m]) for m in renders if m in self.guard.judges)
+        if self.reasoning:
+            probe += "\0reasoning\0" + self.guard.reasoning.end
+            for mode in self.guard.judges:
+                probe += "\0" + "\0".join(self.guard.answer_lines_of(mode, reasoning=True))
         lines = self.guard.response_lines or ()
         if len(lines) > 1:  # answer lines the scorer appends after the model's own answers
             probe += "\0" + "\0".join(lines)

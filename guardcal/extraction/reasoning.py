@@ -17,6 +17,8 @@ from scipy.special import log_softmax, logsumexp, softmax
 from tqdm.auto import tqdm
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
+from guardcal.config import ReasoningConfig
+
 STOPS = ("marker", "cap", "eos")
 """Why a trace ended: the guard wrote the end-of-reasoning marker, the trace reached
 `max_reasoning_tokens`, or the guard wrote its end-of-sequence token first. Only after `marker`
@@ -35,6 +37,13 @@ class Sampling:
     samples: int = 1
     temperature: float | None = None
     seed: int = 0
+
+    @classmethod
+    def of(cls, config: ReasoningConfig) -> Sampling:
+        """A model entry's `reasoning` setting (which is on) as a way to draw traces."""
+        if config.mode == "greedy":
+            return cls()
+        return cls(config.samples, config.temperature, config.seed)
 
     def __post_init__(self) -> None:
         if self.samples < 1:

@@ -1,5 +1,6 @@
 """The label-logit scorer: one forward pass per example, each guard's verdict logits read at the
-last position; the fingerprint a scores file carries; the report's example input and answer."""
+last position (after its generated trace, for a guard that reasons first); the fingerprint a
+scores file carries; the report's example input and answer."""
 
 from __future__ import annotations
 
@@ -21,11 +22,19 @@ from guardcal.extraction.forward import (
     default_batch_size,
     final_hidden,
     hidden_after,
+    prefix_ids,
     roles_of,
     truncate_words,
 )
 from guardcal.extraction.guards import Guard, GuardSpec
 from guardcal.extraction.prompts import GuardPrompt
+from guardcal.extraction.reasoning import (
+    Sampling,
+    Trace,
+    TraceWriter,
+    continuation,
+    mean_of_samples,
+)
 from guardcal.records import dataset_fingerprint
 from guardcal.version import __version__
 
@@ -108,18 +117,21 @@ def answered_hidden(
     frame: pd.DataFrame,
     first: torch.Tensor,
     tokens: Sequence[Sequence[int]],
+    written: Sequence[str] | None = None,
 ) -> tuple[torch.Tensor, list[str]]:
     """Hidden states at the verdict for formats whose verdict follows earlier answer lines
     (WildGuard's response harm): each earlier line is answered by the guard itself, its
     higher-scoring verdict word teacher-forced (a line the format says the guard writes in its
     own words, PolyGuard's categories, by greedy generation to the line's end), then one more
-    forward pass (docs/design.md)."""
+    forward pass (docs/design.md). `written`: what each row's guard wrote (and was forced)
+    after its input through the first answer line (a reasoning guard's trace)."""
     spec = guard.spec
     prompt, words = spec.prompt, spec.verbalizer.words
     sequence = spec.settings.label_score == "sequence"
     messages = conversations(frame, spec.settings.max_response_words)
     lines = [prompt.answer_lines(m) for m in messages]
-    texts = [prompt.text(m) + ls[0] for m, ls in zip(messages, lines, strict=True)]
+    after = written if written is not None else [""] * len(messages)
+    texts = [prompt.render("", messages=m) + w for m, w in zip(messages, after, strict=True)]
     roles = roles_of(frame)
     answers: list[list[str]] = [[] for _ in messages]
     hidden = first.clone()
@@ -149,17 +161,81 @@ def score_frame(
     frame: pd.DataFrame,
     encoder: LastHidden | None = None,
     progress: tqdm | None = None,
+    traces: Sequence[Sequence[Trace]] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Scores of every row of `frame` for guards that share one backbone and format, from ONE
     forward pass per row after the fixed text before the verdict (plus one per earlier answer
     line where the format has them): `{name: DataFrame[id, label, logit_safe, logit_unsafe,
-    label_mass]}`, with a three-level guard's `level_logit_*` and earlier `answers` beside."""
+    label_mass]}`, with a three-level guard's `level_logit_*` and earlier `answers` beside.
+
+    A guard that reasons first has its verdict read after its trace: each row's `traces` (one
+    per sample), generated here when not given; with K samples, its scores are the mean of the
+    K verdict distributions, with their spread (`sample_sd`)."""
     spec = guards[0].spec
-    if len({(g.spec.backbone, g.spec.format.name) for g in guards}) > 1:
-        raise ValueError("score_frame needs guards that share one backbone and prompt format")
+    if len({(g.spec.backbone, g.spec.format.name, g.spec.reasoning) for g in guards}) > 1:
+        raise ValueError(
+            "score_frame needs guards that share one backbone, prompt format and reasoning"
+        )
+    if not spec.reasoning.on:
+        return verdict_scores(guards, frame, encoder, progress)
+    if traces is None:
+        traces = generate_traces(guards[0], frame, progress)
+    samples = spec.reasoning.samples
+    rows = frame.iloc[np.repeat(np.arange(len(frame)), samples)]
+    messages = conversations(rows, spec.settings.max_response_words)
+    flat = [trace for row in traces for trace in row]
+    continued = [
+        continuation(spec.tokenizer, trace, spec.markers.end, spec.prompt.answer_lines(m)[0])
+        for trace, m in zip(flat, messages, strict=True)
+    ]
+    scored = verdict_scores(guards, rows, encoder, None, continued)
+    return {name: mean_of_samples(s, samples) for name, s in scored.items()}
+
+
+def generate_traces(
+    guard: Guard, frame: pd.DataFrame, progress: tqdm | None = None
+) -> list[list[Trace]]:
+    """Every row's traces (one per sample) for a guard that reasons, batched on the key/value
+    cache from its rendered input (which ends with the text its trace starts with), the policy
+    prefix its inputs share computed once per judged role."""
+    spec = guard.spec
+    writer = TraceWriter(
+        guard.model,
+        spec.tokenizer,
+        spec.markers.end,
+        spec.entry.max_reasoning_tokens,
+        Sampling.of(spec.reasoning),
+    )
+    inputs = guard_inputs(spec, frame, f"guard {spec.name!r}")
+    keys = frame["id"].astype(str).tolist()
+    roles = roles_of(frame)
+    out: list[list[Trace]] = [[] for _ in inputs]
+    for role in sorted(set(roles)):
+        rows = [i for i, r in enumerate(roles) if r == role]
+        prefix = prefix_ids(spec.prompt, spec.tokenizer, role)
+        traces = writer([inputs[i] for i in rows], [keys[i] for i in rows], progress, prefix)
+        for i, trace in zip(rows, traces, strict=True):
+            out[i] = trace
+    return out
+
+
+def verdict_scores(
+    guards: Sequence[Guard],
+    frame: pd.DataFrame,
+    encoder: LastHidden | None = None,
+    progress: tqdm | None = None,
+    continued: Sequence[tuple[list[int], str]] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """`score_frame`'s verdict pass; `continued` holds what follows each row's input up to its
+    first answer line (a trace and the text forced after it), as ids and as text."""
+    spec = guards[0].spec
     model = guards[0].model
     encoder = encoder or LastHidden(model, default_batch_size(model))
     sequences = guard_inputs(spec, frame, f"guard {spec.name!r}")
+    written = None
+    if continued is not None:
+        sequences = [[*s, *ids] for s, (ids, _) in zip(sequences, continued, strict=True)]
+        written = [text for _, text in continued]
     sequence = spec.settings.label_score == "sequence"
     verb = spec.verbalizer
     tokens = verb.tokens if sequence else tuple(word[:1] for word in verb.tokens)
@@ -172,13 +248,13 @@ def score_frame(
         sequences=sequences,
         steps=continuations(tokens),
     )
-    answered = len(spec.format.response_lines or ()) > 1
+    answered = any(len(spec.answer_lines(mode)) > 1 for mode in spec.format.judges)
     out = {}
     for guard in guards:
         answers = None
         at_verdict = hidden
         if answered:
-            at_verdict, answers = answered_hidden(guard, encoder, frame, hidden, tokens)
+            at_verdict, answers = answered_hidden(guard, encoder, frame, hidden, tokens, written)
         scores = label_scores(guard.model, at_verdict, tokens, sequence)
         logit_safe, logit_unsafe = binary_logits(guard.spec.classes, scores[:, :-1])
         columns = {

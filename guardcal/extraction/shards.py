@@ -1,6 +1,7 @@
 """The shard steps both executors share (`in_process` and `cluster`): load a forward pass's
-guards, find a split's missing shards, score and write one shard, assemble a split's file, and
-write a guard's report example. Every file they write is the same whichever executor runs them."""
+guards, find a split's missing shards, score and write one shard (a reasoning guard's traces
+first, kept as their own shard files), assemble a split's files, and write a guard's report
+example. Every file they write is the same whichever executor runs them."""
 
 from __future__ import annotations
 
@@ -16,7 +17,15 @@ from guardcal.config import Config
 from guardcal.extraction.forward import LastHidden, default_batch_size
 from guardcal.extraction.guards import Guard, GuardSpec, load_guard
 from guardcal.extraction.plan import SplitWork
-from guardcal.extraction.scoring import example_record, guard_answer, score_frame
+from guardcal.extraction.reasoning import Trace, traces_frame, traces_of
+from guardcal.extraction.scoring import (
+    example_record,
+    generate_traces,
+    guard_answer,
+    render_record,
+    score_frame,
+)
+from guardcal.traces import TRACES, trace_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +36,16 @@ Prints = Mapping[tuple[str, str], dict[str, Any]]
 def write_example(
     cfg: Config, guard: Guard, frame: pd.DataFrame, test_fingerprint: dict[str, Any]
 ) -> None:
-    """Save the report's example for a guard whose test scores are finished."""
+    """Save the report's example for a guard whose test scores are finished (a reasoning
+    guard's answer: the first line of its kept trace, not another generation)."""
     record = example_record(frame)
-    text, answer = guard_answer(guard, record)
+    if guard.spec.reasoning.on:
+        traces = scores.read_checked(cfg.layout.traces(guard.name, "test"))
+        trace = traces[traces["id"].astype(str) == str(record["id"])].iloc[0]["text"]
+        text = render_record(guard.spec, record)
+        answer = next((line.strip() for line in trace.splitlines() if line.strip()), "")
+    else:
+        text, answer = guard_answer(guard, record)
     example = {"id": record["id"], "input": text, "answer": answer}
     scores.write_example(cfg, guard.name, {**example, "fingerprint": test_fingerprint})
 
@@ -91,16 +107,64 @@ def score_shard(
     encoder: LastHidden,
     progress: tqdm | None = None,
 ) -> None:
-    """Score one shard for guards sharing a backbone and write each guard's shard file."""
-    for name, frame_scores in score_frame(guards, part, encoder, progress).items():
+    """Score one shard for guards sharing a backbone and write each guard's shard file (a
+    reasoning guard — alone in its pass — reads its verdicts after its traces)."""
+    traces = None
+    if guards[0].spec.reasoning.on:
+        (guard,) = guards
+        traces = shard_traces(cfg, guard, work, index, part, prints[guard.name], progress)
+    for name, frame_scores in score_frame(guards, part, encoder, progress, traces).items():
         scores.write_shard(
             cfg, name, work.split, frame_scores, prints[name], index, work.count, work.size
         )
 
 
+def shard_traces(
+    cfg: Config,
+    guard: Guard,
+    work: SplitWork,
+    index: int,
+    part: pd.DataFrame,
+    fingerprint: dict[str, Any],
+    progress: tqdm | None = None,
+) -> list[list[Trace]]:
+    """A reasoning guard's traces of one shard: from its split's trace file or its shard file
+    when their fingerprint (the generation settings among it) matches, else generated and
+    written as a shard file first, so a rerun that only rescores generates nothing."""
+    meta, name = trace_fingerprint(fingerprint), guard.name
+    ids = part["id"].astype(str).tolist()
+    samples = guard.spec.reasoning.samples
+    for path, expected in (
+        (cfg.layout.traces(name, work.split), meta),
+        (
+            cfg.layout.trace_shard(name, work.split, index, work.count),
+            scores.shard_meta(meta, index, work.count, work.size),
+        ),
+    ):
+        if scores.is_current(path, expected):
+            if progress is not None:
+                progress.update(len(part))
+            return traces_of(scores.read_checked(path), ids, samples)
+    traces = generate_traces(guard, part, progress)
+    frame = traces_frame(ids, traces, guard.tokenizer)
+    scores.write_shard(cfg, name, work.split, frame, meta, index, work.count, work.size, TRACES)
+    return traces
+
+
 def assemble_split(cfg: Config, work: SplitWork, prints: Mapping[str, dict[str, Any]]) -> None:
-    """Join each guard's finished shards of a split into its scores file (once all are there)."""
+    """Join each guard's finished shards of a split into its scores file (once all are there),
+    and a reasoning guard's trace shards into its trace file."""
     for name in work.guards:
+        if "reasoning" in prints[name]:
+            scores.assemble(
+                cfg,
+                name,
+                work.split,
+                trace_fingerprint(prints[name]),
+                work.count,
+                work.size,
+                TRACES,
+            )
         if not scores.assemble(cfg, name, work.split, prints[name], work.count, work.size):
             if len(work.shards) < work.count:
                 log.info("%s / %s: waiting for the other nodes' shards", name, work.split)
