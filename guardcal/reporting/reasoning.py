@@ -103,7 +103,7 @@ def trace_html(cfg: Config, entry: ModelConfig) -> str:
     return (
         f"<p>Guard <b>{html.escape(entry.name)}</b>, test example "
         f"<code>{html.escape(str(row['id']))}</code>: {int(row['n_tokens'])} tokens; "
-        f"{ended}.</p>\n<pre class=\"trace\" style=\"{TRACE_STYLE}\">"
+        f'{ended}.</p>\n<pre class="trace" style="{TRACE_STYLE}">'
         f"{html.escape(row['text'])}</pre>"
     )
 
