@@ -14,7 +14,7 @@ from harmony_tokenizer import harmony_encoding
 from scipy.special import softmax
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from guardcal import scores
+from guardcal import artifact, scores
 from guardcal.extraction.extract import run_extraction
 from guardcal.extraction.formats import FORMATS, conversation
 from guardcal.extraction.forward import LastHidden
@@ -330,11 +330,13 @@ def test_predict_generates_traces_the_same_way_and_gives_back_the_runs_scores(
     entry = gpt_oss_guard(tiny_gpt_oss, reasoning="greedy", max_reasoning_tokens=3)
     cfg = make_config(models=[entry], limit=4)
     run_extraction(cfg)
-    pipeline.write_calibrated_guard(cfg, pipeline.fit_run(cfg)["safeguard"])
-    guard = CalibratedGuard.from_run(cfg.run_dir, "safeguard")
+    fitted = pipeline.fit_run(cfg)["safeguard"]
+    counts = {"validation": 4, "content_free": 1}
+    meta = scores.read_meta(cfg.layout.scores("safeguard", "validation"))
+    # the file as a fit writes it (a few random-model rows fit calibrators read checks refuse)
+    document = artifact.build_artifact(cfg, fitted, meta, counts)
+    guard = CalibratedGuard(cfg.layout.calibrator("safeguard"), document)
     assert guard.config.models[0].reasoning == cfg.models[0].reasoning
-    test = load_split(cfg, "test")
-    got = guard.predict(test, "ts")
+    got = guard.score(load_split(cfg, "test"))  # traces generated anew, as the run did
     run = scores.read_scores(cfg, "safeguard", "test")
-    logits = ["logit_safe", "logit_unsafe"]
-    np.testing.assert_allclose(got[logits], run[logits], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(got, run[["logit_safe", "logit_unsafe"]], rtol=0, atol=1e-9)
