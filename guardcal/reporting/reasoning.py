@@ -5,8 +5,6 @@ when the run configures it both ways (thinking can help accuracy yet hurt there)
 
 from __future__ import annotations
 
-import html
-
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_curve
@@ -14,6 +12,7 @@ from sklearn.metrics import roc_curve
 from guardcal import scores
 from guardcal.calibration.methods import REGISTRY
 from guardcal.config import Config, ModelConfig
+from guardcal.reporting.markup import Markdown, html_text, md
 from guardcal.reporting.pipeline import read_predictions, read_table
 from guardcal.traces import read_traces
 
@@ -101,10 +100,10 @@ def trace_html(cfg: Config, entry: ModelConfig) -> str:
         "eos": "it wrote its end-of-sequence token; the marker was forced",
     }[row["stop"]]
     return (
-        f"<p>Guard <b>{html.escape(entry.name)}</b>, test example "
-        f"<code>{html.escape(str(row['id']))}</code>: {int(row['n_tokens'])} tokens; "
+        f"<p>Guard <b>{html_text(entry.name)}</b>, test example "
+        f"<code>{html_text(row['id'])}</code>: {int(row['n_tokens'])} tokens; "
         f'{ended}.</p>\n<pre class="trace" style="{TRACE_STYLE}">'
-        f"{html.escape(row['text'])}</pre>"
+        f"{html_text(row['text'])}</pre>"
     )
 
 
@@ -147,24 +146,27 @@ def detection_table(cfg: Config) -> pd.DataFrame:
     return pd.DataFrame(rows).rename(columns={"ece": "ECE", "nll": "NLL", "auprc": "AUPRC"})
 
 
-def section_note(cfg: Config) -> str:
-    """The section's opening: which guards reason, how their verdict is read, and what the
-    tables show."""
+def section_note(cfg: Config) -> Markdown:
+    """The section's heading and opening: which guards reason, how their verdict is read, and
+    what the tables show."""
     models = reasoning_models(cfg)
-    names = ", ".join(f"**{html.escape(m.name)}**" for m in models)
+    names = Markdown(", ").join(md("**{}**", m.name) for m in models)
     verb = "writes" if len(models) == 1 else "write"
-    both = [g for g, ps in partners(cfg).items() if ps]
     pairs = (
         " The same model is also configured without reasoning, so the detection table sets "
         "them side by side."
-        if both
+        if any(partners(cfg).values())
         else ""
     )
-    return (
-        f"{names} {verb} a reasoning trace before the verdict. guardcal generated each trace "
-        "(batched, on the key/value cache) until the guard's end-of-reasoning marker or the "
-        "cap, forced the marker where the guard did not write it, then the fixed text before "
-        "the verdict, and read the verdict's probability there — the same logits `generate()` "
-        "gives at that step. With several sampled traces the probability is the mean of their "
-        "verdict distributions. Traces are kept in `traces/<guard>/<split>.parquet`." + pairs
+    return md(
+        "## Guards that reason first\n\n{} {} a reasoning trace before the verdict. guardcal "
+        "generated each trace (batched, on the key/value cache) until the guard's "
+        "end-of-reasoning marker or the cap, forced the marker where the guard did not write it, "
+        "then the fixed text before the verdict, and read the verdict's probability there — the "
+        "same logits `generate()` gives at that step. With several sampled traces the "
+        "probability is the mean of their verdict distributions. Traces are kept in "
+        "`traces/<guard>/<split>.parquet`.{}",
+        names,
+        Markdown(verb),
+        Markdown(pairs),
     )
