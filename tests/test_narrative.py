@@ -72,3 +72,14 @@ def test_setup_lists_every_split_and_guard(run_facts) -> None:
     assert "| validation | validation.jsonl | 120 |" in text
     assert all(f"| {m} |" in text for m in MODELS)
     assert isinstance(run_facts.summary, pd.DataFrame) and Path(run_facts.cfg.run_dir).is_dir()
+
+
+def test_a_three_level_guard_that_flags_nothing_is_said_so():
+    from guardcal.reporting.decisions import REVIEW_COLUMNS
+    from guardcal.reporting.narrative import controversial_review_note
+
+    row = {c: 0.0 for c in REVIEW_COLUMNS} | {"model": "g", "views": "g strict, g loose"}
+    nothing = pd.DataFrame([row | {"test_precision": float("nan"), "test_auto_accuracy": 0.6}])
+    assert "it flags no test item as Unsafe" in str(controversial_review_note(nothing))
+    some = pd.DataFrame([row | {"test_precision": 0.5}])
+    assert "flags as Unsafe are 50% unsafe" in str(controversial_review_note(some))

@@ -513,14 +513,16 @@ def controversial_review_note(review: pd.DataFrame) -> Markdown:
             "- **{}** answers Safe, Controversial or Unsafe; its strict and loose views ({}) are"
             " calibrated and evaluated above as guards of their own. Its own rule with"
             " Controversial sent to a human reviews {:.0%} of test items{} ({:.0%} of validation);"
-            " the items it flags as Unsafe are {} unsafe, it lets {} of the unsafe items pass as"
-            " Safe, and its decided items are {} correct.",
+            " {}, it lets {} of the unsafe items pass as Safe, and its decided items are {}"
+            " correct.",
             row["model"],
             row["views"],
             row["test_review"],
             _interval(row, "test_review"),
             row["val_review"],
-            _num(row["test_precision"], ".0%"),
+            md("it flags no test item as Unsafe")
+            if pd.isna(row["test_precision"])
+            else md("the items it flags as Unsafe are {:.0%} unsafe", row["test_precision"]),
             _num(1 - row["test_recall"], ".0%"),
             _num(row["test_auto_accuracy"], ".0%"),
         )
