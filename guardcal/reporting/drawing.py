@@ -200,10 +200,16 @@ def reliability_column(
     ax_rel.errorbar(
         band.confidence[drawn],
         band.confidence[drawn],
-        yerr=[
-            band.confidence[drawn] - band.lo[drawn],
-            band.hi[drawn] - band.confidence[drawn],
-        ],
+        # The band's ends come from float32 draws: where one equals the bin's mean p it can sit a
+        # rounding error past it, which errorbar refuses as a negative length.
+        yerr=np.clip(
+            [
+                band.confidence[drawn] - band.lo[drawn],
+                band.hi[drawn] - band.confidence[drawn],
+            ],
+            0,
+            None,
+        ),
         **CONSISTENCY_STYLE,
     )
     ax_rel.set_xlim(0, 1)
